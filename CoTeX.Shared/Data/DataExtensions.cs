@@ -1,0 +1,47 @@
+using CoTeX.Shared.Data;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using StackExchange.Redis;
+
+namespace Microsoft.Extensions.Hosting;
+
+public static class DataExtensions
+{
+    /// <summary>The connection-string names an Aspire AppHost injects (<c>ConnectionStrings__cotexdb</c>, ...).</summary>
+    public const string DatabaseConnectionName = "cotexdb";
+    public const string RedisConnectionName = "redis";
+
+    /// <summary>
+    /// Postgres (<see cref="Npgsql.NpgsqlDataSource"/>) and its readiness checks: reachable, migrations applied.
+    /// A missing connection string fails at start, naming the setting.
+    /// </summary>
+    public static TBuilder AddCoTeXDatabase<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
+    {
+        var connectionString = RequiredConnectionString(builder.Configuration, DatabaseConnectionName);
+        builder.Services.AddNpgsqlDataSource(connectionString);
+        builder.Services.AddSingleton<DatabaseMigrator>();
+        builder.Services.AddHealthChecks()
+            .AddCheck<PostgresHealthCheck>("postgres", timeout: TimeSpan.FromSeconds(5))
+            .AddCheck<MigrationsHealthCheck>("migrations", timeout: TimeSpan.FromSeconds(5));
+        return builder;
+    }
+
+    /// <summary>Redis (<see cref="IConnectionMultiplexer"/>), reconnecting on its own, and its readiness check.</summary>
+    public static TBuilder AddCoTeXRedis<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
+    {
+        var options = ConfigurationOptions.Parse(RequiredConnectionString(builder.Configuration, RedisConnectionName));
+        // Start even while Redis is down and keep retrying; /health reports it meanwhile.
+        options.AbortOnConnectFail = false;
+        builder.Services.AddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(options));
+        builder.Services.AddHealthChecks()
+            .AddCheck<RedisHealthCheck>("redis", timeout: TimeSpan.FromSeconds(5));
+        return builder;
+    }
+
+    private static string RequiredConnectionString(IConfiguration configuration, string name) =>
+        configuration.GetConnectionString(name) is { Length: > 0 } value
+            ? value
+            : throw new InvalidOperationException(
+                $"The connection string '{name}' is not set. Set ConnectionStrings:{name} " +
+                $"(environment variable ConnectionStrings__{name}); the Aspire AppHost and eng/run-local.sh both do.");
+}

@@ -1,0 +1,64 @@
+using DbUp;
+using DbUp.Engine;
+using DbUp.Postgresql;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace CoTeX.Shared.Data;
+
+/// <summary>
+/// Applies the versioned SQL scripts in <c>Data/Migrations</c> (embedded, run in name order, each once, journaled in
+/// <c>schemaversions</c>) with DbUp. Safe to run from several processes at once: a Postgres advisory lock serialises them.
+/// </summary>
+public sealed class DatabaseMigrator(NpgsqlDataSource dataSource, ILoggerFactory loggerFactory)
+{
+    // Any constant works; it only has to be the same for every CoTeX migrator.
+    private const long AdvisoryLockKey = 0x436F5465_58_4442; // "CoTeXDB"
+
+    /// <summary>Creates the database named in the connection string when it does not exist (local runs, tests).</summary>
+    public static void EnsureDatabase(string connectionString, ILogger logger) =>
+        DbUp.EnsureDatabase.For.PostgresqlDatabase(connectionString, new UpgradeLogAdapter(logger));
+
+    public async Task<IReadOnlyList<string>> MigrateAsync(CancellationToken cancellationToken = default)
+    {
+        await using var lockConnection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using (var acquire = new NpgsqlCommand("select pg_advisory_lock(@key)", lockConnection))
+        {
+            acquire.Parameters.AddWithValue("key", AdvisoryLockKey);
+            await acquire.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        var result = Engine(log: true).PerformUpgrade();
+        if (!result.Successful)
+        {
+            throw new InvalidOperationException(
+                $"Migration {result.ErrorScript?.Name ?? "(unknown)"} failed: {result.Error.Message}", result.Error);
+        }
+        return result.Scripts.Select(s => s.Name).ToList();
+        // The advisory lock is released when lockConnection closes.
+    }
+
+    /// <summary>Scripts this build knows that the database has not applied yet.</summary>
+    public IReadOnlyList<string> PendingScripts() =>
+        Engine(log: false).GetScriptsToExecute().Select(s => s.Name).ToList();
+
+    private UpgradeEngine Engine(bool log)
+    {
+        var builder = DeployChanges.To
+            .PostgresqlDatabase(new PostgresqlConnectionManager(dataSource))
+            .WithScriptsEmbeddedInAssembly(typeof(DatabaseMigrator).Assembly, name => name.Contains(".Data.Migrations."))
+            .WithTransactionPerScript();
+        builder = log ? builder.LogTo(loggerFactory) : builder.LogToNowhere();
+        return builder.Build();
+    }
+
+    private sealed class UpgradeLogAdapter(ILogger logger) : DbUp.Engine.Output.IUpgradeLog
+    {
+        public void LogTrace(string format, params object[] args) => logger.LogTrace(format, args);
+        public void LogDebug(string format, params object[] args) => logger.LogDebug(format, args);
+        public void LogInformation(string format, params object[] args) => logger.LogInformation(format, args);
+        public void LogWarning(string format, params object[] args) => logger.LogWarning(format, args);
+        public void LogError(string format, params object[] args) => logger.LogError(format, args);
+        public void LogError(Exception ex, string format, params object[] args) => logger.LogError(ex, format, args);
+    }
+}

@@ -1,0 +1,46 @@
+using CoTeX.Shared.Data;
+using CoTeX.Tests.Infrastructure;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+
+[assembly: AssemblyFixture(typeof(TestInfrastructure))]
+
+namespace CoTeX.Tests.Infrastructure;
+
+/// <summary>
+/// One real Postgres and one real Redis for the whole test run. Tests isolate themselves by taking a database of
+/// their own (<see cref="CreateMigratedDatabaseAsync"/>); tests that break the servers start private ones instead.
+/// </summary>
+public sealed class TestInfrastructure : IAsyncLifetime
+{
+    public PostgresServer Postgres { get; private set; } = null!;
+    public RedisServer Redis { get; private set; } = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        var postgres = PostgresServer.StartNewAsync();
+        var redis = RedisServer.StartNewAsync();
+        Postgres = await postgres;
+        Redis = await redis;
+    }
+
+    /// <summary>A new database on the shared server with every migration applied.</summary>
+    public async Task<string> CreateMigratedDatabaseAsync()
+    {
+        var connectionString = await Postgres.CreateDatabaseAsync();
+        await MigrateAsync(connectionString);
+        return connectionString;
+    }
+
+    public static async Task<IReadOnlyList<string>> MigrateAsync(string connectionString)
+    {
+        await using var dataSource = NpgsqlDataSource.Create(connectionString);
+        return await new DatabaseMigrator(dataSource, NullLoggerFactory.Instance).MigrateAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Redis.DisposeAsync();
+        await Postgres.DisposeAsync();
+    }
+}
