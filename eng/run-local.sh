@@ -7,6 +7,8 @@
 #   eng/run-local.sh start    background: returns once every /health is Healthy (PIDs in $COTEX_DATA_DIR/pids)
 #   eng/run-local.sh stop     stops what `start` started
 #   eng/run-local.sh status   prints each service's /health
+#   eng/run-local.sh postgres | redis
+#                             runs just that server in the foreground (the Aspire AppHost's executable resources)
 #
 # Every port and folder can be overridden from the environment (defaults below), and so can every service setting,
 # the ASP.NET way: `Auth__JwtSecret=... eng/run-local.sh` reaches all services.
@@ -82,7 +84,7 @@ find_tools() {
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-start_postgres() {
+ensure_cluster() {
   if [ ! -f "$pg_data/PG_VERSION" ]; then
     log "initialising a Postgres cluster in $pg_data"
     mkdir -p "$pg_data"
@@ -94,6 +96,12 @@ start_postgres() {
     as_postgres "$pg_bin/initdb" -D "$pg_data" -U postgres --auth=trust -E UTF8 >"$COTEX_DATA_DIR/initdb.log" 2>&1 \
       || die "initdb failed, see $COTEX_DATA_DIR/initdb.log"
   fi
+}
+
+pg_options=(-p "$COTEX_PG_PORT" -c listen_addresses=127.0.0.1 -c "unix_socket_directories=")
+
+start_postgres() {
+  ensure_cluster
   if as_postgres "$pg_bin/pg_ctl" -D "$pg_data" status >/dev/null 2>&1; then
     log "Postgres already running on port $COTEX_PG_PORT"
     return
@@ -102,10 +110,12 @@ start_postgres() {
   touch "$logs_dir/postgres.log"
   [ "$(id -u)" = 0 ] && chown postgres:postgres "$logs_dir/postgres.log"
   as_postgres "$pg_bin/pg_ctl" -D "$pg_data" -l "$logs_dir/postgres.log" -w -t 60 \
-    -o "-p $COTEX_PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=''" start >/dev/null \
+    -o "${pg_options[*]}''" start >/dev/null \
     || die "Postgres did not start, see $logs_dir/postgres.log"
   log "Postgres listening on 127.0.0.1:$COTEX_PG_PORT"
 }
+
+redis_options=(--port "$COTEX_REDIS_PORT" --bind 127.0.0.1 --dir "$redis_data" --appendonly yes --save "" --daemonize no)
 
 start_redis() {
   if [ -f "$pids_dir/redis.pid" ] && kill -0 "$(cat "$pids_dir/redis.pid")" 2>/dev/null; then
@@ -114,8 +124,7 @@ start_redis() {
   fi
   port_in_use "$COTEX_REDIS_PORT" && die "port $COTEX_REDIS_PORT (Redis) is taken; set COTEX_REDIS_PORT"
   mkdir -p "$redis_data"
-  redis-server --port "$COTEX_REDIS_PORT" --bind 127.0.0.1 --dir "$redis_data" --appendonly yes \
-    --save "" --daemonize no --logfile "$logs_dir/redis.log" &
+  redis-server "${redis_options[@]}" --logfile "$logs_dir/redis.log" </dev/null >/dev/null 2>&1 &
   echo $! >"$pids_dir/redis.pid"
   for _ in $(seq 1 50); do
     redis-cli -p "$COTEX_REDIS_PORT" ping >/dev/null 2>&1 && { log "Redis listening on 127.0.0.1:$COTEX_REDIS_PORT"; return; }
@@ -145,7 +154,7 @@ start_services() {
     # setsid: the service gets its own process group, so Ctrl-C in this terminal reaches it only through us
     # and every service gets the same orderly SIGTERM.
     ASPNETCORE_URLS="http://127.0.0.1:$port" Realtime__InstanceId="$name" OTEL_SERVICE_NAME="$name" \
-      setsid dotnet "$(dll_of "$project")" >"$logs_dir/$name.log" 2>&1 &
+      setsid dotnet "$(dll_of "$project")" </dev/null >"$logs_dir/$name.log" 2>&1 &
     echo $! >"$pids_dir/$name.pid"
   done
 }
@@ -251,8 +260,20 @@ case "${1:-run}" in
   status)
     status
     ;;
+  postgres)
+    mkdir -p "$logs_dir"
+    find_tools
+    ensure_cluster
+    exec_prefix=(); [ "$(id -u)" = 0 ] && exec_prefix=(runuser -u postgres --)
+    exec "${exec_prefix[@]}" "$pg_bin/postgres" -D "$pg_data" "${pg_options[@]}"
+    ;;
+  redis)
+    find_tools
+    mkdir -p "$redis_data"
+    exec redis-server "${redis_options[@]}"
+    ;;
   *)
-    echo "usage: $0 [run|start|stop|status]" >&2
+    echo "usage: $0 [run|start|stop|status|postgres|redis]" >&2
     exit 2
     ;;
 esac
