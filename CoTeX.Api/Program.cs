@@ -1,3 +1,7 @@
+using CoTeX.Api.GitHubEvents;
+using CoTeX.Api.GitHubWebhooks;
+using CoTeX.Api.Repos;
+
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
@@ -6,6 +10,12 @@ builder.AddApplicationServices();
 var app = builder.Build();
 
 app.UseServiceDefaults();
+app.UseAuthentication();
+app.UseAuthorization();
+
 app.MapDefaultEndpoints();
+app.MapReposApi();
+app.MapGitHubEventsApi();
+app.MapGitHubWebhooksApi();
 
 app.Run();

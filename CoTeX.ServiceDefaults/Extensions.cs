@@ -45,6 +45,10 @@ public static class Extensions
             context.ProblemDetails.Extensions["traceId"] = System.Diagnostics.Activity.Current?.TraceId.ToString();
             context.ProblemDetails.Extensions["requestId"] = context.HttpContext.TraceIdentifier;
         });
+        builder.Services.AddExceptionHandler<ProblemExceptionHandler>();
+        // Binding failures (malformed JSON, wrong types) become exceptions the handler above turns into a 400 that
+        // says what could not be read, rather than a bare 400.
+        builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
 
         return builder;
     }
@@ -134,6 +138,10 @@ public static class Extensions
                 : IsProbe(context) ? LogEventLevel.Verbose
                 : LogEventLevel.Information;
         });
+        // Errors are ProblemDetails: thrown ones through ProblemExceptionHandler, bare status codes (404 for an
+        // unknown route, 405, ...) through the status-code pages.
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
         return app;
     }
 

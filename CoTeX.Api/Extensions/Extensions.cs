@@ -1,3 +1,12 @@
+using CoTeX.Api;
+using CoTeX.Api.GitHubWebhooks;
+using CoTeX.Api.Infrastructure;
+using CoTeX.Api.Repos;
+using CoTeX.Shared.Plans;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.DataProtection.KeyManagement;
+using Microsoft.Extensions.Options;
+
 namespace Microsoft.Extensions.Hosting;
 
 internal static class Extensions
@@ -6,5 +15,22 @@ internal static class Extensions
     {
         builder.AddCoTeXDatabase();
         builder.AddCoTeXRedis();
+        builder.AddCoTeXAuthentication();
+
+        builder.Services.AddOptions<ApiOptions>().BindConfiguration(ApiOptions.Section);
+        builder.Services.AddOptions<PlanOptions>().BindConfiguration(PlanOptions.Section)
+            .ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<GitHubWebhookOptions>().BindConfiguration(GitHubWebhookOptions.Section);
+
+        // Webhook secrets are encrypted with a key ring every replica shares, kept in Postgres.
+        builder.Services.AddDataProtection().SetApplicationName("CoTeX");
+        builder.Services.AddSingleton<IConfigureOptions<KeyManagementOptions>>(sp =>
+            new ConfigureOptions<KeyManagementOptions>(o =>
+                o.XmlRepository = ActivatorUtilities.CreateInstance<PostgresXmlRepository>(sp)));
+        builder.Services.AddSingleton<WebhookSecrets>();
+
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<WebhookRepoCache>();
+        builder.Services.AddSingleton<GitHubEventStore>();
     }
 }

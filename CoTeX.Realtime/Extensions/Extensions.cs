@@ -6,5 +6,6 @@ internal static class Extensions
     {
         builder.AddCoTeXDatabase();
         builder.AddCoTeXRedis();
+        builder.AddCoTeXAuthentication("/ws");
     }
 }

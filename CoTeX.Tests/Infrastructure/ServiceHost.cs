@@ -20,6 +20,7 @@ public sealed class ServiceHost<TProgram> : WebApplicationFactory<TProgram> wher
         {
             ["ConnectionStrings:cotexdb"] = databaseConnectionString,
             ["ConnectionStrings:redis"] = redisConnectionString,
+            ["Auth:JwtSecret"] = TestTokens.Secret,
         };
         foreach (var (key, value) in extra ?? [])
         {

@@ -1,0 +1,16 @@
+namespace CoTeX.Api.GitHubWebhooks;
+
+/// <summary>Receiver settings, bound from <c>GitHub</c>.</summary>
+public sealed class GitHubWebhookOptions
+{
+    public const string Section = "GitHub";
+
+    /// <summary>GitHub's own limit on payloads; larger bodies are refused with 413 before they are read to the end.</summary>
+    public const long MaxBodyBytes = 25L * 1024 * 1024;
+
+    /// <summary>
+    /// Accept the legacy <c>X-Hub-Signature</c> (HMAC-SHA1) when a delivery has no <c>X-Hub-Signature-256</c>.
+    /// Off by default: GitHub has sent SHA-256 signatures since 2020.
+    /// </summary>
+    public bool AllowSha1 { get; set; }
+}

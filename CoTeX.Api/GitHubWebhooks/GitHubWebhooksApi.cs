@@ -1,0 +1,220 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.Options;
+using Microsoft.Net.Http.Headers;
+
+namespace CoTeX.Api.GitHubWebhooks;
+
+/// <summary>
+/// <c>POST /api/webhooks/github/{repoId}</c>: the URL a user pastes into a repository's webhook settings.
+/// Order of checks: the repo exists (404), the body fits (413), the signature matches the raw body (401), GitHub's
+/// headers are there (400), the body is JSON or GitHub's form encoding (415/400), the payload is about this repo
+/// (422). Only then is the event stored, and the 2xx goes out after the commit.
+/// </summary>
+public static class GitHubWebhooksApi
+{
+    public const string EventHeader = "X-GitHub-Event";
+    public const string DeliveryHeader = "X-GitHub-Delivery";
+
+    public static RouteGroupBuilder MapGitHubWebhooksApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/webhooks/github").WithTags("Webhooks").AllowAnonymous();
+        api.MapPost("/{repoId:guid}", ReceiveAsync)
+            .WithName("ReceiveGitHubWebhook")
+            .WithSummary("Receives a GitHub webhook delivery for a tracked repo.")
+            .DisableAntiforgery();
+        return api;
+    }
+
+    public sealed record WebhookAccepted(string Status, long? Id, long? Position);
+
+    internal static async Task<Results<Ok<WebhookAccepted>, ProblemHttpResult>> ReceiveAsync(
+        Guid repoId,
+        HttpContext context,
+        WebhookRepoCache repos,
+        GitHubEventStore store,
+        IOptions<GitHubWebhookOptions> options,
+        CancellationToken cancellationToken)
+    {
+        var request = context.Request;
+
+        var repo = await repos.GetAsync(repoId, cancellationToken);
+        if (repo is null)
+        {
+            return Problem(StatusCodes.Status404NotFound, "Unknown repo",
+                $"No tracked repo has the id {repoId}. Register the repo with POST /api/repos and use the webhook URL it returns.");
+        }
+
+        if (request.ContentLength > GitHubWebhookOptions.MaxBodyBytes)
+        {
+            return TooLarge();
+        }
+        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeFeature)
+        {
+            sizeFeature.MaxRequestBodySize = GitHubWebhookOptions.MaxBodyBytes + 1;
+        }
+        var body = await ReadBodyAsync(request.BodyReader, cancellationToken);
+        if (body is null)
+        {
+            return TooLarge();
+        }
+
+        var signatureCheck = await VerifySignatureAsync(request.Headers, repo, body, repos, options.Value, cancellationToken);
+        if (signatureCheck.Problem is { } unauthorized)
+        {
+            return unauthorized;
+        }
+        repo = signatureCheck.Repo!;
+
+        string? eventType = request.Headers[EventHeader];
+        string? deliveryId = request.Headers[DeliveryHeader];
+        if (string.IsNullOrWhiteSpace(eventType) || eventType.Length > 100)
+        {
+            return Problem(StatusCodes.Status400BadRequest, "Missing event type",
+                $"The {EventHeader} header is required (GitHub always sends it).");
+        }
+        if (string.IsNullOrWhiteSpace(deliveryId) || deliveryId.Length > 100)
+        {
+            return Problem(StatusCodes.Status400BadRequest, "Missing delivery id",
+                $"The {DeliveryHeader} header is required and at most 100 characters long.");
+        }
+
+        var payload = await PayloadAsync(request.ContentType, body);
+        if (payload.Problem is { } badBody)
+        {
+            return badBody;
+        }
+
+        ParsedGitHubEvent fields;
+        try
+        {
+            fields = GitHubEventParser.Parse(eventType, payload.Json);
+        }
+        catch (JsonException ex)
+        {
+            return Problem(StatusCodes.Status400BadRequest, "Invalid payload", $"The payload is not valid JSON: {ex.Message}");
+        }
+
+        if (fields.RepositoryFullName is null && eventType != "ping")
+        {
+            return Problem(StatusCodes.Status422UnprocessableEntity, "Payload has no repository",
+                "The payload has no repository.full_name; this endpoint takes repository webhooks.");
+        }
+        if (fields.RepositoryFullName is not null
+            && !string.Equals(fields.RepositoryFullName, repo.FullName, StringComparison.OrdinalIgnoreCase))
+        {
+            return Problem(StatusCodes.Status422UnprocessableEntity, "Payload is for another repository",
+                $"The payload is for {fields.RepositoryFullName}, but this webhook URL belongs to {repo.FullName}.");
+        }
+
+        var result = await store.StoreAsync(new IncomingGitHubEvent(repo, deliveryId, eventType, fields, payload.Json), cancellationToken);
+        switch (result.Outcome)
+        {
+            case StoreOutcome.RepoGone:
+                repos.Evict(repoId);
+                return Problem(StatusCodes.Status404NotFound, "Unknown repo", $"No tracked repo has the id {repoId}.");
+            case StoreOutcome.Duplicate:
+                return TypedResults.Ok(new WebhookAccepted("duplicate", null, null));
+            default:
+                return TypedResults.Ok(new WebhookAccepted("stored", result.Id, result.Position));
+        }
+    }
+
+    private static async Task<(WebhookRepo? Repo, ProblemHttpResult? Problem)> VerifySignatureAsync(
+        IHeaderDictionary headers, WebhookRepo repo, byte[] body, WebhookRepoCache repos,
+        GitHubWebhookOptions options, CancellationToken cancellationToken)
+    {
+        string? sha256 = headers[WebhookSignature.Sha256Header];
+        string? sha1 = headers[WebhookSignature.Sha1Header];
+        if (sha256 is null && !(options.AllowSha1 && sha1 is not null))
+        {
+            return (null, Problem(StatusCodes.Status401Unauthorized, "Missing signature",
+                $"The {WebhookSignature.Sha256Header} header is required: set a secret on the GitHub webhook."));
+        }
+
+        bool Verify(WebhookRepo candidate) => sha256 is not null
+            ? WebhookSignature.IsValidSha256(sha256, candidate.Key, body)
+            : WebhookSignature.IsValidSha1(sha1, candidate.Key, body);
+
+        if (Verify(repo))
+        {
+            return (repo, null);
+        }
+        // The secret may have been rotated through another replica since we cached it.
+        if (await repos.ReloadAsync(repo, cancellationToken) is { } reloaded && Verify(reloaded))
+        {
+            return (reloaded, null);
+        }
+        return (null, Problem(StatusCodes.Status401Unauthorized, "Invalid signature",
+            "The signature does not match the body and this repo's webhook secret."));
+    }
+
+    /// <summary>Reads the whole body, or returns null as soon as it passes the size limit.</summary>
+    private static async Task<byte[]?> ReadBodyAsync(PipeReader reader, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var read = await reader.ReadAsync(cancellationToken);
+            var buffer = read.Buffer;
+            if (buffer.Length > GitHubWebhookOptions.MaxBodyBytes)
+            {
+                reader.AdvanceTo(buffer.End);
+                return null;
+            }
+            if (read.IsCompleted)
+            {
+                var body = buffer.ToArray();
+                reader.AdvanceTo(buffer.End);
+                return body;
+            }
+            reader.AdvanceTo(buffer.Start, buffer.End);
+        }
+    }
+
+    private static async Task<(byte[] Json, ProblemHttpResult? Problem)> PayloadAsync(string? contentType, byte[] body)
+    {
+        MediaTypeHeaderValue.TryParse(contentType, out var mediaType);
+        var type = mediaType?.MediaType.Value?.ToLowerInvariant();
+        if (type is null or "application/json" || type.EndsWith("+json", StringComparison.Ordinal))
+        {
+            return (body, null);
+        }
+        if (type == "application/x-www-form-urlencoded")
+        {
+            // GitHub's form encoding: payload=<url-encoded JSON>.
+            using var stream = new MemoryStream(body, writable: false);
+            using var form = new FormReader(stream, Encoding.UTF8)
+            {
+                ValueLengthLimit = (int)GitHubWebhookOptions.MaxBodyBytes,
+                KeyLengthLimit = 1024,
+                ValueCountLimit = 64,
+            };
+            Dictionary<string, Microsoft.Extensions.Primitives.StringValues> fields;
+            try
+            {
+                fields = await form.ReadFormAsync();
+            }
+            catch (InvalidDataException ex)
+            {
+                return ([], Problem(StatusCodes.Status400BadRequest, "Invalid form body", ex.Message));
+            }
+            return fields.TryGetValue("payload", out var json) && json.Count == 1 && !string.IsNullOrEmpty(json[0])
+                ? (Encoding.UTF8.GetBytes(json[0]!), null)
+                : ([], Problem(StatusCodes.Status400BadRequest, "Missing payload",
+                    "A form-encoded delivery must have exactly one non-empty payload field."));
+        }
+        return ([], Problem(StatusCodes.Status415UnsupportedMediaType, "Unsupported content type",
+            $"Content-Type '{contentType}' is not supported: use application/json or application/x-www-form-urlencoded."));
+    }
+
+    private static ProblemHttpResult TooLarge() => Problem(StatusCodes.Status413PayloadTooLarge, "Payload too large",
+        $"Webhook bodies are limited to {GitHubWebhookOptions.MaxBodyBytes / (1024 * 1024)} MB, as on GitHub.");
+
+    private static ProblemHttpResult Problem(int status, string title, string detail) =>
+        TypedResults.Problem(statusCode: status, title: title, detail: detail);
+}

@@ -1,0 +1,48 @@
+using CoTeX.Api.Repos;
+using Dapper;
+using Microsoft.Extensions.Caching.Memory;
+using Npgsql;
+
+namespace CoTeX.Api.GitHubWebhooks;
+
+/// <summary>A tracked repo as the receiver needs it: owner, name and the decrypted HMAC key.</summary>
+public sealed record WebhookRepo(Guid Id, Guid UserId, string FullName, byte[] Key, DateTimeOffset LoadedAt);
+
+/// <summary>
+/// Keeps decrypted webhook keys in memory, so a delivery costs no key lookup and no decryption. Entries expire after
+/// a few minutes; a rotation on this replica evicts at once, and a signature that fails against a cached key is
+/// checked once more against the database (a rotation on another replica), at most once a second per repo.
+/// </summary>
+public sealed class WebhookRepoCache(NpgsqlDataSource dataSource, WebhookSecrets secrets, IMemoryCache cache, TimeProvider time)
+{
+    private static readonly TimeSpan Lifetime = TimeSpan.FromMinutes(5);
+    private static readonly TimeSpan MinimumReloadInterval = TimeSpan.FromSeconds(1);
+
+    public async ValueTask<WebhookRepo?> GetAsync(Guid repoId, CancellationToken cancellationToken) =>
+        cache.TryGetValue(Key(repoId), out WebhookRepo? repo) ? repo : await LoadAsync(repoId, cancellationToken);
+
+    /// <summary>Loads the repo again if the cached copy may be stale; null when it was loaded just now.</summary>
+    public async ValueTask<WebhookRepo?> ReloadAsync(WebhookRepo cached, CancellationToken cancellationToken) =>
+        time.GetUtcNow() - cached.LoadedAt < MinimumReloadInterval ? null : await LoadAsync(cached.Id, cancellationToken);
+
+    public void Evict(Guid repoId) => cache.Remove(Key(repoId));
+
+    private async Task<WebhookRepo?> LoadAsync(Guid repoId, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var row = await connection.QuerySingleOrDefaultAsync<(Guid UserId, string FullName, string ProtectedSecret)?>(
+            new CommandDefinition(
+                "select user_id, full_name, webhook_secret_protected from tracked_repos where id = @repoId",
+                new { repoId }, cancellationToken: cancellationToken));
+        if (row is not { } found)
+        {
+            Evict(repoId);
+            return null;
+        }
+        var repo = new WebhookRepo(repoId, found.UserId, found.FullName, secrets.UnprotectToKey(found.ProtectedSecret), time.GetUtcNow());
+        cache.Set(Key(repoId), repo, new MemoryCacheEntryOptions { AbsoluteExpirationRelativeToNow = Lifetime, Size = 1 });
+        return repo;
+    }
+
+    private static (string, Guid) Key(Guid repoId) => (nameof(WebhookRepoCache), repoId);
+}

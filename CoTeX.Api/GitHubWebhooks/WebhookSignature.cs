@@ -1,0 +1,49 @@
+using System.Buffers;
+using System.Security.Cryptography;
+
+namespace CoTeX.Api.GitHubWebhooks;
+
+/// <summary>
+/// GitHub's webhook signatures: <c>X-Hub-Signature-256: sha256=&lt;hex HMAC-SHA256 of the raw body&gt;</c>, and the
+/// legacy <c>X-Hub-Signature: sha1=&lt;hex&gt;</c>. Compared in constant time.
+/// </summary>
+public static class WebhookSignature
+{
+    public const string Sha256Header = "X-Hub-Signature-256";
+    public const string Sha1Header = "X-Hub-Signature";
+
+    public static bool IsValidSha256(string? header, byte[] key, ReadOnlySpan<byte> body) =>
+        IsValid(header, "sha256=", HashAlgorithmName.SHA256, key, body);
+
+    public static bool IsValidSha1(string? header, byte[] key, ReadOnlySpan<byte> body) =>
+        IsValid(header, "sha1=", HashAlgorithmName.SHA1, key, body);
+
+    /// <summary>The header value GitHub would send for <paramref name="body"/> (tests and tools sign with it).</summary>
+    public static string Sign(byte[] key, ReadOnlySpan<byte> body) =>
+        "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(key, body));
+
+    private static bool IsValid(string? header, string prefix, HashAlgorithmName algorithm, byte[] key, ReadOnlySpan<byte> body)
+    {
+        var length = algorithm == HashAlgorithmName.SHA256 ? HMACSHA256.HashSizeInBytes : HMACSHA1.HashSizeInBytes;
+        Span<byte> expected = stackalloc byte[length];
+        Span<byte> given = stackalloc byte[length];
+
+        if (header is null
+            || !header.StartsWith(prefix, StringComparison.OrdinalIgnoreCase)
+            || header.Length - prefix.Length != given.Length * 2
+            || Convert.FromHexString(header.AsSpan(prefix.Length), given, out _, out _) != OperationStatus.Done)
+        {
+            return false;
+        }
+
+        if (algorithm == HashAlgorithmName.SHA256)
+        {
+            HMACSHA256.HashData(key, body, expected);
+        }
+        else
+        {
+            HMACSHA1.HashData(key, body, expected);
+        }
+        return CryptographicOperations.FixedTimeEquals(expected, given);
+    }
+}

@@ -1,0 +1,164 @@
+using System.Security.Claims;
+using System.Text.RegularExpressions;
+using CoTeX.Api.GitHubWebhooks;
+using CoTeX.Contracts;
+using CoTeX.Shared.Auth;
+using CoTeX.Shared.Plans;
+using Dapper;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace CoTeX.Api.Repos;
+
+/// <summary>The repos a user tracks: register (and get the webhook URL and secret), list, remove, rotate the secret.</summary>
+public static partial class ReposApi
+{
+    public static RouteGroupBuilder MapReposApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/repos").WithTags("Repos").RequireAuthorization();
+        api.MapPost("/", CreateAsync).WithSummary("Starts tracking a GitHub repository.");
+        api.MapGet("/", ListAsync).WithSummary("Lists the caller's repos and plan usage.");
+        api.MapDelete("/{id:guid}", DeleteAsync).WithSummary("Stops tracking a repo and deletes its events.");
+        api.MapPost("/{id:guid}/rotate-secret", RotateSecretAsync).WithSummary("Replaces the repo's webhook secret.");
+        return api;
+    }
+
+    // GitHub's rules: owner 1-39 of [A-Za-z0-9-]; repository 1-100 of [A-Za-z0-9._-], not "." or "..".
+    [GeneratedRegex(@"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/(?!\.{1,2}$)[A-Za-z0-9._-]{1,100}$")]
+    private static partial Regex FullNamePattern();
+
+    internal static async Task<Results<Created<CreatedRepo>, ValidationProblem, ProblemHttpResult>> CreateAsync(
+        CreateRepoRequest request,
+        ClaimsPrincipal user,
+        HttpContext context,
+        NpgsqlDataSource dataSource,
+        WebhookSecrets secrets,
+        IOptions<PlanOptions> plans,
+        IOptions<ApiOptions> apiOptions,
+        CancellationToken cancellationToken)
+    {
+        var fullName = request.FullName?.Trim();
+        if (fullName is null || !FullNamePattern().IsMatch(fullName))
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]>
+            {
+                ["fullName"] = ["Give the repository as owner/name, e.g. octocat/Hello-World."],
+            });
+        }
+
+        var userId = user.GetUserId();
+        var secret = WebhookSecrets.Generate();
+        var id = Guid.CreateVersion7();
+
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        // Lock the user row so two concurrent requests cannot both take the last free slot.
+        await connection.ExecuteAsync(new CommandDefinition(
+            "select 1 from users where id = @userId for update", new { userId }, transaction, cancellationToken: cancellationToken));
+        var plan = await connection.GetPlanAsync(userId, transaction, cancellationToken);
+        var limit = plans.Value.RepoLimit(plan);
+        var used = await CountActiveAsync(connection, userId, transaction, cancellationToken);
+        if (used >= limit)
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Repo limit reached",
+                detail: $"The {PlanName(plan)} plan allows {limit} active repos and {used} are in use. " +
+                        "Remove or pause a repo, or upgrade.",
+                extensions: new Dictionary<string, object?> { ["limit"] = limit, ["used"] = used, ["plan"] = PlanName(plan) });
+        }
+
+        try
+        {
+            await connection.ExecuteAsync(new CommandDefinition(
+                """
+                insert into tracked_repos (id, user_id, full_name, webhook_secret_protected)
+                values (@id, @userId, @fullName, @protectedSecret)
+                """,
+                new { id, userId, fullName, protectedSecret = secrets.Protect(secret) }, transaction,
+                cancellationToken: cancellationToken));
+            await transaction.CommitAsync(cancellationToken);
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Already tracked",
+                detail: $"You already track {fullName}.");
+        }
+
+        var webhookUrl = WebhookUrl(apiOptions.Value, context.Request, id);
+        return TypedResults.Created($"/api/repos/{id}", new CreatedRepo(id, fullName, webhookUrl, secret, "application/json"));
+    }
+
+    internal static async Task<Ok<RepoList>> ListAsync(
+        ClaimsPrincipal user,
+        HttpContext context,
+        NpgsqlDataSource dataSource,
+        IOptions<PlanOptions> plans,
+        IOptions<ApiOptions> apiOptions,
+        CancellationToken cancellationToken)
+    {
+        var userId = user.GetUserId();
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var rows = await connection.QueryAsync<RepoRow>(new CommandDefinition(
+            """
+            select id, full_name as FullName, paused, created_at as CreatedAt,
+                   last_delivery_at as LastDeliveryAt, last_ping_at as LastPingAt
+              from tracked_repos where user_id = @userId order by created_at, id
+            """,
+            new { userId }, cancellationToken: cancellationToken));
+        var plan = await connection.GetPlanAsync(userId, cancellationToken: cancellationToken);
+
+        var repos = rows.Select(r => new TrackedRepo(r.Id, r.FullName, WebhookUrl(apiOptions.Value, context.Request, r.Id),
+            r.Paused, Utc(r.CreatedAt)!.Value, Utc(r.LastDeliveryAt), Utc(r.LastPingAt))).ToArray();
+        var usage = new PlanUsage(PlanName(plan), repos.Count(r => !r.Paused), plans.Value.RepoLimit(plan));
+        return TypedResults.Ok(new RepoList(repos, usage));
+    }
+
+    internal static async Task<Results<NoContent, ProblemHttpResult>> DeleteAsync(
+        Guid id, ClaimsPrincipal user, NpgsqlDataSource dataSource, WebhookRepoCache cache, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var deleted = await connection.ExecuteAsync(new CommandDefinition(
+            "delete from tracked_repos where id = @id and user_id = @userId",
+            new { id, userId = user.GetUserId() }, cancellationToken: cancellationToken));
+        cache.Evict(id);
+        return deleted == 0 ? RepoNotFound(id) : TypedResults.NoContent();
+    }
+
+    internal static async Task<Results<Ok<RotatedSecret>, ProblemHttpResult>> RotateSecretAsync(
+        Guid id, ClaimsPrincipal user, NpgsqlDataSource dataSource, WebhookSecrets secrets, WebhookRepoCache cache,
+        CancellationToken cancellationToken)
+    {
+        var secret = WebhookSecrets.Generate();
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var updated = await connection.ExecuteAsync(new CommandDefinition(
+            "update tracked_repos set webhook_secret_protected = @protectedSecret where id = @id and user_id = @userId",
+            new { id, userId = user.GetUserId(), protectedSecret = secrets.Protect(secret) }, cancellationToken: cancellationToken));
+        cache.Evict(id);
+        return updated == 0 ? RepoNotFound(id) : TypedResults.Ok(new RotatedSecret(id, secret));
+    }
+
+    internal static Task<int> CountActiveAsync(NpgsqlConnection connection, Guid userId, NpgsqlTransaction? transaction,
+        CancellationToken cancellationToken) =>
+        connection.ExecuteScalarAsync<int>(new CommandDefinition(
+            "select count(*)::int from tracked_repos where user_id = @userId and not paused",
+            new { userId }, transaction, cancellationToken: cancellationToken));
+
+    internal static ProblemHttpResult RepoNotFound(Guid id) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Repo not found",
+            detail: $"You track no repo with the id {id}.");
+
+    private static string PlanName(Plan plan) => plan == Plan.Pro ? "pro" : "free";
+
+    private static string WebhookUrl(ApiOptions options, HttpRequest request, Guid id)
+    {
+        var baseUrl = options.PublicBaseUrl?.TrimEnd('/') ?? $"{request.Scheme}://{request.Host}";
+        return $"{baseUrl}/api/webhooks/github/{id}";
+    }
+
+    private static DateTimeOffset? Utc(DateTime? value) =>
+        value is { } utc ? new DateTimeOffset(DateTime.SpecifyKind(utc, DateTimeKind.Utc)) : null;
+
+    // Npgsql reads timestamptz as UTC DateTime.
+    private sealed record RepoRow(Guid Id, string FullName, bool Paused, DateTime CreatedAt,
+        DateTime? LastDeliveryAt, DateTime? LastPingAt);
+}

@@ -1,0 +1,25 @@
+namespace CoTeX.Contracts;
+
+public sealed record CreateRepoRequest(string? FullName);
+
+/// <summary>
+/// A newly tracked repo. <see cref="WebhookSecret"/> is shown only here (and after a rotation): paste it, with
+/// <see cref="WebhookUrl"/>, into the repository's Settings → Webhooks.
+/// </summary>
+public sealed record CreatedRepo(Guid Id, string FullName, string WebhookUrl, string WebhookSecret, string ContentType);
+
+public sealed record RotatedSecret(Guid Id, string WebhookSecret);
+
+public sealed record TrackedRepo(
+    Guid Id,
+    string FullName,
+    string WebhookUrl,
+    bool Paused,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset? LastDeliveryAt,
+    DateTimeOffset? LastPingAt);
+
+/// <summary>The caller's repos and how many of the plan's active-repo slots they use.</summary>
+public sealed record RepoList(IReadOnlyList<TrackedRepo> Repos, PlanUsage Plan);
+
+public sealed record PlanUsage(string Name, int Used, int Limit);

@@ -1,0 +1,40 @@
+using System.Security.Claims;
+using Dapper;
+using Microsoft.Extensions.Caching.Memory;
+using Npgsql;
+
+namespace CoTeX.Shared.Auth;
+
+/// <summary>
+/// Creates the user row the first time a user's token is seen, and keeps email, anonymity and last-seen time current.
+/// A process remembers whom it has written for a few minutes, so a busy user costs one upsert per few minutes,
+/// not one per request.
+/// </summary>
+public sealed class UserProvisioner(NpgsqlDataSource dataSource, IMemoryCache cache)
+{
+    private static readonly TimeSpan Remember = TimeSpan.FromMinutes(5);
+
+    public async Task EnsureUserAsync(ClaimsPrincipal principal, CancellationToken cancellationToken)
+    {
+        var userId = principal.GetUserId();
+        var email = principal.FindFirst(CurrentUser.EmailClaim)?.Value;
+        var anonymous = principal.IsAnonymous();
+
+        var key = (nameof(UserProvisioner), userId);
+        if (cache.TryGetValue(key, out (string? Email, bool Anonymous) known) && known == (email, anonymous))
+        {
+            return;
+        }
+
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await connection.ExecuteAsync(new CommandDefinition(
+            """
+            insert into users (id, email, is_anonymous) values (@userId, @email, @anonymous)
+            on conflict (id) do update
+                set email = excluded.email, is_anonymous = excluded.is_anonymous, last_seen_at = now()
+            """,
+            new { userId, email, anonymous }, cancellationToken: cancellationToken));
+
+        cache.Set(key, (email, anonymous), new MemoryCacheEntryOptions { AbsoluteExpirationRelativeToNow = Remember, Size = 1 });
+    }
+}

@@ -1,0 +1,43 @@
+using System.ComponentModel.DataAnnotations;
+using Dapper;
+using Npgsql;
+
+namespace CoTeX.Shared.Plans;
+
+public enum Plan
+{
+    Free,
+    Pro,
+}
+
+/// <summary>What each plan allows. Bound from <c>Plans</c>.</summary>
+public sealed class PlanOptions
+{
+    public const string Section = "Plans";
+
+    /// <summary>How many active (not paused) repos a Free user may track.</summary>
+    [Range(0, 100_000)]
+    public int FreeRepoLimit { get; set; } = 3;
+
+    /// <summary>How many active (not paused) repos a Pro user may track.</summary>
+    [Range(0, 100_000)]
+    public int ProRepoLimit { get; set; } = 50;
+
+    public int RepoLimit(Plan plan) => plan == Plan.Pro ? ProRepoLimit : FreeRepoLimit;
+}
+
+/// <summary>A user's plan as the database has it: Pro needs a Pro subscription and a non-anonymous account.</summary>
+public static class PlanQueries
+{
+    /// <summary>SQL expression for the plan of <c>users u</c> left-joined with <c>subscriptions s</c>.</summary>
+    public const string PlanExpression = "case when s.plan = 'pro' and not u.is_anonymous then 'pro' else 'free' end";
+
+    public static async Task<Plan> GetPlanAsync(this NpgsqlConnection connection, Guid userId,
+        NpgsqlTransaction? transaction = null, CancellationToken cancellationToken = default)
+    {
+        var plan = await connection.ExecuteScalarAsync<string?>(new CommandDefinition(
+            $"select {PlanExpression} from users u left join subscriptions s on s.user_id = u.id where u.id = @userId",
+            new { userId }, transaction, cancellationToken: cancellationToken));
+        return plan == "pro" ? Plan.Pro : Plan.Free;
+    }
+}

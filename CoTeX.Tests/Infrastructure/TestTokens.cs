@@ -1,0 +1,61 @@
+using System.Security.Claims;
+using System.Text;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+
+namespace CoTeX.Tests.Infrastructure;
+
+/// <summary>Supabase-shaped access tokens for tests, signed like Supabase signs them (or deliberately not).</summary>
+public static class TestTokens
+{
+    /// <summary>The HS256 project secret every test host is configured with.</summary>
+    public const string Secret = "cotex-test-suite-jwt-secret-0123456789abcdef";
+
+    public const string Audience = "authenticated";
+
+    public static SymmetricSecurityKey SecretKey { get; } = new(Encoding.UTF8.GetBytes(Secret));
+
+    /// <summary>A valid HS256 token for <paramref name="userId"/>; <paramref name="customize"/> can change any part.</summary>
+    public static string For(Guid userId, Action<SecurityTokenDescriptor>? customize = null, bool anonymous = false) =>
+        Create(Descriptor(userId, anonymous, new SigningCredentials(SecretKey, SecurityAlgorithms.HmacSha256)), customize);
+
+    public static string Create(SecurityTokenDescriptor descriptor, Action<SecurityTokenDescriptor>? customize = null)
+    {
+        customize?.Invoke(descriptor);
+        return new JsonWebTokenHandler { SetDefaultTimesOnTokenCreation = false }.CreateToken(descriptor);
+    }
+
+    public static SecurityTokenDescriptor Descriptor(Guid userId, bool anonymous, SigningCredentials credentials)
+    {
+        var now = DateTime.UtcNow;
+        return new SecurityTokenDescriptor
+        {
+            Audience = Audience,
+            IssuedAt = now,
+            NotBefore = now.AddSeconds(-5),
+            Expires = now.AddHours(1),
+            SigningCredentials = credentials,
+            Claims = new Dictionary<string, object>
+            {
+                ["sub"] = userId.ToString(),
+                ["role"] = "authenticated",
+                ["email"] = $"{userId:N}@example.test",
+                ["is_anonymous"] = anonymous,
+            },
+        };
+    }
+
+    /// <summary>An unsigned token (<c>alg: none</c>) with a valid-looking payload.</summary>
+    public static string Unsigned(Guid userId)
+    {
+        static string Encode(string json) => Base64UrlEncoder.Encode(Encoding.UTF8.GetBytes(json));
+        var exp = DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeSeconds();
+        return $"{Encode("""{"alg":"none","typ":"JWT"}""")}.{Encode($$"""{"sub":"{{userId}}","aud":"authenticated","exp":{{exp}}}""")}.";
+    }
+
+    public static HttpClient WithToken(this HttpClient client, string token)
+    {
+        client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        return client;
+    }
+}
