@@ -1,3 +1,6 @@
+using CoTeX.Contracts;
+using CoTeX.Realtime.Hubs;
+
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
@@ -6,8 +9,11 @@ builder.AddApplicationServices();
 var app = builder.Build();
 
 app.UseServiceDefaults();
+app.UseWebSockets();
 app.UseAuthentication();
 app.UseAuthorization();
+
 app.MapDefaultEndpoints();
+app.MapHub<EventsHub>(RealtimeProtocol.HubPath);
 
 app.Run();

@@ -32,5 +32,6 @@ internal static class Extensions
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<WebhookRepoCache>();
         builder.Services.AddSingleton<GitHubEventStore>();
+        builder.Services.AddSingleton<LiveEventPublisher>();
     }
 }

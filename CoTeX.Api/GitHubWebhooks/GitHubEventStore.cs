@@ -13,35 +13,18 @@ public enum StoreOutcome
     RepoGone,
 }
 
-public sealed record StoreResult(StoreOutcome Outcome, long Id = 0, long Position = 0, DateTimeOffset ReceivedAt = default);
+public sealed record StoreResult(
+    StoreOutcome Outcome, long Id = 0, long Position = 0, DateTimeOffset ReceivedAt = default, bool RepoPaused = false);
 
 /// <summary>
-/// Stores a delivery in one statement, one round trip, one transaction: the user's event counter moves on (its row
-/// lock orders the user's events, so positions become visible in order), the repo's last-delivery time is set, and
-/// the event is inserted unless (repo, delivery id) is already there. When this returns, the event is committed.
+/// Stores a delivery through <c>ingest_github_event</c> (migration 0002): one round trip, one transaction. The user's
+/// position moves on (its row lock orders the user's events), the repo's last-delivery time is set, and the event is
+/// inserted unless (repo, delivery id) is already there. When this returns, the event is committed.
 /// </summary>
 public sealed class GitHubEventStore(NpgsqlDataSource dataSource)
 {
-    private const string Sql =
-        """
-        with position as (
-            update users set last_event_seq = last_event_seq + 1 where id = $2 returning last_event_seq
-        ), repo as (
-            update tracked_repos
-               set last_delivery_at = now(),
-                   last_ping_at = case when $4 = 'ping' then now() else last_ping_at end
-             where id = $1 and user_id = $2
-            returning id
-        ), inserted as (
-            insert into github_events (repo_id, user_id, seq, delivery_id, event_type, action, sender, title, html_url, payload)
-            select repo.id, $2, position.last_event_seq, $3, $4, $5, $6, $7, $8, $9
-              from repo, position
-            on conflict (repo_id, delivery_id) do nothing
-            returning id, seq, received_at
-        )
-        select (select count(*) from repo), inserted.id, inserted.seq, inserted.received_at
-          from (select) as one left join inserted on true
-        """;
+    // Migration 0002: one round trip, contiguous per-user positions, the repo's paused flag in the answer.
+    private const string Sql = "select o_outcome, o_id, o_position, o_received_at, o_paused from ingest_github_event($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
     public async Task<StoreResult> StoreAsync(IncomingGitHubEvent incoming, CancellationToken cancellationToken)
     {
@@ -58,13 +41,13 @@ public sealed class GitHubEventStore(NpgsqlDataSource dataSource)
 
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         await reader.ReadAsync(cancellationToken);
-        if (reader.GetInt64(0) == 0)
+        return reader.GetString(0) switch
         {
-            return new StoreResult(StoreOutcome.RepoGone);
-        }
-        return reader.IsDBNull(1)
-            ? new StoreResult(StoreOutcome.Duplicate)
-            : new StoreResult(StoreOutcome.Stored, reader.GetInt64(1), reader.GetInt64(2), reader.GetFieldValue<DateTimeOffset>(3));
+            "stored" => new StoreResult(StoreOutcome.Stored, reader.GetInt64(1), reader.GetInt64(2),
+                reader.GetFieldValue<DateTimeOffset>(3), reader.GetBoolean(4)),
+            "duplicate" => new StoreResult(StoreOutcome.Duplicate),
+            _ => new StoreResult(StoreOutcome.RepoGone),
+        };
     }
 
     // Postgres text cannot hold NUL; a payload field carrying one is stored without it.

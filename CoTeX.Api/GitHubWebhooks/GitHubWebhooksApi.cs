@@ -2,6 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Text;
 using System.Text.Json;
+using CoTeX.Contracts;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.WebUtilities;
@@ -38,6 +39,7 @@ public static class GitHubWebhooksApi
         HttpContext context,
         WebhookRepoCache repos,
         GitHubEventStore store,
+        LiveEventPublisher publisher,
         IOptions<GitHubWebhookOptions> options,
         CancellationToken cancellationToken)
     {
@@ -121,6 +123,12 @@ public static class GitHubWebhooksApi
             case StoreOutcome.Duplicate:
                 return TypedResults.Ok(new WebhookAccepted("duplicate", null, null));
             default:
+                // A paused repo (over the plan's limit) keeps its events but delivers nothing live.
+                if (!result.RepoPaused)
+                {
+                    publisher.Publish(repo.UserId, new GitHubEventSummary(result.Id, result.Position, repo.Id, repo.FullName,
+                        eventType, fields.Action, fields.Sender, fields.Title, fields.HtmlUrl, result.ReceivedAt));
+                }
                 return TypedResults.Ok(new WebhookAccepted("stored", result.Id, result.Position));
         }
     }

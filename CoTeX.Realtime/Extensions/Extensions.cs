@@ -1,3 +1,8 @@
+using CoTeX.Contracts;
+using CoTeX.Realtime.Feeds;
+using Microsoft.AspNetCore.SignalR.StackExchangeRedis;
+using StackExchange.Redis;
+
 namespace Microsoft.Extensions.Hosting;
 
 internal static class Extensions
@@ -6,6 +11,21 @@ internal static class Extensions
     {
         builder.AddCoTeXDatabase();
         builder.AddCoTeXRedis();
-        builder.AddCoTeXAuthentication("/ws");
+        builder.AddCoTeXAuthentication(RealtimeProtocol.HubPath);
+
+        builder.Services.AddOptions<RealtimeOptions>().BindConfiguration(RealtimeOptions.Section)
+            .ValidateDataAnnotations().ValidateOnStart();
+
+        // The Redis backplane lets hub-level sends (Clients.User, groups) reach connections on every replica, over
+        // the same multiplexer the rest of the service uses.
+        builder.Services.AddSignalR().AddStackExchangeRedis(options =>
+            options.Configuration.ChannelPrefix = RedisChannel.Literal("cotex:signalr"));
+        builder.Services.AddOptions<RedisOptions>()
+            .Configure<IConnectionMultiplexer>((options, redis) => options.ConnectionFactory = _ => Task.FromResult(redis));
+
+        builder.Services.AddSingleton<FeedQueries>();
+        builder.Services.AddSingleton<FeedRegistry>();
+        builder.Services.AddSingleton<ShutdownNotifier>();
+        builder.Services.AddHostedService<LiveEventRouter>();
     }
 }

@@ -1,0 +1,188 @@
+using System.Threading.Channels;
+using CoTeX.Contracts;
+using CoTeX.Realtime.Hubs;
+using Microsoft.AspNetCore.SignalR;
+
+namespace CoTeX.Realtime.Feeds;
+
+/// <summary>
+/// One client connection's event stream. Everything sent to the connection goes through one loop, in order:
+/// the catch-up from Postgres, live events from Redis, and repairs from Postgres when a live event shows a hole
+/// (positions are contiguous per user, so position p after p-2 means p-1 is missing). The loop tracks
+/// <see cref="Covered"/>: every deliverable event up to it has been sent. A live event at or below it is a duplicate
+/// and dropped. That is the whole exactly-once, in-order argument.
+/// </summary>
+public sealed class ConnectionFeed
+{
+    private abstract record Command;
+    private sealed record Start(long? From) : Command;
+    private sealed record Live(GitHubEventSummary Event) : Command;
+    private sealed record Resync : Command;
+
+    private readonly Channel<Command> _commands;
+    private readonly IHubContext<EventsHub> _hub;
+    private readonly FeedQueries _queries;
+    private readonly RealtimeOptions _options;
+    private readonly ILogger _logger;
+    private readonly Action _abortConnection;
+    private long _covered = -1;
+    private volatile bool _needsResync;
+
+    public ConnectionFeed(string connectionId, Guid userId, Action abortConnection, IHubContext<EventsHub> hub,
+        FeedQueries queries, RealtimeOptions options, ILogger logger)
+    {
+        _abortConnection = abortConnection;
+        ConnectionId = connectionId;
+        UserId = userId;
+        _hub = hub;
+        _queries = queries;
+        _options = options;
+        _logger = logger;
+        _commands = Channel.CreateBounded<Command>(new BoundedChannelOptions(options.QueueCapacity)
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+    }
+
+    public string ConnectionId { get; }
+    public Guid UserId { get; }
+
+    /// <summary>Highest position up to which the client has everything it is entitled to; -1 before the start.</summary>
+    public long Covered => Volatile.Read(ref _covered);
+
+    /// <summary><see cref="Covered"/> at the previous sweep (<see cref="LiveEventRouter"/>).</summary>
+    internal long CoveredAtLastSweep { get; set; } = -1;
+
+    public void StartFrom(long? fromPosition) => Post(new Start(fromPosition));
+
+    public void OnLive(GitHubEventSummary summary) => Post(new Live(summary));
+
+    /// <summary>Bring the connection up to the user's latest position from Postgres (after Redis was away).</summary>
+    public void RequestResync() => Post(new Resync());
+
+    public void Complete() => _commands.Writer.TryComplete();
+
+    private void Post(Command command)
+    {
+        // A full queue means a slow client: drop, and catch it up from Postgres once it drains.
+        if (!_commands.Writer.TryWrite(command))
+        {
+            _needsResync = true;
+        }
+    }
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        var client = _hub.Clients.Client(ConnectionId);
+        try
+        {
+            await foreach (var command in _commands.Reader.ReadAllAsync(cancellationToken))
+            {
+                switch (command)
+                {
+                    case Start start:
+                        await StartAsync(client, start.From, cancellationToken);
+                        break;
+                    case Live live when _covered >= 0:
+                        await DeliverLiveAsync(client, live.Event, cancellationToken);
+                        break;
+                    case Resync when _covered >= 0:
+                        _needsResync = true;
+                        break;
+                }
+                if (_needsResync && _covered >= 0)
+                {
+                    _needsResync = false;
+                    var position = await _queries.GetPositionAsync(UserId, cancellationToken);
+                    await FillAsync(client, position.Current, cancellationToken);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex)
+        {
+            // Postgres or the connection failed: drop the connection; the client reconnects and resumes.
+            FeedLog.FeedFailed(_logger, ex, ConnectionId);
+            _commands.Writer.TryComplete();
+            await AbortAsync("The server could not continue this feed; reconnect and resume.");
+        }
+    }
+
+    private async Task StartAsync(IClientProxy client, long? from, CancellationToken cancellationToken)
+    {
+        var position = await _queries.GetPositionAsync(UserId, cancellationToken);
+        if (from is null)
+        {
+            Volatile.Write(ref _covered, position.Current);
+        }
+        else if (from < 0 || from > position.Current || from < position.PrunedThrough)
+        {
+            Volatile.Write(ref _covered, position.Current);
+            var reason = from > position.Current
+                ? "The position is ahead of the server's; reload history."
+                : "Events after this position have passed the retention window; reload history.";
+            await client.SendAsync(RealtimeProtocol.Reset, new FeedReset(position.Current, reason), cancellationToken);
+            return;
+        }
+        else
+        {
+            Volatile.Write(ref _covered, from.Value);
+            await FillAsync(client, position.Current, cancellationToken);
+        }
+        await client.SendAsync(RealtimeProtocol.CaughtUp, new FeedPosition(_covered), cancellationToken);
+    }
+
+    private async Task DeliverLiveAsync(IClientProxy client, GitHubEventSummary summary, CancellationToken cancellationToken)
+    {
+        if (summary.Position <= _covered)
+        {
+            return; // sent already (catch-up or repair)
+        }
+        if (summary.Position > _covered + 1)
+        {
+            // Every position below a published one is committed: read the hole from Postgres.
+            await FillAsync(client, summary.Position - 1, cancellationToken);
+        }
+        await client.SendAsync(RealtimeProtocol.Event, summary, cancellationToken);
+        Volatile.Write(ref _covered, summary.Position);
+    }
+
+    /// <summary>Sends every deliverable event after <see cref="Covered"/> up to <paramref name="upTo"/> (all committed).</summary>
+    private async Task FillAsync(IClientProxy client, long upTo, CancellationToken cancellationToken)
+    {
+        while (_covered < upTo)
+        {
+            var batch = await _queries.ReadAsync(UserId, _covered, upTo, _options.CatchUpBatchSize, cancellationToken);
+            if (batch.Count > 0)
+            {
+                await client.SendAsync(RealtimeProtocol.Events, batch, cancellationToken);
+            }
+            // Positions without a deliverable event (paused or deleted repos) are covered too.
+            Volatile.Write(ref _covered, batch.Count < _options.CatchUpBatchSize ? upTo : batch[^1].Position);
+        }
+    }
+
+    /// <summary>Tells the client to reconnect (and resume from its position), then closes the connection.</summary>
+    public async Task AbortAsync(string reason)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await _hub.Clients.Client(ConnectionId).SendAsync(RealtimeProtocol.Reconnect, new ReconnectNotice(reason), timeout.Token);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or InvalidOperationException)
+        {
+            // The connection is going anyway.
+        }
+        _abortConnection();
+    }
+}
+
+internal static partial class FeedLog
+{
+    [LoggerMessage(LogLevel.Warning, "Feed of connection {ConnectionId} failed; asking the client to reconnect")]
+    public static partial void FeedFailed(ILogger logger, Exception exception, string connectionId);
+}

@@ -1,0 +1,54 @@
+using CoTeX.Contracts;
+using Dapper;
+using Npgsql;
+
+namespace CoTeX.Realtime.Feeds;
+
+/// <summary>What a feed reads from Postgres: a user's position and the events they are entitled to after a position.</summary>
+public sealed class FeedQueries(NpgsqlDataSource dataSource)
+{
+    public sealed record UserPosition(long Current, long PrunedThrough);
+
+    public async Task<UserPosition> GetPositionAsync(Guid userId, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var row = await connection.QuerySingleOrDefaultAsync<(long Current, long PrunedThrough)?>(new CommandDefinition(
+            "select last_event_seq, pruned_through_seq from users where id = @userId",
+            new { userId }, cancellationToken: cancellationToken));
+        return row is { } found ? new UserPosition(found.Current, found.PrunedThrough) : new UserPosition(0, 0);
+    }
+
+    /// <summary>Latest positions of many users in one query (the periodic sweep).</summary>
+    public async Task<Dictionary<Guid, long>> GetPositionsAsync(Guid[] userIds, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var rows = await connection.QueryAsync<(Guid Id, long Position)>(new CommandDefinition(
+            "select id, last_event_seq from users where id = any(@userIds)", new { userIds }, cancellationToken: cancellationToken));
+        return rows.ToDictionary(r => r.Id, r => r.Position);
+    }
+
+    /// <summary>
+    /// The user's deliverable events with <paramref name="after"/> &lt; position ≤ <paramref name="upTo"/>, oldest
+    /// first. Events of paused repos are not deliverable (they stay readable over REST).
+    /// </summary>
+    public async Task<IReadOnlyList<GitHubEventSummary>> ReadAsync(Guid userId, long after, long upTo, int limit,
+        CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var rows = await connection.QueryAsync<Row>(new CommandDefinition(
+            """
+            select e.id, e.seq as Position, e.repo_id as RepoId, r.full_name as RepoFullName, e.event_type as Type,
+                   e.action, e.sender, e.title, e.html_url as HtmlUrl, e.received_at as ReceivedAt
+              from github_events e join tracked_repos r on r.id = e.repo_id
+             where e.user_id = @userId and e.seq > @after and e.seq <= @upTo and not r.paused
+             order by e.seq
+             limit @limit
+            """,
+            new { userId, after, upTo, limit }, cancellationToken: cancellationToken));
+        return rows.Select(r => new GitHubEventSummary(r.Id, r.Position, r.RepoId, r.RepoFullName, r.Type, r.Action,
+            r.Sender, r.Title, r.HtmlUrl, new DateTimeOffset(DateTime.SpecifyKind(r.ReceivedAt, DateTimeKind.Utc)))).ToList();
+    }
+
+    private sealed record Row(long Id, long Position, Guid RepoId, string RepoFullName, string Type, string? Action,
+        string? Sender, string? Title, string? HtmlUrl, DateTime ReceivedAt);
+}

@@ -1,0 +1,70 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using CoTeX.Contracts;
+
+namespace CoTeX.Realtime.Feeds;
+
+/// <summary>The feeds of this replica's connections, by user, for routing live events.</summary>
+public sealed class FeedRegistry
+{
+    private readonly ConcurrentDictionary<Guid, ConnectionFeed[]> _byUser = new();
+    private readonly ConcurrentDictionary<string, ConnectionFeed> _byConnection = new();
+    private readonly Lock _writeLock = new();
+
+    public FeedRegistry(IMeterFactory meters)
+    {
+        var meter = meters.Create("CoTeX");
+        meter.CreateObservableGauge("cotex.realtime.connections", () => _byConnection.Count,
+            description: "Subscribed client connections on this replica");
+    }
+
+    public int Count => _byConnection.Count;
+
+    public IEnumerable<ConnectionFeed> All => _byConnection.Values;
+
+    public bool TryAdd(ConnectionFeed feed)
+    {
+        lock (_writeLock)
+        {
+            if (!_byConnection.TryAdd(feed.ConnectionId, feed))
+            {
+                return false;
+            }
+            _byUser[feed.UserId] = _byUser.TryGetValue(feed.UserId, out var feeds) ? [.. feeds, feed] : [feed];
+            return true;
+        }
+    }
+
+    public ConnectionFeed? Remove(string connectionId)
+    {
+        lock (_writeLock)
+        {
+            if (!_byConnection.TryRemove(connectionId, out var feed))
+            {
+                return null;
+            }
+            var remaining = _byUser[feed.UserId].Where(f => f != feed).ToArray();
+            if (remaining.Length == 0)
+            {
+                _byUser.TryRemove(feed.UserId, out _);
+            }
+            else
+            {
+                _byUser[feed.UserId] = remaining;
+            }
+            return feed;
+        }
+    }
+
+    /// <summary>Hands a live event to each of the user's connections here (none if the user has none).</summary>
+    public void Route(Guid userId, GitHubEventSummary summary)
+    {
+        if (_byUser.TryGetValue(userId, out var feeds))
+        {
+            foreach (var feed in feeds)
+            {
+                feed.OnLive(summary);
+            }
+        }
+    }
+}

@@ -1,0 +1,27 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace CoTeX.Realtime.Feeds;
+
+/// <summary>Bound from <c>Realtime</c>.</summary>
+public sealed class RealtimeOptions
+{
+    public const string Section = "Realtime";
+
+    /// <summary>Events per <c>Events</c> message during catch-up and gap repair.</summary>
+    [Range(1, 5000)]
+    public int CatchUpBatchSize { get; set; } = 500;
+
+    /// <summary>
+    /// Live events queued per connection for a slow client. Past this, live events are dropped and the connection is
+    /// brought up to date from Postgres instead, so a slow client costs bounded memory and still misses nothing.
+    /// </summary>
+    [Range(1, 100_000)]
+    public int QueueCapacity { get; set; } = 256;
+
+    /// <summary>
+    /// How often every connection is checked against its user's latest position in Postgres: the safety net for
+    /// announcements lost while Redis was away.
+    /// </summary>
+    [Range(1, 3600)]
+    public int SweepSeconds { get; set; } = 10;
+}

@@ -1,0 +1,159 @@
+extern alias realtime;
+
+using System.Net;
+using CoTeX.Client;
+using CoTeX.Contracts;
+
+namespace CoTeX.Tests.Infrastructure;
+
+/// <summary>
+/// The delivery path end to end: the Api (in-process) and two Realtime replicas serving real sockets, as separate
+/// hosts sharing one Postgres database and one Redis, and SDK clients connected to them.
+/// </summary>
+public sealed class RealtimeCluster : IAsyncDisposable
+{
+    private readonly List<IAsyncDisposable> _owned = [];
+
+    private RealtimeCluster(ApiApp api) => Api = api;
+
+    public ApiApp Api { get; }
+    public List<ServiceHost<realtime::Program>> Replicas { get; } = [];
+    public List<Uri> ReplicaUrls { get; } = [];
+
+    public static async Task<RealtimeCluster> StartAsync(TestInfrastructure infra, string? redisConnectionString = null,
+        int replicas = 2, Dictionary<string, string?>? realtimeSettings = null)
+    {
+        var db = await infra.CreateMigratedDatabaseAsync();
+        var redis = redisConnectionString ?? infra.Redis.ConnectionString;
+        var api = await ApiApp.StartAsync(infra, new() { ["ConnectionStrings:redis"] = redis }, db);
+        var cluster = new RealtimeCluster(api);
+        for (var i = 0; i < replicas; i++)
+        {
+            var host = ServiceHost<realtime::Program>.Create(db, redis, new(realtimeSettings ?? [])
+            {
+                ["Realtime:SweepSeconds"] = realtimeSettings?.GetValueOrDefault("Realtime:SweepSeconds") ?? "1",
+            });
+            cluster.Replicas.Add(host);
+            cluster.ReplicaUrls.Add(host.WithKestrel());
+        }
+        return cluster;
+    }
+
+    public CoTeXClient ClientFor(Guid userId, params Uri[] realtimeUrls)
+    {
+        var client = new CoTeXClient(new CoTeXClientOptions
+        {
+            ApiUrl = Api.Host.Server.BaseAddress,
+            RealtimeUrls = realtimeUrls.Length > 0 ? realtimeUrls : ReplicaUrls,
+            AccessTokenProvider = _ => ValueTask.FromResult(TestTokens.For(userId)),
+            MaxReconnectDelay = TimeSpan.FromMilliseconds(500),
+        }, Api.Host.Server.CreateHandler());
+        return client;
+    }
+
+    /// <summary>Starts a feed and waits until the server says it is caught up (so live events will reach it).</summary>
+    public async Task<RecordingFeed> WatchAsync(Guid userId, long? fromPosition, params Uri[] realtimeUrls)
+    {
+        var feed = ClientFor(userId, realtimeUrls).Watch(fromPosition);
+        var recording = new RecordingFeed(feed);
+        _owned.Add(recording);
+        await recording.CaughtUp.WaitAsync(TimeSpan.FromSeconds(20));
+        return recording;
+    }
+
+    /// <summary>Tracks a repo for a (new) user and returns it with the user's id.</summary>
+    public async Task<(Guid UserId, CreatedRepo Repo)> NewUserWithRepoAsync()
+    {
+        var userId = Guid.NewGuid();
+        var repo = await ApiApp.TrackRepoAsync(Api.ClientFor(userId));
+        return (userId, repo);
+    }
+
+    /// <summary>Delivers <paramref name="count"/> distinct signed issue events; returns their acknowledged ids.</summary>
+    public async Task<List<long>> DeliverAsync(CreatedRepo repo, int count)
+    {
+        var body = GitHubPayloads.ForRepo("issues/opened.payload.json", repo.FullName);
+        var ids = new List<long>(count);
+        for (var i = 0; i < count; i++)
+        {
+            var response = await Api.DeliverAsync(repo.Id, repo.WebhookSecret, "issues", body);
+            response.StatusCode.Should().Be(HttpStatusCode.OK);
+            var ack = await System.Net.Http.Json.HttpContentJsonExtensions.ReadFromJsonAsync<System.Text.Json.JsonElement>(response.Content);
+            ids.Add(ack.GetProperty("id").GetInt64());
+        }
+        return ids;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var owned in _owned)
+        {
+            await owned.DisposeAsync();
+        }
+        foreach (var replica in Replicas)
+        {
+            await replica.DisposeAsync();
+        }
+        await Api.DisposeAsync();
+    }
+}
+
+/// <summary>A feed that records everything it receives, for assertions.</summary>
+public sealed class RecordingFeed : IAsyncDisposable
+{
+    private readonly TaskCompletionSource _caughtUp = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _reading;
+    private readonly List<GitHubEventSummary> _received = [];
+
+    public RecordingFeed(CoTeXFeed feed)
+    {
+        Feed = feed;
+        feed.CaughtUp += _ => _caughtUp.TrySetResult();
+        feed.Reset += reset => { Resets.Add(reset); _caughtUp.TrySetResult(); };
+        feed.Connected += url => Connections.Add(url);
+        _reading = Task.Run(async () =>
+        {
+            try
+            {
+                await foreach (var summary in feed.ReadAllAsync(_stop.Token))
+                {
+                    lock (_received)
+                    {
+                        _received.Add(summary);
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        });
+    }
+
+    public CoTeXFeed Feed { get; }
+    public Task CaughtUp => _caughtUp.Task;
+    public List<FeedReset> Resets { get; } = [];
+    public List<Uri> Connections { get; } = [];
+
+    public IReadOnlyList<GitHubEventSummary> Received
+    {
+        get { lock (_received) { return _received.ToList(); } }
+    }
+
+    public Task WaitForCountAsync(int count, TimeSpan? within = null) =>
+        Eventually.SucceedsAsync(() =>
+        {
+            Received.Count.Should().BeGreaterThanOrEqualTo(count);
+            return Task.CompletedTask;
+        }, within ?? TimeSpan.FromSeconds(30));
+
+    public async ValueTask DisposeAsync()
+    {
+        await Feed.DisposeAsync();
+        if (!_stop.IsCancellationRequested)
+        {
+            await _stop.CancelAsync();
+        }
+        await _reading;
+    }
+}
