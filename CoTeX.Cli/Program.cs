@@ -1,0 +1,123 @@
+using System.CommandLine;
+using System.Globalization;
+using CoTeX.Cli;
+using CoTeX.Client;
+
+// cotex: track repos and watch their GitHub events live, from a terminal.
+//   COTEX_API_URL        default http://127.0.0.1:5080
+//   COTEX_REALTIME_URLS  comma-separated, default http://127.0.0.1:5081,http://127.0.0.1:5082
+//   COTEX_TOKEN          a Supabase access token (locally: export COTEX_TOKEN=$(eng/mint-token.sh))
+
+var root = new RootCommand("CoTeX: your GitHub repositories' events, live.");
+
+var positionFile = new Option<FileInfo>("--position-file")
+{
+    Description = "Where watch keeps the last position it printed, so a restart resumes after it.",
+    DefaultValueFactory = _ => new FileInfo(Path.Combine(
+        Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cotex", "position")),
+};
+var fromStart = new Option<bool>("--from-start") { Description = "Replay every stored event first." };
+var watch = new Command("watch", "Prints events as they happen; resumes where the last run stopped.") { positionFile, fromStart };
+watch.SetAction(async (parse, cancellationToken) =>
+{
+    using var client = Settings.CreateClient();
+    var file = parse.GetValue(positionFile)!;
+    long? from = parse.GetValue(fromStart) ? 0 : PositionFile.Read(file);
+    await using var feed = client.Watch(from);
+    feed.Connected += url => Console.Error.WriteLine($"connected to {url}, resuming after {feed.Position?.ToString(CultureInfo.InvariantCulture) ?? "now"}");
+    feed.Reset += reset => Console.Error.WriteLine($"reset at {reset.Position}: {reset.Reason}");
+    try
+    {
+        await foreach (var e in feed.ReadAllAsync(cancellationToken))
+        {
+            Console.WriteLine($"{e.ReceivedAt.ToLocalTime():HH:mm:ss} #{e.Position} {e.RepoFullName} {e.Type}{(e.Action is null ? "" : "." + e.Action)} {e.Sender}: {e.Title} {e.HtmlUrl}");
+            PositionFile.Write(file, e.Position);
+        }
+    }
+    catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+    {
+    }
+    return 0;
+});
+
+var repos = new Command("repos", "The repositories you track.");
+var fullName = new Argument<string>("owner/name");
+var add = new Command("add", "Track a repository; prints the webhook URL and secret to paste into GitHub.") { fullName };
+add.SetAction(async (parse, cancellationToken) =>
+{
+    using var client = Settings.CreateClient();
+    var repo = await client.AddRepoAsync(parse.GetValue(fullName)!, cancellationToken);
+    Console.WriteLine($"Tracking {repo.FullName} ({repo.Id}).");
+    Console.WriteLine("In GitHub → Settings → Webhooks → Add webhook:");
+    Console.WriteLine($"  Payload URL:  {repo.WebhookUrl}");
+    Console.WriteLine($"  Content type: {repo.ContentType}");
+    Console.WriteLine($"  Secret:       {repo.WebhookSecret}   (shown only now)");
+    return 0;
+});
+var list = new Command("list", "Lists tracked repositories and plan usage.");
+list.SetAction(async (_, cancellationToken) =>
+{
+    using var client = Settings.CreateClient();
+    var result = await client.ListReposAsync(cancellationToken);
+    Console.WriteLine($"{result.Plan.Name} plan: {result.Plan.Used} of {result.Plan.Limit} active repos");
+    foreach (var r in result.Repos)
+    {
+        Console.WriteLine($"{r.Id}  {r.FullName}{(r.Paused ? " (paused)" : "")}  last delivery {r.LastDeliveryAt?.ToString("u", CultureInfo.InvariantCulture) ?? "never"}");
+    }
+    return 0;
+});
+var repoId = new Argument<Guid>("repo-id");
+var remove = new Command("remove", "Stops tracking a repository and deletes its events.") { repoId };
+remove.SetAction(async (parse, cancellationToken) =>
+{
+    using var client = Settings.CreateClient();
+    await client.RemoveRepoAsync(parse.GetValue(repoId), cancellationToken);
+    Console.WriteLine("Removed.");
+    return 0;
+});
+repos.Subcommands.Add(add);
+repos.Subcommands.Add(list);
+repos.Subcommands.Add(remove);
+
+var limit = new Option<int>("--limit") { Description = "Events per page (1-100).", DefaultValueFactory = _ => 20 };
+var cursor = new Option<string?>("--cursor") { Description = "nextCursor of the previous page." };
+var repoFilter = new Option<Guid?>("--repo") { Description = "Only this repo's events." };
+var events = new Command("events", "One page of event history, newest first.") { limit, cursor, repoFilter };
+events.SetAction(async (parse, cancellationToken) =>
+{
+    using var client = Settings.CreateClient();
+    var page = await client.GetEventsAsync(parse.GetValue(repoFilter), null, parse.GetValue(limit), parse.GetValue(cursor), cancellationToken);
+    foreach (var e in page.Items)
+    {
+        Console.WriteLine($"{e.ReceivedAt:u} #{e.Position} id={e.Id} {e.RepoFullName} {e.Type} {e.Title}");
+    }
+    if (page.NextCursor is not null)
+    {
+        Console.WriteLine($"more: cotex events --cursor {page.NextCursor}");
+    }
+    return 0;
+});
+
+root.Subcommands.Add(watch);
+root.Subcommands.Add(repos);
+root.Subcommands.Add(events);
+
+try
+{
+    return await root.Parse(args).InvokeAsync();
+}
+catch (CoTeXApiException ex)
+{
+    Console.Error.WriteLine(ex.Message);
+    return 1;
+}
+catch (InvalidOperationException ex) when (ex.Source == typeof(Settings).Assembly.GetName().Name)
+{
+    Console.Error.WriteLine(ex.Message);
+    return 2;
+}
+catch (HttpRequestException ex)
+{
+    Console.Error.WriteLine($"Cannot reach CoTeX: {ex.Message}");
+    return 1;
+}
