@@ -1,3 +1,4 @@
+using CoTeX.Api.Billing;
 using CoTeX.Api.GitHubEvents;
 using CoTeX.Api.GitHubWebhooks;
 using CoTeX.Api.Repos;
@@ -17,5 +18,7 @@ app.MapDefaultEndpoints();
 app.MapReposApi();
 app.MapGitHubEventsApi();
 app.MapGitHubWebhooksApi();
+app.MapBillingApi();
+app.MapStripeWebhooksApi();
 
 app.Run();

@@ -23,3 +23,20 @@ public sealed record TrackedRepo(
 public sealed record RepoList(IReadOnlyList<TrackedRepo> Repos, PlanUsage Plan);
 
 public sealed record PlanUsage(string Name, int Used, int Limit);
+
+/// <summary><c>PATCH /api/repos/{id}</c>: pause a repo, or make it active again (within the plan's limit).</summary>
+public sealed record UpdateRepoRequest(bool? Paused);
+
+public sealed record CheckoutSession(string Url);
+
+public sealed record PortalSession(string Url);
+
+/// <summary>The caller's plan as Stripe last told us, and repo usage.</summary>
+public sealed record BillingSummary(
+    string Plan,
+    string? SubscriptionStatus,
+    DateTimeOffset? CurrentPeriodEnd,
+    bool PaymentProblem,
+    int ReposUsed,
+    int RepoLimit,
+    bool BillingEnabled);

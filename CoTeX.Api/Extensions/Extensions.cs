@@ -2,7 +2,6 @@ using CoTeX.Api;
 using CoTeX.Api.GitHubWebhooks;
 using CoTeX.Api.Infrastructure;
 using CoTeX.Api.Repos;
-using CoTeX.Shared.Plans;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.DataProtection.KeyManagement;
 using Microsoft.Extensions.Options;
@@ -18,8 +17,7 @@ internal static class Extensions
         builder.AddCoTeXAuthentication();
 
         builder.Services.AddOptions<ApiOptions>().BindConfiguration(ApiOptions.Section);
-        builder.Services.AddOptions<PlanOptions>().BindConfiguration(PlanOptions.Section)
-            .ValidateDataAnnotations().ValidateOnStart();
+        builder.AddCoTeXBilling();
         builder.Services.AddOptions<GitHubWebhookOptions>().BindConfiguration(GitHubWebhookOptions.Section);
 
         // Webhook secrets are encrypted with a key ring every replica shares, kept in Postgres.

@@ -19,6 +19,7 @@ public static partial class ReposApi
         var api = app.MapGroup("/api/repos").WithTags("Repos").RequireAuthorization();
         api.MapPost("/", CreateAsync).WithSummary("Starts tracking a GitHub repository.");
         api.MapGet("/", ListAsync).WithSummary("Lists the caller's repos and plan usage.");
+        api.MapPatch("/{id:guid}", UpdateAsync).WithSummary("Pauses a repo or makes it active again (within the plan's limit).");
         api.MapDelete("/{id:guid}", DeleteAsync).WithSummary("Stops tracking a repo and deletes its events.");
         api.MapPost("/{id:guid}/rotate-secret", RotateSecretAsync).WithSummary("Replaces the repo's webhook secret.");
         return api;
@@ -111,6 +112,59 @@ public static partial class ReposApi
             r.Paused, Utc(r.CreatedAt)!.Value, Utc(r.LastDeliveryAt), Utc(r.LastPingAt))).ToArray();
         var usage = new PlanUsage(PlanName(plan), repos.Count(r => !r.Paused), plans.Value.RepoLimit(plan));
         return TypedResults.Ok(new RepoList(repos, usage));
+    }
+
+    internal static async Task<Results<Ok<TrackedRepo>, ValidationProblem, ProblemHttpResult>> UpdateAsync(
+        Guid id,
+        UpdateRepoRequest request,
+        ClaimsPrincipal user,
+        HttpContext context,
+        NpgsqlDataSource dataSource,
+        IOptions<PlanOptions> plans,
+        IOptions<ApiOptions> apiOptions,
+        CancellationToken cancellationToken)
+    {
+        if (request.Paused is not { } paused)
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]>
+            {
+                ["paused"] = ["Give paused: true to pause the repo or paused: false to make it active."],
+            });
+        }
+        var userId = user.GetUserId();
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await connection.ExecuteAsync(new CommandDefinition(
+            "select 1 from users where id = @userId for update", new { userId }, transaction, cancellationToken: cancellationToken));
+        var current = await connection.QuerySingleOrDefaultAsync<bool?>(new CommandDefinition(
+            "select paused from tracked_repos where id = @id and user_id = @userId", new { id, userId }, transaction,
+            cancellationToken: cancellationToken));
+        if (current is null)
+        {
+            return RepoNotFound(id);
+        }
+        if (current == true && !paused)
+        {
+            var plan = await connection.GetPlanAsync(userId, transaction, cancellationToken);
+            var limit = plans.Value.RepoLimit(plan);
+            var used = await CountActiveAsync(connection, userId, transaction, cancellationToken);
+            if (used >= limit)
+            {
+                return TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Repo limit reached",
+                    detail: $"The {PlanName(plan)} plan allows {limit} active repos and {used} are active. Pause another repo first, or upgrade.",
+                    extensions: new Dictionary<string, object?> { ["limit"] = limit, ["used"] = used, ["plan"] = PlanName(plan) });
+            }
+        }
+        var row = await connection.QuerySingleAsync<RepoRow>(new CommandDefinition(
+            """
+            update tracked_repos set paused = @paused where id = @id
+            returning id, full_name as FullName, paused, created_at as CreatedAt,
+                      last_delivery_at as LastDeliveryAt, last_ping_at as LastPingAt
+            """,
+            new { id, paused }, transaction, cancellationToken: cancellationToken));
+        await transaction.CommitAsync(cancellationToken);
+        return TypedResults.Ok(new TrackedRepo(row.Id, row.FullName, WebhookUrl(apiOptions.Value, context.Request, row.Id),
+            row.Paused, Utc(row.CreatedAt)!.Value, Utc(row.LastDeliveryAt), Utc(row.LastPingAt)));
     }
 
     internal static async Task<Results<NoContent, ProblemHttpResult>> DeleteAsync(

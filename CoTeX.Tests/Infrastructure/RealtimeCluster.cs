@@ -21,11 +21,11 @@ public sealed class RealtimeCluster : IAsyncDisposable
     public List<Uri> ReplicaUrls { get; } = [];
 
     public static async Task<RealtimeCluster> StartAsync(TestInfrastructure infra, string? redisConnectionString = null,
-        int replicas = 2, Dictionary<string, string?>? realtimeSettings = null)
+        int replicas = 2, Dictionary<string, string?>? realtimeSettings = null, Dictionary<string, string?>? apiSettings = null)
     {
         var db = await infra.CreateMigratedDatabaseAsync();
         var redis = redisConnectionString ?? infra.Redis.ConnectionString;
-        var api = await ApiApp.StartAsync(infra, new() { ["ConnectionStrings:redis"] = redis }, db);
+        var api = await ApiApp.StartAsync(infra, new(apiSettings ?? []) { ["ConnectionStrings:redis"] = redis }, db);
         var cluster = new RealtimeCluster(api);
         for (var i = 0; i < replicas; i++)
         {

@@ -1,3 +1,5 @@
+using CoTeX.Worker.Billing;
+
 namespace Microsoft.Extensions.Hosting;
 
 internal static class Extensions
@@ -6,5 +8,9 @@ internal static class Extensions
     {
         builder.AddCoTeXDatabase();
         builder.AddCoTeXRedis();
+        builder.AddCoTeXBilling();
+
+        builder.Services.AddSingleton<BillingReconciler>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<BillingReconciler>());
     }
 }

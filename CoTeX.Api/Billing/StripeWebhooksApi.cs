@@ -1,0 +1,95 @@
+using System.Text;
+using CoTeX.Shared.Billing;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+using Stripe;
+
+namespace CoTeX.Api.Billing;
+
+/// <summary>
+/// <c>POST /webhooks/stripe</c>: verified with <c>Stripe-Signature</c> (300 s tolerance), stored once by event id,
+/// handled by re-reading the customer's subscriptions from Stripe. 2xx only once the result is committed; a failure
+/// is a 5xx so Stripe retries, and nothing is half-applied (the plan update is one transaction).
+/// </summary>
+public static class StripeWebhooksApi
+{
+    private const int MaxBodyBytes = 1024 * 1024;
+
+    public sealed record StripeWebhookAccepted(string Status);
+
+    public static IEndpointRouteBuilder MapStripeWebhooksApi(this IEndpointRouteBuilder app)
+    {
+        app.MapPost("/webhooks/stripe", ReceiveAsync).WithTags("Webhooks").AllowAnonymous().DisableAntiforgery()
+            .WithSummary("Receives Stripe webhook events.");
+        return app;
+    }
+
+    internal static async Task<Results<Ok<StripeWebhookAccepted>, ProblemHttpResult>> ReceiveAsync(
+        HttpRequest request, StripeEventProcessor processor, IOptions<StripeOptions> options, CancellationToken cancellationToken)
+    {
+        var settings = options.Value;
+        if (!settings.IsEnabled)
+        {
+            return Problem(StatusCodes.Status503ServiceUnavailable, "Billing is not enabled", "This deployment has no Stripe configuration.");
+        }
+        if (request.ContentLength > MaxBodyBytes)
+        {
+            return Problem(StatusCodes.Status413PayloadTooLarge, "Payload too large", "Stripe events are far smaller than 1 MB.");
+        }
+        string json;
+        using (var reader = new StreamReader(request.Body, Encoding.UTF8))
+        {
+            var buffer = new char[MaxBodyBytes + 1];
+            var read = await reader.ReadBlockAsync(buffer, cancellationToken);
+            if (read > MaxBodyBytes)
+            {
+                return Problem(StatusCodes.Status413PayloadTooLarge, "Payload too large", "Stripe events are far smaller than 1 MB.");
+            }
+            json = new string(buffer, 0, read);
+        }
+
+        string? signature = request.Headers["Stripe-Signature"];
+        if (string.IsNullOrEmpty(signature))
+        {
+            return Problem(StatusCodes.Status400BadRequest, "Missing signature", "The Stripe-Signature header is required.");
+        }
+        Event stripeEvent;
+        try
+        {
+            // An event rendered for another API version than the library's must still be processed.
+            stripeEvent = EventUtility.ConstructEvent(json, signature, settings.WebhookSecret,
+                StripeOptions.SignatureToleranceSeconds, throwOnApiVersionMismatch: false);
+        }
+        catch (StripeException ex)
+        {
+            return Problem(StatusCodes.Status400BadRequest, "Invalid Stripe event", ex.Message);
+        }
+        catch (Newtonsoft.Json.JsonException ex)
+        {
+            return Problem(StatusCodes.Status400BadRequest, "Invalid Stripe event", $"The body is not a Stripe event: {ex.Message}");
+        }
+        catch (System.Text.Json.JsonException ex)
+        {
+            return Problem(StatusCodes.Status400BadRequest, "Invalid Stripe event", $"The body is not a Stripe event: {ex.Message}");
+        }
+
+        try
+        {
+            var outcome = await processor.ProcessAsync(stripeEvent.Id, stripeEvent.Type, json, cancellationToken);
+            return TypedResults.Ok(new StripeWebhookAccepted(outcome switch
+            {
+                StripeEventOutcome.AlreadyProcessed => "duplicate",
+                StripeEventOutcome.Ignored => "ignored",
+                _ => "processed",
+            }));
+        }
+        catch (StripeException ex)
+        {
+            return Problem(StatusCodes.Status503ServiceUnavailable, "Stripe unavailable",
+                $"Could not read the subscription from Stripe ({ex.StripeError?.Type ?? ex.Message}); the event is kept and retried.");
+        }
+    }
+
+    private static ProblemHttpResult Problem(int status, string title, string detail) =>
+        TypedResults.Problem(statusCode: status, title: title, detail: detail);
+}

@@ -1,0 +1,164 @@
+using System.Diagnostics.Metrics;
+using CoTeX.Shared.Plans;
+using Dapper;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using Stripe;
+using Plan = CoTeX.Shared.Plans.Plan;
+
+namespace CoTeX.Shared.Billing;
+
+/// <summary>A customer's billing state as Stripe has it, reduced to what CoTeX stores.</summary>
+public sealed record BillingState(Plan Plan, string? SubscriptionId, string? Status, DateTimeOffset? CurrentPeriodEnd, bool PaymentProblem);
+
+/// <summary>
+/// Makes the database agree with Stripe for one customer: reads all of the customer's subscriptions from Stripe (so the
+/// outcome never depends on which webhook arrived first or at all), derives the plan, stores it, and applies the plan
+/// to the user's repos (a downgrade pauses repos beyond the limit, an upgrade resumes them) — in one transaction.
+/// </summary>
+public sealed partial class BillingSync(
+    StripeClient stripe,
+    NpgsqlDataSource dataSource,
+    IOptions<PlanOptions> plans,
+    IMeterFactory meters,
+    ILogger<BillingSync> logger)
+{
+    private readonly Counter<long> _planChanges = meters.Create("CoTeX").CreateCounter<long>(
+        "cotex.billing.plan_changes", description: "Plan changes applied from Stripe");
+
+    /// <summary>
+    /// Syncs the customer. <paramref name="userIdHint"/> links a customer CoTeX has not seen yet (checkout's
+    /// client_reference_id, subscription metadata). Returns whether anything changed, or null for an unknown customer.
+    /// </summary>
+    public async Task<bool?> SyncCustomerAsync(string customerId, Guid? userIdHint, CancellationToken cancellationToken)
+    {
+        var subscriptions = new List<Subscription>();
+        await foreach (var subscription in new SubscriptionService(stripe).ListAutoPagingAsync(
+                           new SubscriptionListOptions { Customer = customerId, Status = "all", Limit = 100 },
+                           cancellationToken: cancellationToken))
+        {
+            subscriptions.Add(subscription);
+        }
+        var state = Derive(subscriptions);
+        userIdHint ??= subscriptions.Select(s => s.Metadata?.GetValueOrDefault("user_id"))
+            .Select(id => Guid.TryParse(id, out var parsed) ? parsed : (Guid?)null).FirstOrDefault(id => id is not null);
+
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var userId = await connection.ExecuteScalarAsync<Guid?>(new CommandDefinition(
+            "select user_id from subscriptions where stripe_customer_id = @customerId", new { customerId }, transaction,
+            cancellationToken: cancellationToken)) ?? userIdHint;
+        if (userId is null || !await LockUserAsync(connection, transaction, userId.Value, cancellationToken))
+        {
+            LogUnknownCustomer(logger, customerId);
+            return null;
+        }
+
+        var before = await connection.GetPlanAsync(userId.Value, transaction, cancellationToken);
+        var changed = await connection.ExecuteAsync(new CommandDefinition(
+            """
+            insert into subscriptions (user_id, plan, stripe_customer_id, stripe_subscription_id, status, current_period_end, payment_problem, updated_at)
+            values (@userId, @plan, @customerId, @subscriptionId, @status, @periodEnd, @paymentProblem, now())
+            on conflict (user_id) do update
+               set plan = excluded.plan, stripe_customer_id = excluded.stripe_customer_id,
+                   stripe_subscription_id = excluded.stripe_subscription_id, status = excluded.status,
+                   current_period_end = excluded.current_period_end, payment_problem = excluded.payment_problem,
+                   updated_at = now()
+             where (subscriptions.plan, subscriptions.stripe_customer_id, subscriptions.stripe_subscription_id,
+                    subscriptions.status, subscriptions.current_period_end, subscriptions.payment_problem)
+                   is distinct from
+                   (excluded.plan, excluded.stripe_customer_id, excluded.stripe_subscription_id,
+                    excluded.status, excluded.current_period_end, excluded.payment_problem)
+            """,
+            new
+            {
+                userId, plan = state.Plan == Plan.Pro ? "pro" : "free", customerId, subscriptionId = state.SubscriptionId,
+                status = state.Status, periodEnd = state.CurrentPeriodEnd, paymentProblem = state.PaymentProblem,
+            },
+            transaction, cancellationToken: cancellationToken)) > 0;
+
+        var after = await connection.GetPlanAsync(userId.Value, transaction, cancellationToken);
+        // An upgrade resumes repos paused by an earlier downgrade; otherwise only the limit is enforced (a repo the user
+        // paused by choice stays paused).
+        await PlanEnforcement.ApplyAsync(connection, transaction, userId.Value, plans.Value.RepoLimit(after),
+            resume: after == Plan.Pro && before != Plan.Pro, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+
+        if (before != after)
+        {
+            _planChanges.Add(1);
+            LogPlanChanged(logger, userId.Value, before, after, state.Status);
+        }
+        return changed;
+    }
+
+    /// <summary>The best of the customer's subscriptions decides: active/trialing, then past_due, then the newest.</summary>
+    public static BillingState Derive(IReadOnlyCollection<Subscription> subscriptions)
+    {
+        var best = subscriptions
+            .OrderByDescending(s => s.Status switch { "active" or "trialing" => 3, "past_due" => 2, _ => 1 })
+            .ThenByDescending(s => s.Created)
+            .FirstOrDefault();
+        if (best is null)
+        {
+            return new BillingState(Plan.Free, null, null, null, false);
+        }
+        var pro = best.Status is "active" or "trialing" or "past_due";
+        var periodEnd = best.Items?.Data?.Select(i => (DateTime?)i.CurrentPeriodEnd).Max();
+        return new BillingState(pro ? Plan.Pro : Plan.Free, best.Id, best.Status,
+            periodEnd is { } end && end > DateTime.UnixEpoch ? new DateTimeOffset(DateTime.SpecifyKind(end, DateTimeKind.Utc)) : null,
+            best.Status == "past_due");
+    }
+
+    private static async Task<bool> LockUserAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid userId,
+        CancellationToken cancellationToken) =>
+        await connection.ExecuteScalarAsync<int?>(new CommandDefinition(
+            "select 1 from users where id = @userId for update", new { userId }, transaction,
+            cancellationToken: cancellationToken)) is not null;
+
+    [LoggerMessage(LogLevel.Warning, "Stripe customer {CustomerId} belongs to no CoTeX user; nothing to update")]
+    private static partial void LogUnknownCustomer(ILogger logger, string customerId);
+
+    [LoggerMessage(LogLevel.Information, "User {UserId} moved from {Before} to {After} (Stripe status {Status})")]
+    private static partial void LogPlanChanged(ILogger logger, Guid userId, Plan before, Plan after, string? status);
+}
+
+/// <summary>What a plan means for a user's repos. Call with the user row locked.</summary>
+public static class PlanEnforcement
+{
+    /// <summary>
+    /// Keeps at most <paramref name="limit"/> repos active, oldest first: the newest beyond it are paused (nothing is
+    /// deleted; their webhooks are still stored). With <paramref name="resume"/>, paused repos are resumed while there
+    /// is room.
+    /// </summary>
+    public static async Task ApplyAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid userId, int limit,
+        bool resume, CancellationToken cancellationToken)
+    {
+        await connection.ExecuteAsync(new CommandDefinition(
+            """
+            with active as (
+                select id, row_number() over (order by created_at, id) as n
+                  from tracked_repos where user_id = @userId and not paused
+            )
+            update tracked_repos set paused = true where id in (select id from active where n > @limit)
+            """,
+            new { userId, limit }, transaction, cancellationToken: cancellationToken));
+        if (!resume)
+        {
+            return;
+        }
+        await connection.ExecuteAsync(new CommandDefinition(
+            """
+            with room as (
+                select @limit - count(*) as free from tracked_repos where user_id = @userId and not paused
+            ), resumable as (
+                select id, row_number() over (order by created_at, id) as n
+                  from tracked_repos where user_id = @userId and paused
+            )
+            update tracked_repos set paused = false
+             where id in (select id from resumable, room where n <= room.free)
+            """,
+            new { userId, limit }, transaction, cancellationToken: cancellationToken));
+    }
+}

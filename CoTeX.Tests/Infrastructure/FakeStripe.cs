@@ -1,0 +1,184 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace CoTeX.Tests.Infrastructure;
+
+/// <summary>
+/// A stateful stand-in for the parts of Stripe's API CoTeX uses (customers, checkout sessions, subscriptions,
+/// billing portal sessions), reached by the product through Stripe.net with <c>Stripe:ApiBase</c>. Tests drive the
+/// state (a checkout completes, a subscription is canceled) and sign events the way Stripe does.
+/// </summary>
+public sealed class FakeStripe : IAsyncDisposable
+{
+    public const string WebhookSecret = "whsec_cotex_test_secret";
+    public const string ProPriceId = "price_cotex_pro";
+
+    private readonly WebApplication _app;
+    private readonly ConcurrentDictionary<string, JsonObject> _customers = new();
+    private readonly ConcurrentDictionary<string, JsonObject> _sessions = new();
+    private readonly ConcurrentDictionary<string, JsonObject> _subscriptions = new();
+    private readonly ConcurrentDictionary<string, int> _idempotency = new();
+    private int _ids;
+
+    private FakeStripe(WebApplication app) => _app = app;
+
+    public string ApiBase { get; private set; } = null!;
+    public bool Unavailable { get; set; }
+    public int CustomerCreations => _customers.Count;
+
+    /// <summary>The settings that point the product at this fake.</summary>
+    public Dictionary<string, string?> Settings => new()
+    {
+        ["Stripe:SecretKey"] = "sk_test_cotex",
+        ["Stripe:WebhookSecret"] = WebhookSecret,
+        ["Stripe:ProPriceId"] = ProPriceId,
+        ["Stripe:SuccessUrl"] = "https://app.cotex.test/billing/success",
+        ["Stripe:CancelUrl"] = "https://app.cotex.test/billing/cancel",
+        ["Stripe:ApiBase"] = ApiBase,
+    };
+
+    public static async Task<FakeStripe> StartAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        var fake = new FakeStripe(builder.Build());
+        fake.Map();
+        await fake._app.StartAsync();
+        fake.ApiBase = fake._app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return fake;
+    }
+
+    private void Map()
+    {
+        _app.Use(async (context, next) =>
+        {
+            if (Unavailable)
+            {
+                context.Response.StatusCode = 500;
+                await context.Response.WriteAsJsonAsync(new { error = new { type = "api_error", message = "Fake outage" } });
+                return;
+            }
+            await next(context);
+        });
+        _app.MapPost("/v1/customers", async (HttpRequest request) =>
+        {
+            var form = await request.ReadFormAsync();
+            if (request.Headers["Idempotency-Key"].ToString() is { Length: > 0 } key && _idempotency.TryGetValue(key, out _))
+            {
+                return Json(_customers.Values.First(c => c["idempotency_key"]?.GetValue<string>() == key));
+            }
+            var customer = new JsonObject
+            {
+                ["id"] = NewId("cus"), ["object"] = "customer", ["email"] = form["email"].ToString(),
+                ["metadata"] = new JsonObject { ["user_id"] = form["metadata[user_id]"].ToString() },
+                ["idempotency_key"] = request.Headers["Idempotency-Key"].ToString(),
+            };
+            _idempotency[request.Headers["Idempotency-Key"].ToString()] = 1;
+            _customers[customer["id"]!.GetValue<string>()] = customer;
+            return Json(customer);
+        });
+        _app.MapPost("/v1/checkout/sessions", async (HttpRequest request) =>
+        {
+            var form = await request.ReadFormAsync();
+            var id = NewId("cs");
+            var session = new JsonObject
+            {
+                ["id"] = id, ["object"] = "checkout.session", ["mode"] = form["mode"].ToString(),
+                ["customer"] = form["customer"].ToString(), ["client_reference_id"] = form["client_reference_id"].ToString(),
+                ["price"] = form["line_items[0][price]"].ToString(),
+                ["user_id_metadata"] = form["subscription_data[metadata][user_id]"].ToString(),
+                ["success_url"] = form["success_url"].ToString(), ["url"] = $"https://checkout.stripe.test/c/pay/{id}",
+            };
+            _sessions[id] = session;
+            return Json(session);
+        });
+        _app.MapGet("/v1/subscriptions", (HttpRequest request) =>
+        {
+            var customer = request.Query["customer"].ToString();
+            var data = new JsonArray(_subscriptions.Values
+                .Where(s => customer.Length == 0 || s["customer"]!.GetValue<string>() == customer)
+                .Select(s => (JsonNode)s.DeepClone()).ToArray());
+            return Json(new JsonObject { ["object"] = "list", ["url"] = "/v1/subscriptions", ["has_more"] = false, ["data"] = data });
+        });
+        _app.MapGet("/v1/subscriptions/{id}", (string id) =>
+            _subscriptions.TryGetValue(id, out var s) ? Json(s) : Results.NotFound());
+        _app.MapPost("/v1/billing_portal/sessions", async (HttpRequest request) =>
+        {
+            var form = await request.ReadFormAsync();
+            var id = NewId("bps");
+            return Json(new JsonObject
+            {
+                ["id"] = id, ["object"] = "billing_portal.session", ["customer"] = form["customer"].ToString(),
+                ["return_url"] = form["return_url"].ToString(), ["url"] = $"https://billing.stripe.test/p/session/{id}",
+            });
+        });
+    }
+
+    public JsonObject Session(string url) => _sessions.Values.Single(s => s["url"]!.GetValue<string>() == url);
+
+    /// <summary>What Stripe does when the customer pays: an active subscription for the session's customer.</summary>
+    public JsonObject CompleteCheckout(JsonObject session, string status = "active")
+    {
+        var subscription = new JsonObject
+        {
+            ["id"] = NewId("sub"), ["object"] = "subscription", ["customer"] = session["customer"]!.GetValue<string>(),
+            ["status"] = status, ["created"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds() + Interlocked.Increment(ref _ids),
+            ["metadata"] = new JsonObject { ["user_id"] = session["user_id_metadata"]!.GetValue<string>() },
+            ["items"] = new JsonObject
+            {
+                ["object"] = "list",
+                ["data"] = new JsonArray(new JsonObject
+                {
+                    ["id"] = NewId("si"), ["object"] = "subscription_item",
+                    ["current_period_end"] = DateTimeOffset.UtcNow.AddDays(30).ToUnixTimeSeconds(),
+                    ["price"] = new JsonObject { ["id"] = ProPriceId, ["object"] = "price" },
+                }),
+            },
+        };
+        session["subscription"] = subscription["id"]!.GetValue<string>();
+        _subscriptions[subscription["id"]!.GetValue<string>()] = subscription;
+        return subscription;
+    }
+
+    public void SetStatus(JsonObject subscription, string status) =>
+        _subscriptions[subscription["id"]!.GetValue<string>()]["status"] = status;
+
+    public JsonObject Current(JsonObject subscription) => _subscriptions[subscription["id"]!.GetValue<string>()];
+
+    /// <summary>An event as Stripe sends it, with a snapshot of <paramref name="dataObject"/>.</summary>
+    public static string Event(string type, JsonObject dataObject, string? id = null) => new JsonObject
+    {
+        ["id"] = id ?? $"evt_{Guid.NewGuid():N}", ["object"] = "event", ["api_version"] = "2020-08-27",
+        ["created"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds(), ["type"] = type, ["livemode"] = false,
+        ["pending_webhooks"] = 1, ["data"] = new JsonObject { ["object"] = dataObject.DeepClone() },
+    }.ToJsonString();
+
+    public static string Invoice(string customer) =>
+        new JsonObject { ["id"] = $"in_{Guid.NewGuid():N}", ["object"] = "invoice", ["customer"] = customer }.ToJsonString();
+
+    /// <summary>The <c>Stripe-Signature</c> header for <paramref name="payload"/>.</summary>
+    public static string Sign(string payload, DateTimeOffset? at = null, string secret = WebhookSecret)
+    {
+        var timestamp = (at ?? DateTimeOffset.UtcNow).ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
+        var signature = HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), Encoding.UTF8.GetBytes($"{timestamp}.{payload}"));
+        return $"t={timestamp},v1={Convert.ToHexStringLower(signature)}";
+    }
+
+    private string NewId(string prefix) => $"{prefix}_{Interlocked.Increment(ref _ids):D6}{Guid.NewGuid():N}"[..(prefix.Length + 20)];
+
+    private static IResult Json(JsonNode node) => Results.Text(node.ToJsonString(), "application/json");
+
+    public async ValueTask DisposeAsync() => await _app.DisposeAsync();
+}

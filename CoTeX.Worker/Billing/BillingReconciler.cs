@@ -1,0 +1,131 @@
+using System.Diagnostics.Metrics;
+using CoTeX.Shared.Billing;
+using Dapper;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using Stripe;
+
+namespace CoTeX.Worker.Billing;
+
+/// <summary>
+/// The safety net under the Stripe webhooks. On an interval it (1) retries stored Stripe events whose handling
+/// failed, and (2) pages through every subscription in Stripe, compares each customer's state with the database, and
+/// fixes any drift (a lost webhook, a manual change in the Stripe dashboard), counting each correction in the
+/// <c>cotex.billing.drift_corrections</c> metric.
+/// </summary>
+public sealed partial class BillingReconciler(
+    StripeClient stripe,
+    NpgsqlDataSource dataSource,
+    BillingSync sync,
+    StripeEventProcessor events,
+    IOptions<StripeOptions> options,
+    IMeterFactory meters,
+    ILogger<BillingReconciler> logger) : BackgroundService
+{
+    private const int MaxAttempts = 20;
+
+    private readonly Counter<long> _corrections = meters.Create("CoTeX").CreateCounter<long>(
+        "cotex.billing.drift_corrections", description: "Customers whose stored plan disagreed with Stripe and was corrected");
+
+    public sealed record Report(int EventsRetried, int CustomersChecked, int Corrections);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!options.Value.IsEnabled || !options.Value.ReconcileEnabled)
+        {
+            LogDisabled(logger);
+            return;
+        }
+        using var timer = new PeriodicTimer(TimeSpan.FromMinutes(options.Value.ReconcileMinutes));
+        do
+        {
+            try
+            {
+                await ReconcileOnceAsync(stoppingToken);
+            }
+            catch (Exception ex) when (ex is StripeException or NpgsqlException or HttpRequestException)
+            {
+                LogFailed(logger, ex);
+            }
+        } while (await timer.WaitForNextTickAsync(stoppingToken));
+    }
+
+    public async Task<Report> ReconcileOnceAsync(CancellationToken cancellationToken)
+    {
+        var retried = await RetryFailedEventsAsync(cancellationToken);
+
+        // What Stripe says, per customer: every subscription, whatever its status.
+        var customers = new HashSet<string>();
+        await foreach (var subscription in new SubscriptionService(stripe).ListAutoPagingAsync(
+                           new SubscriptionListOptions { Status = "all", Limit = 100 }, cancellationToken: cancellationToken))
+        {
+            if (subscription.CustomerId is { } customerId)
+            {
+                customers.Add(customerId);
+            }
+        }
+
+        // What we say: customers we have on a paid plan or with a subscription, even if Stripe no longer lists them.
+        await using (var connection = await dataSource.OpenConnectionAsync(cancellationToken))
+        {
+            customers.UnionWith(await connection.QueryAsync<string>(new CommandDefinition(
+                "select stripe_customer_id from subscriptions where stripe_customer_id is not null and (plan = 'pro' or stripe_subscription_id is not null)",
+                cancellationToken: cancellationToken)));
+        }
+
+        var corrections = 0;
+        foreach (var customerId in customers)
+        {
+            if (await sync.SyncCustomerAsync(customerId, null, cancellationToken) == true)
+            {
+                corrections++;
+                _corrections.Add(1);
+                LogCorrected(logger, customerId);
+            }
+        }
+        var report = new Report(retried, customers.Count, corrections);
+        LogReport(logger, report.EventsRetried, report.CustomersChecked, report.Corrections);
+        return report;
+    }
+
+    private async Task<int> RetryFailedEventsAsync(CancellationToken cancellationToken)
+    {
+        List<(string Id, string Type, string Payload)> pending;
+        await using (var connection = await dataSource.OpenConnectionAsync(cancellationToken))
+        {
+            pending = (await connection.QueryAsync<(string, string, string)>(new CommandDefinition(
+                """
+                select id, type, payload::text from stripe_events
+                 where processed_at is null and attempts < @MaxAttempts and received_at < now() - interval '1 minute'
+                 order by received_at limit 100
+                """,
+                new { MaxAttempts }, cancellationToken: cancellationToken))).ToList();
+        }
+        var retried = 0;
+        foreach (var (id, type, payload) in pending)
+        {
+            try
+            {
+                await events.HandleStoredAsync(id, type, payload, cancellationToken);
+                retried++;
+            }
+            catch (Exception ex) when (ex is StripeException or NpgsqlException)
+            {
+                // Recorded on the event by the processor; next round.
+            }
+        }
+        return retried;
+    }
+
+    [LoggerMessage(LogLevel.Information, "Stripe billing or its reconciliation (Stripe:ReconcileEnabled) is off")]
+    private static partial void LogDisabled(ILogger logger);
+
+    [LoggerMessage(LogLevel.Warning, "Billing reconciliation failed; next round in the usual interval")]
+    private static partial void LogFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(LogLevel.Warning, "Corrected drift for Stripe customer {CustomerId}")]
+    private static partial void LogCorrected(ILogger logger, string customerId);
+
+    [LoggerMessage(LogLevel.Information, "Billing reconciliation: {EventsRetried} events retried, {CustomersChecked} customers checked, {Corrections} corrections")]
+    private static partial void LogReport(ILogger logger, int eventsRetried, int customersChecked, int corrections);
+}
