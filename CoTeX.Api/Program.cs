@@ -1,7 +1,9 @@
+using CoTeX.Api.Admin;
 using CoTeX.Api.Billing;
 using CoTeX.Api.GitHubEvents;
 using CoTeX.Api.GitHubWebhooks;
 using CoTeX.Api.Repos;
+using Scalar.AspNetCore;
 
 var builder = WebApplication.CreateBuilder(args);
 
@@ -11,14 +13,21 @@ builder.AddApplicationServices();
 var app = builder.Build();
 
 app.UseServiceDefaults();
+app.UseCors();
 app.UseAuthentication();
 app.UseAuthorization();
 
 app.MapDefaultEndpoints();
+app.MapOpenApi();
+if (app.Environment.IsDevelopment())
+{
+    app.MapScalarApiReference();
+}
 app.MapReposApi();
 app.MapGitHubEventsApi();
 app.MapGitHubWebhooksApi();
 app.MapBillingApi();
 app.MapStripeWebhooksApi();
+app.MapAdminApi();
 
 app.Run();

@@ -40,3 +40,14 @@ public sealed record BillingSummary(
     int ReposUsed,
     int RepoLimit,
     bool BillingEnabled);
+
+public sealed record AdminStats(
+    long EventsLastHour,
+    long EventsLastDay,
+    IReadOnlyDictionary<string, int> ConnectedClientsByReplica,
+    IReadOnlyDictionary<string, long> UsersByPlan,
+    long StripeDriftCorrections);
+
+public sealed record AdminUser(Guid Id, string? Email, bool IsAnonymous, string Plan, int Repos, DateTimeOffset CreatedAt, DateTimeOffset LastSeenAt);
+
+public sealed record AdminUserPage(IReadOnlyList<AdminUser> Items, string? NextCursor);

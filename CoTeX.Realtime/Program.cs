@@ -9,7 +9,14 @@ builder.AddApplicationServices();
 var app = builder.Build();
 
 app.UseServiceDefaults();
-app.UseWebSockets();
+// A browser page from a disallowed origin cannot open the hub's WebSocket (CORS does not cover WebSocket upgrades).
+var webSockets = new WebSocketOptions();
+foreach (var origin in app.Configuration.AllowedOrigins())
+{
+    webSockets.AllowedOrigins.Add(origin);
+}
+app.UseCors();
+app.UseWebSockets(webSockets);
 app.UseAuthentication();
 app.UseAuthorization();
 

@@ -4,6 +4,7 @@ using CoTeX.Contracts;
 using CoTeX.Shared.Auth;
 using CoTeX.Shared.Billing;
 using CoTeX.Shared.Plans;
+using CoTeX.Shared.Web;
 using Dapper;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
@@ -18,7 +19,7 @@ public static class BillingApi
 {
     public static IEndpointRouteBuilder MapBillingApi(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api").WithTags("Billing").RequireAuthorization();
+        var api = app.MapGroup("/api").WithTags("Billing").RequireAuthorization().RequireRateLimit(RateLimitPolicy.PerUser);
         api.MapPost("/checkout", CheckoutAsync).WithSummary("Creates a Stripe Checkout session for the Pro plan.");
         api.MapPost("/billing/portal", PortalAsync).WithSummary("Creates a Stripe customer portal session.");
         api.MapGet("/billing", GetAsync).WithSummary("The caller's plan, subscription status and repo usage.");

@@ -1,5 +1,6 @@
 using System.Text;
 using CoTeX.Shared.Billing;
+using CoTeX.Shared.Web;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Stripe;
@@ -20,6 +21,7 @@ public static class StripeWebhooksApi
     public static IEndpointRouteBuilder MapStripeWebhooksApi(this IEndpointRouteBuilder app)
     {
         app.MapPost("/webhooks/stripe", ReceiveAsync).WithTags("Webhooks").AllowAnonymous().DisableAntiforgery()
+            .WithMetadata(new Microsoft.AspNetCore.Cors.DisableCorsAttribute()).RequireRateLimit(RateLimitPolicy.PerIp)
             .WithSummary("Receives Stripe webhook events.");
         return app;
     }

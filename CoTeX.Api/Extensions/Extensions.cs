@@ -2,6 +2,7 @@ using CoTeX.Api;
 using CoTeX.Api.GitHubWebhooks;
 using CoTeX.Api.Infrastructure;
 using CoTeX.Api.Repos;
+using CoTeX.Shared.Web;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.DataProtection.KeyManagement;
 using Microsoft.Extensions.Options;
@@ -18,6 +19,9 @@ internal static class Extensions
 
         builder.Services.AddOptions<ApiOptions>().BindConfiguration(ApiOptions.Section);
         builder.AddCoTeXBilling();
+        builder.AddCoTeXCors();
+        builder.AddCoTeXRateLimiting();
+        builder.Services.AddOpenApi(options => options.AddDocumentTransformer<BearerSecurityTransformer>());
         builder.Services.AddOptions<GitHubWebhookOptions>().BindConfiguration(GitHubWebhookOptions.Section);
 
         // Webhook secrets are encrypted with a key ring every replica shares, kept in Postgres.

@@ -3,6 +3,7 @@ using System.Security.Claims;
 using CoTeX.Api.Repos;
 using CoTeX.Contracts;
 using CoTeX.Shared.Auth;
+using CoTeX.Shared.Web;
 using Dapper;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Npgsql;
@@ -21,7 +22,7 @@ public static class GitHubEventsApi
 
     public static RouteGroupBuilder MapGitHubEventsApi(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api/github-events").WithTags("GitHub events").RequireAuthorization();
+        var api = app.MapGroup("/api/github-events").WithTags("GitHub events").RequireAuthorization().RequireRateLimit(RateLimitPolicy.PerUser);
         api.MapGet("/", ListAsync).WithSummary("Pages through the caller's events, newest first.");
         api.MapGet("/recent", RecentAsync).WithSummary("Events stored after a position, oldest first (for polling).");
         api.MapGet("/event", GetAsync).WithSummary("One event with its full payload.")

@@ -3,6 +3,7 @@ using System.IO.Pipelines;
 using System.Text;
 using System.Text.Json;
 using CoTeX.Contracts;
+using CoTeX.Shared.Web;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.WebUtilities;
@@ -24,7 +25,9 @@ public static class GitHubWebhooksApi
 
     public static RouteGroupBuilder MapGitHubWebhooksApi(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api/webhooks/github").WithTags("Webhooks").AllowAnonymous();
+        var api = app.MapGroup("/api/webhooks/github").WithTags("Webhooks").AllowAnonymous()
+            .WithMetadata(new Microsoft.AspNetCore.Cors.DisableCorsAttribute())
+            .RequireRateLimit(RateLimitPolicy.PerRepo);
         api.MapPost("/{repoId:guid}", ReceiveAsync)
             .WithName("ReceiveGitHubWebhook")
             .WithSummary("Receives a GitHub webhook delivery for a tracked repo.")

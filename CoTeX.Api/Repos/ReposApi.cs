@@ -4,6 +4,7 @@ using CoTeX.Api.GitHubWebhooks;
 using CoTeX.Contracts;
 using CoTeX.Shared.Auth;
 using CoTeX.Shared.Plans;
+using CoTeX.Shared.Web;
 using Dapper;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
@@ -16,7 +17,7 @@ public static partial class ReposApi
 {
     public static RouteGroupBuilder MapReposApi(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api/repos").WithTags("Repos").RequireAuthorization();
+        var api = app.MapGroup("/api/repos").WithTags("Repos").RequireAuthorization().RequireRateLimit(RateLimitPolicy.PerUser);
         api.MapPost("/", CreateAsync).WithSummary("Starts tracking a GitHub repository.");
         api.MapGet("/", ListAsync).WithSummary("Lists the caller's repos and plan usage.");
         api.MapPatch("/{id:guid}", UpdateAsync).WithSummary("Pauses a repo or makes it active again (within the plan's limit).");

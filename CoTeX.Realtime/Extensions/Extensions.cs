@@ -12,6 +12,7 @@ internal static class Extensions
         builder.AddCoTeXDatabase();
         builder.AddCoTeXRedis();
         builder.AddCoTeXAuthentication(RealtimeProtocol.HubPath);
+        builder.AddCoTeXCors();
 
         builder.Services.AddOptions<RealtimeOptions>().BindConfiguration(RealtimeOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
@@ -27,5 +28,7 @@ internal static class Extensions
         builder.Services.AddSingleton<FeedRegistry>();
         builder.Services.AddSingleton<ShutdownNotifier>();
         builder.Services.AddHostedService<LiveEventRouter>();
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddHostedService<ConnectionCountReporter>();
     }
 }

@@ -41,7 +41,8 @@ public static class AuthExtensions
         builder.Services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)
             .Configure<IOptions<AuthOptions>, JwksKeyCache>((jwt, authOptions, jwks) =>
                 Configure(jwt, authOptions.Value, jwks, hubPaths));
-        builder.Services.AddAuthorization();
+        builder.Services.AddAuthorizationBuilder()
+            .AddPolicy(AdminPolicy.Name, policy => policy.RequireAuthenticatedUser().RequireAssertion(c => c.User.IsAdmin()));
 
         return builder;
     }

@@ -4,6 +4,8 @@ using Dapper;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using Stripe;
+using StackExchange.Redis;
+using CoTeX.Shared.Events;
 
 namespace CoTeX.Worker.Billing;
 
@@ -20,6 +22,7 @@ public sealed partial class BillingReconciler(
     StripeEventProcessor events,
     IOptions<StripeOptions> options,
     IMeterFactory meters,
+    IConnectionMultiplexer redis,
     ILogger<BillingReconciler> logger) : BackgroundService
 {
     private const int MaxAttempts = 20;
@@ -43,8 +46,9 @@ public sealed partial class BillingReconciler(
             {
                 await ReconcileOnceAsync(stoppingToken);
             }
-            catch (Exception ex) when (ex is StripeException or NpgsqlException or HttpRequestException)
+            catch (Exception ex) when (ex is not OperationCanceledException)
             {
+                // One failed round must not stop the Worker; the next round retries.
                 LogFailed(logger, ex);
             }
         } while (await timer.WaitForNextTickAsync(stoppingToken));
@@ -80,12 +84,25 @@ public sealed partial class BillingReconciler(
             {
                 corrections++;
                 _corrections.Add(1);
+                await CountForAdminsAsync();
                 LogCorrected(logger, customerId);
             }
         }
         var report = new Report(retried, customers.Count, corrections);
         LogReport(logger, report.EventsRetried, report.CustomersChecked, report.Corrections);
         return report;
+    }
+
+    private async Task CountForAdminsAsync()
+    {
+        try
+        {
+            await redis.GetDatabase().StringIncrementAsync(OpsCounters.DriftCorrections);
+        }
+        catch (RedisException)
+        {
+            // The metric still has it; only the admin page total misses one.
+        }
     }
 
     private async Task<int> RetryFailedEventsAsync(CancellationToken cancellationToken)

@@ -1,4 +1,5 @@
 using CoTeX.Worker.Billing;
+using CoTeX.Worker.Retention;
 
 namespace Microsoft.Extensions.Hosting;
 
@@ -9,6 +10,12 @@ internal static class Extensions
         builder.AddCoTeXDatabase();
         builder.AddCoTeXRedis();
         builder.AddCoTeXBilling();
+        builder.Services.AddSingleton(TimeProvider.System);
+
+        builder.Services.AddOptions<RetentionOptions>().BindConfiguration(RetentionOptions.Section)
+            .ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton<RetentionJob>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<RetentionJob>());
 
         builder.Services.AddSingleton<BillingReconciler>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<BillingReconciler>());
