@@ -34,7 +34,8 @@ create table github_events_partitioned (
 create table github_events_default partition of github_events_partitioned default;
 
 -- Daily partitions github_events_pYYYYMMDD for every day from first_day to last_day (UTC), if missing.
-create function ensure_github_event_partitions(first_day date, last_day date) returns int
+-- (parent is only given here, before the new table takes the name github_events.)
+create function ensure_github_event_partitions(first_day date, last_day date, parent text default 'github_events') returns int
 language plpgsql as $$
 declare
     day date := first_day;
@@ -45,8 +46,8 @@ begin
         name := 'github_events_p' || to_char(day, 'YYYYMMDD');
         if to_regclass(name) is null then
             execute format(
-                'create table %I partition of github_events_partitioned for values from (%L) to (%L)',
-                name, (day::timestamp at time zone 'UTC'), ((day + 1)::timestamp at time zone 'UTC'));
+                'create table %I partition of %I for values from (%L) to (%L)',
+                name, parent, (day::timestamp at time zone 'UTC'), ((day + 1)::timestamp at time zone 'UTC'));
             created := created + 1;
         end if;
         day := day + 1;
@@ -55,7 +56,8 @@ begin
 end
 $$;
 
-select ensure_github_event_partitions((now() at time zone 'UTC')::date - 15, (now() at time zone 'UTC')::date + 7);
+select ensure_github_event_partitions((now() at time zone 'UTC')::date - 15, (now() at time zone 'UTC')::date + 7,
+                                      'github_events_partitioned');
 
 insert into github_deliveries (repo_id, delivery_id, received_at)
 select repo_id, delivery_id, received_at from github_events;

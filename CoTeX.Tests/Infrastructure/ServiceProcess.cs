@@ -1,0 +1,74 @@
+using System.Diagnostics;
+
+namespace CoTeX.Tests.Infrastructure;
+
+/// <summary>
+/// A CoTeX service as a real OS process (the built dll next to the tests), for behaviour that depends on being one:
+/// SIGTERM, exit time. Configured through environment variables, as the AppHost and eng/run-local.sh do.
+/// </summary>
+public sealed class ServiceProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+
+    private ServiceProcess(Process process, Uri url)
+    {
+        _process = process;
+        Url = url;
+    }
+
+    public Uri Url { get; }
+    public bool HasExited => _process.HasExited;
+
+    public static async Task<ServiceProcess> StartAsync(string assemblyName, Dictionary<string, string> environment)
+    {
+        var port = ProcessRunner.FreePort();
+        var start = new ProcessStartInfo("dotnet", Path.Combine(AppContext.BaseDirectory, assemblyName + ".dll"))
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = AppContext.BaseDirectory,
+        };
+        start.Environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}";
+        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Development";
+        start.Environment["Auth__JwtSecret"] = TestTokens.Secret;
+        foreach (var (key, value) in environment)
+        {
+            start.Environment[key] = value;
+        }
+        var process = Process.Start(start)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+
+        var service = new ServiceProcess(process, new Uri($"http://127.0.0.1:{port}"));
+        using var client = new HttpClient { BaseAddress = service.Url };
+        await Eventually.SucceedsAsync(async () =>
+        {
+            process.HasExited.Should().BeFalse($"{assemblyName} should keep running");
+            (await client.GetAsync("/health")).IsSuccessStatusCode.Should().BeTrue();
+        }, TimeSpan.FromSeconds(60));
+        return service;
+    }
+
+    /// <summary>Sends SIGTERM, as a container orchestrator does, and returns how long the process took to exit.</summary>
+    public async Task<TimeSpan> TerminateAsync(TimeSpan within)
+    {
+        var stopwatch = Stopwatch.StartNew();
+        await ProcessRunner.RunAsync("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        using var timeout = new CancellationTokenSource(within);
+        await _process.WaitForExitAsync(timeout.Token);
+        return stopwatch.Elapsed;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+        _process.Dispose();
+    }
+}
