@@ -17,7 +17,8 @@ public static class AdminApi
     {
         var admin = app.MapGroup("/admin").WithTags("Admin")
             .RequireAuthorization(AdminPolicy.Name)
-            .RequireRateLimit(RateLimitPolicy.PerUser);
+            .RequireRateLimit(RateLimitPolicy.PerUser)
+            .ProducesProblem(StatusCodes.Status401Unauthorized).ProducesProblem(StatusCodes.Status403Forbidden);
         admin.MapGet("/stats", StatsAsync).WithSummary("Ingest volume, connected clients per replica, users per plan, Stripe drift corrections.");
         admin.MapGet("/users", UsersAsync).WithSummary("All users, oldest first, paged.");
         return admin;

@@ -19,9 +19,12 @@ public static class BillingApi
 {
     public static IEndpointRouteBuilder MapBillingApi(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api").WithTags("Billing").RequireAuthorization().RequireRateLimit(RateLimitPolicy.PerUser);
-        api.MapPost("/checkout", CheckoutAsync).WithSummary("Creates a Stripe Checkout session for the Pro plan.");
-        api.MapPost("/billing/portal", PortalAsync).WithSummary("Creates a Stripe customer portal session.");
+        var api = app.MapGroup("/api").WithTags("Billing").RequireAuthorization().RequireRateLimit(RateLimitPolicy.PerUser)
+            .ProducesProblem(StatusCodes.Status401Unauthorized).ProducesProblem(StatusCodes.Status429TooManyRequests);
+        api.MapPost("/checkout", CheckoutAsync).WithSummary("Creates a Stripe Checkout session for the Pro plan.")
+            .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        api.MapPost("/billing/portal", PortalAsync).WithSummary("Creates a Stripe customer portal session.")
+            .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         api.MapGet("/billing", GetAsync).WithSummary("The caller's plan, subscription status and repo usage.");
         return app;
     }

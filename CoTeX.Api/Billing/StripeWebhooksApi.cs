@@ -22,7 +22,9 @@ public static class StripeWebhooksApi
     {
         app.MapPost("/webhooks/stripe", ReceiveAsync).WithTags("Webhooks").AllowAnonymous().DisableAntiforgery()
             .WithMetadata(new Microsoft.AspNetCore.Cors.DisableCorsAttribute()).RequireRateLimit(RateLimitPolicy.PerIp)
-            .WithSummary("Receives Stripe webhook events.");
+            .WithSummary("Receives Stripe webhook events.")
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         return app;
     }
 

@@ -22,7 +22,9 @@ public static class GitHubEventsApi
 
     public static RouteGroupBuilder MapGitHubEventsApi(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api/github-events").WithTags("GitHub events").RequireAuthorization().RequireRateLimit(RateLimitPolicy.PerUser);
+        var api = app.MapGroup("/api/github-events").WithTags("GitHub events").RequireAuthorization().RequireRateLimit(RateLimitPolicy.PerUser)
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status429TooManyRequests);
         api.MapGet("/", ListAsync).WithSummary("Pages through the caller's events, newest first.");
         api.MapGet("/recent", RecentAsync).WithSummary("Events stored after a position, oldest first (for polling).");
         api.MapGet("/event", GetAsync).WithSummary("One event with its full payload.")

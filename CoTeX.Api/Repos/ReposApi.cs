@@ -17,12 +17,17 @@ public static partial class ReposApi
 {
     public static RouteGroupBuilder MapReposApi(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api/repos").WithTags("Repos").RequireAuthorization().RequireRateLimit(RateLimitPolicy.PerUser);
-        api.MapPost("/", CreateAsync).WithSummary("Starts tracking a GitHub repository.");
+        var api = app.MapGroup("/api/repos").WithTags("Repos").RequireAuthorization().RequireRateLimit(RateLimitPolicy.PerUser)
+            .ProducesProblem(StatusCodes.Status401Unauthorized).ProducesProblem(StatusCodes.Status429TooManyRequests);
+        api.MapPost("/", CreateAsync).WithSummary("Starts tracking a GitHub repository.")
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status409Conflict);
         api.MapGet("/", ListAsync).WithSummary("Lists the caller's repos and plan usage.");
-        api.MapPatch("/{id:guid}", UpdateAsync).WithSummary("Pauses a repo or makes it active again (within the plan's limit).");
-        api.MapDelete("/{id:guid}", DeleteAsync).WithSummary("Stops tracking a repo and deletes its events.");
-        api.MapPost("/{id:guid}/rotate-secret", RotateSecretAsync).WithSummary("Replaces the repo's webhook secret.");
+        api.MapPatch("/{id:guid}", UpdateAsync).WithSummary("Pauses a repo or makes it active again (within the plan's limit).")
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound);
+        api.MapDelete("/{id:guid}", DeleteAsync).WithSummary("Stops tracking a repo and deletes its events.")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        api.MapPost("/{id:guid}/rotate-secret", RotateSecretAsync).WithSummary("Replaces the repo's webhook secret.")
+            .ProducesProblem(StatusCodes.Status404NotFound);
         return api;
     }
 

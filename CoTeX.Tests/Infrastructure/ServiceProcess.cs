@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 
 namespace CoTeX.Tests.Infrastructure;
@@ -9,6 +10,7 @@ namespace CoTeX.Tests.Infrastructure;
 public sealed class ServiceProcess : IAsyncDisposable
 {
     private readonly Process _process;
+    private readonly ConcurrentQueue<string> _output = new();
 
     private ServiceProcess(Process process, Uri url)
     {
@@ -18,6 +20,9 @@ public sealed class ServiceProcess : IAsyncDisposable
 
     public Uri Url { get; }
     public bool HasExited => _process.HasExited;
+
+    /// <summary>Every line the process wrote to stdout and stderr so far (its JSON logs).</summary>
+    public IReadOnlyList<string> Output => _output.ToArray();
 
     public static async Task<ServiceProcess> StartAsync(string assemblyName, Dictionary<string, string> environment)
     {
@@ -37,12 +42,12 @@ public sealed class ServiceProcess : IAsyncDisposable
             start.Environment[key] = value;
         }
         var process = Process.Start(start)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
+        var service = new ServiceProcess(process, new Uri($"http://127.0.0.1:{port}"));
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) service._output.Enqueue(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) service._output.Enqueue(e.Data); };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
 
-        var service = new ServiceProcess(process, new Uri($"http://127.0.0.1:{port}"));
         using var client = new HttpClient { BaseAddress = service.Url };
         await Eventually.SucceedsAsync(async () =>
         {

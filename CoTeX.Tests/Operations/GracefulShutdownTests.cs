@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Json;
+using System.Text.Json;
 using CoTeX.Contracts;
 using CoTeX.Tests.Infrastructure;
 using Npgsql;
@@ -24,6 +25,11 @@ public sealed class GracefulShutdownTests(TestInfrastructure infra)
         var repo = (await (await user.PostAsJsonAsync("/api/repos", new { fullName = "octocat/Hello-World" }))
             .Content.ReadFromJsonAsync<CreatedRepo>())!;
         var body = GitHubPayloads.ForRepo("push/payload.json", repo.FullName);
+        using (var probe = new HttpRequestMessage(HttpMethod.Get, "/api/github-events?limit=0"))
+        {
+            probe.Headers.Add("X-Request-Id", "log-probe-123");
+            (await user.SendAsync(probe)).StatusCode.Should().Be(HttpStatusCode.BadRequest);
+        }
 
         var acked = new ConcurrentBag<string>();
         var refused = 0;
@@ -70,5 +76,14 @@ public sealed class GracefulShutdownTests(TestInfrastructure infra)
             }
         }
         stored.Should().Contain(acked, "a 2xx is only sent after the commit");
+
+        // Logs: JSON lines carrying the request id and trace id; never a secret, token or payload.
+        var logs = api.Output;
+        var probeLine = logs.Should().Contain(l => l.Contains("\"RequestId\":\"log-probe-123\"", StringComparison.Ordinal)).Which;
+        JsonDocument.Parse(probeLine).RootElement.GetProperty("@tr").GetString().Should().MatchRegex("^[0-9a-f]{32}$");
+        logs.Should().NotContain(l => l.Contains(repo.WebhookSecret, StringComparison.Ordinal));
+        logs.Should().NotContain(l => l.Contains(TestTokens.Secret, StringComparison.Ordinal));
+        logs.Should().NotContain(l => l.Contains("Codertocat/Hello-World/compare", StringComparison.Ordinal), "payloads are not logged");
+        logs.Should().NotContain(l => l.Contains("eyJ", StringComparison.Ordinal), "tokens are not logged");
     }
 }
