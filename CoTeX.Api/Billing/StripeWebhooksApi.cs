@@ -68,13 +68,15 @@ public static class StripeWebhooksApi
         {
             return Problem(StatusCodes.Status400BadRequest, "Invalid Stripe event", ex.Message);
         }
-        catch (Newtonsoft.Json.JsonException ex)
+        catch (Exception ex) when (ex is Newtonsoft.Json.JsonException or System.Text.Json.JsonException
+                                       or InvalidCastException or InvalidOperationException or NullReferenceException or ArgumentException)
         {
-            return Problem(StatusCodes.Status400BadRequest, "Invalid Stripe event", $"The body is not a Stripe event: {ex.Message}");
+            // Correctly signed but not an event (the library's parser throws whatever the JSON shape provokes).
+            return Problem(StatusCodes.Status400BadRequest, "Invalid Stripe event", "The body is not a Stripe event object.");
         }
-        catch (System.Text.Json.JsonException ex)
+        if (stripeEvent is null || string.IsNullOrEmpty(stripeEvent.Id) || string.IsNullOrEmpty(stripeEvent.Type))
         {
-            return Problem(StatusCodes.Status400BadRequest, "Invalid Stripe event", $"The body is not a Stripe event: {ex.Message}");
+            return Problem(StatusCodes.Status400BadRequest, "Invalid Stripe event", "The event has no id or type.");
         }
 
         try

@@ -21,6 +21,9 @@ internal static class Extensions
         builder.AddCoTeXBilling();
         builder.AddCoTeXCors();
         builder.AddCoTeXRateLimiting();
+        // Request bodies are strict: a field the endpoint does not know is a 400 naming it, not silently dropped.
+        builder.Services.ConfigureHttpJsonOptions(options =>
+            options.SerializerOptions.UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow);
         builder.Services.AddOpenApi(options => options.AddDocumentTransformer<BearerSecurityTransformer>());
         builder.Services.AddOptions<GitHubWebhookOptions>().BindConfiguration(GitHubWebhookOptions.Section);
 

@@ -18,7 +18,7 @@ namespace CoTeX.Api.GitHubWebhooks;
 /// headers are there (400), the body is JSON or GitHub's form encoding (415/400), the payload is about this repo
 /// (422). Only then is the event stored, and the 2xx goes out after the commit.
 /// </summary>
-public static class GitHubWebhooksApi
+public static partial class GitHubWebhooksApi
 {
     public const string EventHeader = "X-GitHub-Event";
     public const string DeliveryHeader = "X-GitHub-Delivery";
@@ -80,17 +80,18 @@ public static class GitHubWebhooksApi
         }
         repo = signatureCheck.Repo!;
 
-        string? eventType = request.Headers[EventHeader];
-        string? deliveryId = request.Headers[DeliveryHeader];
-        if (string.IsNullOrWhiteSpace(eventType) || eventType.Length > 100)
+        // Exactly one of each, shaped as GitHub sends them (event names are snake_case words, delivery ids GUIDs).
+        var eventType = SingleHeader(request.Headers, EventHeader);
+        var deliveryId = SingleHeader(request.Headers, DeliveryHeader);
+        if (eventType is null || !EventTypePattern().IsMatch(eventType))
         {
             return Problem(StatusCodes.Status400BadRequest, "Missing event type",
-                $"The {EventHeader} header is required (GitHub always sends it).");
+                $"Exactly one {EventHeader} header is required, an event name such as push (GitHub always sends it).");
         }
-        if (string.IsNullOrWhiteSpace(deliveryId) || deliveryId.Length > 100)
+        if (deliveryId is null || !DeliveryIdPattern().IsMatch(deliveryId))
         {
             return Problem(StatusCodes.Status400BadRequest, "Missing delivery id",
-                $"The {DeliveryHeader} header is required and at most 100 characters long.");
+                $"Exactly one {DeliveryHeader} header is required: up to 100 letters, digits, '-', '_' or '.'.");
         }
 
         var payload = await PayloadAsync(request.ContentType, body);
@@ -226,6 +227,15 @@ public static class GitHubWebhooksApi
         return ([], Problem(StatusCodes.Status415UnsupportedMediaType, "Unsupported content type",
             $"Content-Type '{contentType}' is not supported: use application/json or application/x-www-form-urlencoded."));
     }
+
+    private static string? SingleHeader(IHeaderDictionary headers, string name) =>
+        headers[name] is { Count: 1 } values ? values[0] : null;
+
+    [System.Text.RegularExpressions.GeneratedRegex("^[a-z][a-z_]{0,99}$")]
+    private static partial System.Text.RegularExpressions.Regex EventTypePattern();
+
+    [System.Text.RegularExpressions.GeneratedRegex("^[A-Za-z0-9._-]{1,100}$")]
+    private static partial System.Text.RegularExpressions.Regex DeliveryIdPattern();
 
     private static ProblemHttpResult TooLarge() => Problem(StatusCodes.Status413PayloadTooLarge, "Payload too large",
         $"Webhook bodies are limited to {GitHubWebhookOptions.MaxBodyBytes / (1024 * 1024)} MB, as on GitHub.");
