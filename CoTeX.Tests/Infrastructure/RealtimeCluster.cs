@@ -21,9 +21,10 @@ public sealed class RealtimeCluster : IAsyncDisposable
     public List<Uri> ReplicaUrls { get; } = [];
 
     public static async Task<RealtimeCluster> StartAsync(TestInfrastructure infra, string? redisConnectionString = null,
-        int replicas = 2, Dictionary<string, string?>? realtimeSettings = null, Dictionary<string, string?>? apiSettings = null)
+        int replicas = 2, Dictionary<string, string?>? realtimeSettings = null, Dictionary<string, string?>? apiSettings = null,
+        string? databaseConnectionString = null)
     {
-        var db = await infra.CreateMigratedDatabaseAsync();
+        var db = databaseConnectionString ?? await infra.CreateMigratedDatabaseAsync();
         var redis = redisConnectionString ?? infra.Redis.ConnectionString;
         var api = await ApiApp.StartAsync(infra, new(apiSettings ?? []) { ["ConnectionStrings:redis"] = redis }, db);
         var cluster = new RealtimeCluster(api);
