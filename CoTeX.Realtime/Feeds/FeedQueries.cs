@@ -5,13 +5,44 @@ using Npgsql;
 namespace CoTeX.Realtime.Feeds;
 
 /// <summary>What a feed reads from Postgres: a user's position and the events they are entitled to after a position.</summary>
-public sealed class FeedQueries(NpgsqlDataSource dataSource)
+public sealed class FeedQueries(NpgsqlDataSource dataSource, Microsoft.Extensions.Options.IOptions<RealtimeOptions> options)
 {
+    private readonly SemaphoreSlim _slots = new(options.Value.MaxConcurrentQueries);
+
+    private async Task<NpgsqlConnection> OpenAsync(CancellationToken cancellationToken)
+    {
+        await _slots.WaitAsync(cancellationToken);
+        try
+        {
+            return await dataSource.OpenConnectionAsync(cancellationToken);
+        }
+        catch
+        {
+            _slots.Release();
+            throw;
+        }
+    }
+
+    /// <summary>A connection that gives its query slot back when disposed.</summary>
+    private sealed class Slot(NpgsqlConnection connection, SemaphoreSlim slots) : IAsyncDisposable
+    {
+        public NpgsqlConnection Connection { get; } = connection;
+
+        public async ValueTask DisposeAsync()
+        {
+            await Connection.DisposeAsync();
+            slots.Release();
+        }
+    }
+
+    private async Task<Slot> AcquireAsync(CancellationToken cancellationToken) => new(await OpenAsync(cancellationToken), _slots);
+
     public sealed record UserPosition(long Current, long PrunedThrough);
 
     public async Task<UserPosition> GetPositionAsync(Guid userId, CancellationToken cancellationToken)
     {
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var slot = await AcquireAsync(cancellationToken);
+        var connection = slot.Connection;
         var row = await connection.QuerySingleOrDefaultAsync<(long Current, long PrunedThrough)?>(new CommandDefinition(
             "select last_event_seq, pruned_through_seq from users where id = @userId",
             new { userId }, cancellationToken: cancellationToken));
@@ -21,7 +52,8 @@ public sealed class FeedQueries(NpgsqlDataSource dataSource)
     /// <summary>Latest positions of many users in one query (the periodic sweep).</summary>
     public async Task<Dictionary<Guid, long>> GetPositionsAsync(Guid[] userIds, CancellationToken cancellationToken)
     {
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var slot = await AcquireAsync(cancellationToken);
+        var connection = slot.Connection;
         var rows = await connection.QueryAsync<(Guid Id, long Position)>(new CommandDefinition(
             "select id, last_event_seq from users where id = any(@userIds)", new { userIds }, cancellationToken: cancellationToken));
         return rows.ToDictionary(r => r.Id, r => r.Position);
@@ -34,7 +66,8 @@ public sealed class FeedQueries(NpgsqlDataSource dataSource)
     public async Task<IReadOnlyList<GitHubEventSummary>> ReadAsync(Guid userId, long after, long upTo, int limit,
         CancellationToken cancellationToken)
     {
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var slot = await AcquireAsync(cancellationToken);
+        var connection = slot.Connection;
         var rows = await connection.QueryAsync<Row>(new CommandDefinition(
             """
             select e.id, e.seq as Position, e.repo_id as RepoId, r.full_name as RepoFullName, e.event_type as Type,

@@ -24,4 +24,12 @@ public sealed class RealtimeOptions
     /// </summary>
     [Range(1, 3600)]
     public int SweepSeconds { get; set; } = 10;
+
+    /// <summary>
+    /// Postgres queries feeds may run at once on this replica. Thousands of clients reconnecting together (a replica
+    /// restart) queue here instead of exhausting Postgres' connection slots (measured: 10,000 reconnects hit
+    /// "too many clients" without it).
+    /// </summary>
+    [Range(1, 1000)]
+    public int MaxConcurrentQueries { get; set; } = 16;
 }

@@ -1,0 +1,126 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using CoTeX.Benchmarks;
+
+// Benchmarks for CoTeX on the local topology (eng/run-local.sh, Release). Writes a Markdown and a JSON report.
+//   dotnet run -c Release --project CoTeX.Benchmarks -- [--quick] [--scenarios ingest,e2e,connections,catchup] ...
+
+var quick = new Option<bool>("--quick") { Description = "Run every scenario briefly (proves the tool works; numbers mean little)." };
+var scenarios = new Option<string>("--scenarios") { DefaultValueFactory = _ => "ingest,e2e,connections,catchup", Description = "Comma-separated." };
+var senders = new Option<int>("--senders") { DefaultValueFactory = _ => 32, Description = "Ingest: concurrent webhook senders (and pgbench clients)." };
+var seconds = new Option<int>("--seconds") { DefaultValueFactory = _ => 20, Description = "Ingest and end-to-end: duration." };
+var repos = new Option<int>("--repos") { DefaultValueFactory = _ => 16, Description = "Ingest: repos (each with its own user) the load is spread over." };
+var clients = new Option<int>("--clients") { DefaultValueFactory = _ => 1000, Description = "End-to-end: connected clients over both replicas." };
+var rate = new Option<int>("--rate") { DefaultValueFactory = _ => 1000, Description = "End-to-end: webhooks per second." };
+var connections = new Option<int>("--connections") { DefaultValueFactory = _ => 10_000, Description = "Connections: idle clients on one replica." };
+var missed = new Option<int>("--missed") { DefaultValueFactory = _ => 10_000, Description = "Catch-up: events the client missed." };
+var output = new Option<DirectoryInfo>("--out") { DefaultValueFactory = _ => new DirectoryInfo("artifacts/benchmarks"), Description = "Report folder." };
+
+var root = new RootCommand("CoTeX benchmarks") { quick, scenarios, senders, seconds, repos, clients, rate, connections, missed, output };
+root.SetAction(async (parse, cancellationToken) =>
+{
+    var isQuick = parse.GetValue(quick);
+    var settings = new Dictionary<string, object>
+    {
+        ["quick"] = isQuick,
+        ["senders"] = isQuick ? 4 : parse.GetValue(senders),
+        ["seconds"] = isQuick ? 2 : parse.GetValue(seconds),
+        ["repos"] = isQuick ? 2 : parse.GetValue(repos),
+        ["clients"] = isQuick ? 20 : parse.GetValue(clients),
+        ["rate"] = isQuick ? 50 : parse.GetValue(rate),
+        ["connections"] = isQuick ? 100 : parse.GetValue(connections),
+        ["missed"] = isQuick ? 200 : parse.GetValue(missed),
+    };
+    var selected = parse.GetValue(scenarios)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet();
+    var repoRoot = FindRepoRoot();
+    Console.WriteLine($"Starting the topology (Release) from {repoRoot} ...");
+    await using var topology = await Topology.StartAsync(repoRoot);
+
+    var results = new Dictionary<string, object>();
+    if (selected.Contains("ingest"))
+    {
+        var r = await Scenarios.IngestAsync(topology, (int)settings["senders"], TimeSpan.FromSeconds((int)settings["seconds"]), (int)settings["repos"]);
+        Console.WriteLine($"ingest: {r.AckedPerSecond:F0} acked/s ({r.Acked} acked, {r.Failed} failed), ack {r.AckLatency}; pgbench {r.PgbenchTps:F0} tps; ratio {r.Ratio:F2}");
+        results["ingest"] = r;
+    }
+    if (selected.Contains("e2e"))
+    {
+        var r = await Scenarios.EndToEndAsync(topology, (int)settings["clients"], (int)settings["rate"], TimeSpan.FromSeconds((int)settings["seconds"]));
+        Console.WriteLine($"e2e: {r.Delivered}/{r.Expected} delivered at {r.AchievedRate:F0}/s to {r.Clients} clients, latency {r.Latency}");
+        results["e2e"] = r;
+    }
+    if (selected.Contains("connections"))
+    {
+        var r = await Scenarios.ConnectionsAsync(topology, (int)settings["connections"]);
+        Console.WriteLine($"connections: {r.Connections} connected in {r.SecondsToConnect:F1} s, {r.KbPerConnection:F1} KB RSS per connection");
+        results["connections"] = r;
+    }
+    if (selected.Contains("catchup"))
+    {
+        var r = await Scenarios.CatchUpAsync(topology, (int)settings["missed"]);
+        Console.WriteLine($"catch-up: {r.Received}/{r.Missed} events in {r.SecondsToHoldAll * 1000:F0} ms");
+        results["catchup"] = r;
+    }
+
+    var machine = new Dictionary<string, object>
+    {
+        ["cores"] = Environment.ProcessorCount,
+        ["memoryGiB"] = Math.Round(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 1024.0 / 1024 / 1024, 1),
+        ["os"] = System.Runtime.InteropServices.RuntimeInformation.OSDescription,
+        ["dotnet"] = Environment.Version.ToString(),
+        ["cpu"] = File.Exists("/proc/cpuinfo") ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':')[1].Trim() ?? "?" : "?",
+    };
+    var report = new Dictionary<string, object> { ["date"] = DateTimeOffset.UtcNow, ["machine"] = machine, ["settings"] = settings, ["results"] = results };
+    var folder = parse.GetValue(output)!;
+    folder.Create();
+    var json = JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase });
+    await File.WriteAllTextAsync(Path.Combine(folder.FullName, "report.json"), json, cancellationToken);
+    await File.WriteAllTextAsync(Path.Combine(folder.FullName, "report.md"), Markdown(report, results), cancellationToken);
+    Console.WriteLine($"Report: {Path.Combine(folder.FullName, "report.md")}");
+    return 0;
+});
+return await root.Parse(args).InvokeAsync();
+
+static string FindRepoRoot()
+{
+    for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+    {
+        if (File.Exists(Path.Combine(dir.FullName, "eng", "run-local.sh")))
+        {
+            return dir.FullName;
+        }
+    }
+    throw new InvalidOperationException("Run the benchmarks from inside the CoTeX repository (eng/run-local.sh not found).");
+}
+
+static string Markdown(Dictionary<string, object> report, Dictionary<string, object> results)
+{
+    var md = new StringBuilder();
+    var inv = CultureInfo.InvariantCulture;
+    md.AppendLine(inv, $"# CoTeX benchmark report ({report["date"]:u})").AppendLine();
+    md.AppendLine("Machine: " + string.Join(", ", ((Dictionary<string, object>)report["machine"]).Select(kv => $"{kv.Key} {kv.Value}")) + "  ");
+    md.AppendLine("Settings: " + string.Join(", ", ((Dictionary<string, object>)report["settings"]).Select(kv => $"{kv.Key} {kv.Value}"))).AppendLine();
+    md.AppendLine("Load generator, Postgres, Redis, the Api, both Realtime replicas and the Worker share the same cores.").AppendLine();
+    md.AppendLine("| Scenario | Result | Target |").AppendLine("|---|---|---|");
+    if (results.GetValueOrDefault("ingest") is IngestResult i)
+    {
+        md.AppendLine(inv, $"| Ingest ({i.Senders} senders, {i.Seconds:F0} s; {i.PayloadSizes}) | {i.AckedPerSecond:F0} acked/s, ack {i.AckLatency}; {i.Failed} failed | |");
+        md.AppendLine(inv, $"| pgbench, single-row insert of the same shape, {i.Senders} clients | {i.PgbenchTps:F0} tps | |");
+        md.AppendLine(inv, $"| Ingest / pgbench | **{i.Ratio:F2}** | ≥ 1.0 |");
+    }
+    if (results.GetValueOrDefault("e2e") is EndToEndResult e)
+    {
+        md.AppendLine(inv, $"| End-to-end ({e.Clients} clients, {e.TargetRate}/s target, {e.AchievedRate:F0}/s achieved) | {e.Latency}; delivered {e.Delivered}/{e.Expected} | p50 < 5 ms, p99 < 25 ms |");
+    }
+    if (results.GetValueOrDefault("connections") is ConnectionsResult c)
+    {
+        md.AppendLine(inv, $"| Connections ({c.Connections} idle on one replica, {c.SecondsToConnect:F1} s to connect) | **{c.KbPerConnection:F1} KB** RSS per connection ({c.RssBeforeKb} → {c.RssAfterKb} KB) | ≤ 20 KB |");
+    }
+    if (results.GetValueOrDefault("catchup") is CatchUpResult u)
+    {
+        md.AppendLine(inv, $"| Catch-up ({u.Missed} missed events) | **{u.SecondsToHoldAll * 1000:F0} ms** until the client holds all ({u.Received}) | < 1 s |");
+    }
+    return md.ToString();
+}

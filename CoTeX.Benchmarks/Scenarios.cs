@@ -1,0 +1,250 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using CoTeX.Client;
+
+namespace CoTeX.Benchmarks;
+
+public sealed record Percentiles(double P50, double P95, double P99, double Max)
+{
+    public static Percentiles Of(IReadOnlyCollection<double> values)
+    {
+        if (values.Count == 0)
+        {
+            return new Percentiles(0, 0, 0, 0);
+        }
+        var sorted = values.Order().ToArray();
+        double At(double p) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];
+        return new Percentiles(At(0.50), At(0.95), At(0.99), sorted[^1]);
+    }
+
+    public override string ToString() =>
+        string.Create(CultureInfo.InvariantCulture, $"p50 {P50:F2} ms, p95 {P95:F2} ms, p99 {P99:F2} ms, max {Max:F2} ms");
+}
+
+public sealed record IngestResult(int Senders, double Seconds, long Acked, long Failed, double AckedPerSecond, Percentiles AckLatency,
+    double PgbenchTps, double Ratio, string PayloadSizes);
+
+public sealed record EndToEndResult(int Clients, int TargetRate, double Seconds, long Sent, long Expected, long Delivered,
+    double AchievedRate, Percentiles Latency);
+
+public sealed record ConnectionsResult(int Connections, long RssBeforeKb, long RssAfterKb, double KbPerConnection, double SecondsToConnect);
+
+public sealed record CatchUpResult(int Missed, double SecondsToHoldAll, long Received);
+
+public static class Scenarios
+{
+    private static readonly HttpClient Http = new(new SocketsHttpHandler { MaxConnectionsPerServer = 256 });
+
+    /// <summary>Concurrent senders post signed webhooks as fast as they are acked; then pgbench inserts the same rows.</summary>
+    public static async Task<IngestResult> IngestAsync(Topology topology, int senders, TimeSpan duration, int repos)
+    {
+        var payloads = Payloads.Load();
+        var targets = new List<(CoTeX.Contracts.CreatedRepo Repo, byte[][] Bodies)>();
+        for (var i = 0; i < repos; i++)
+        {
+            var (_, repo) = await topology.NewUserWithRepoAsync($"bench/ingest-{i}");
+            targets.Add((repo, payloads.Select(p => Payloads.For(p.Template, repo.FullName)).ToArray()));
+        }
+        Http.BaseAddress ??= topology.ApiUrl;
+
+        var latencies = new ConcurrentBag<double>();
+        long acked = 0, failed = 0;
+        var stopAt = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
+        var started = Stopwatch.GetTimestamp();
+        await Task.WhenAll(Enumerable.Range(0, senders).Select(sender => Task.Run(async () =>
+        {
+            var n = 0;
+            while (Stopwatch.GetTimestamp() < stopAt)
+            {
+                var (repo, bodies) = targets[(sender + n) % targets.Count];
+                var kind = n % payloads.Count;
+                var begin = Stopwatch.GetTimestamp();
+                var (ok, _) = await Webhooks.SendAsync(Http, repo, payloads[kind].EventType, bodies[kind], $"s{sender}-{n++}-{Guid.NewGuid():N}");
+                latencies.Add(Stopwatch.GetElapsedTime(begin).TotalMilliseconds);
+                Interlocked.Increment(ref ok ? ref acked : ref failed);
+            }
+        })));
+        var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+
+        var pgbench = await PgbenchAsync(topology, senders, duration, payloads[0].Template);
+        var ackedPerSecond = acked / seconds;
+        var sizes = string.Join(", ", payloads.Select(p => $"{p.EventType} {Payloads.For(p.Template, "bench/ingest-0").Length / 1024.0:F1} KB"));
+        return new IngestResult(senders, seconds, acked, failed, ackedPerSecond, Percentiles.Of(latencies.ToArray()), pgbench,
+            pgbench > 0 ? ackedPerSecond / pgbench : 0, sizes);
+    }
+
+    /// <summary>pgbench, same Postgres, same client count: one single-row insert of the same shape per transaction.</summary>
+    private static async Task<double> PgbenchAsync(Topology topology, int clients, TimeSpan duration, string payload)
+    {
+        var folder = Directory.CreateTempSubdirectory("cotex-pgbench").FullName;
+        var script = Path.Combine(folder, "insert.sql");
+        // The payload sits in a one-row table (pgbench scripts treat ':' as variables); each transaction inserts one row.
+        await File.WriteAllTextAsync(script,
+            "insert into bench_events (repo_id, user_id, seq, delivery_id, event_type, action, sender, title, html_url, payload) " +
+            "select gen_random_uuid(), gen_random_uuid(), :client_id, md5(random()::text), 'push', null, 'octocat', " +
+            "'Pushed 1 commit to main', 'https://github.com/x/y', payload from bench_payload;\n");
+        var payloadFile = Path.Combine(folder, "payload.json");
+        await File.WriteAllTextAsync(payloadFile, payload);
+        var setup = Path.Combine(folder, "setup.sql");
+        await File.WriteAllTextAsync(setup,
+            $"""
+            drop table if exists bench_events;
+            create table bench_events (like github_events_default including defaults);
+            drop table if exists bench_payload;
+            create table bench_payload (payload jsonb);
+            \set content `cat {payloadFile}`
+            insert into bench_payload values (:'content');
+            """);
+        await RunAsync("psql", $"-h 127.0.0.1 -p {topology.PostgresPort} -U postgres -d cotexdb -q -v ON_ERROR_STOP=1 -f {setup}");
+        var output = await RunAsync("pgbench", $"-n -h 127.0.0.1 -p {topology.PostgresPort} -U postgres -c {clients} -j 2 -T {Math.Max(1, (int)duration.TotalSeconds)} -f {script} cotexdb");
+        await RunAsync("psql", $"-h 127.0.0.1 -p {topology.PostgresPort} -U postgres -d cotexdb -q -c \"drop table bench_events; drop table bench_payload\"");
+        var line = output.Split('\n').FirstOrDefault(l => l.StartsWith("tps = ", StringComparison.Ordinal));
+        return line is null ? 0 : double.Parse(line.Split(' ')[2], CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Connected clients over both replicas; webhooks at a fixed rate; latency from send to receipt.</summary>
+    public static async Task<EndToEndResult> EndToEndAsync(Topology topology, int clients, int rate, TimeSpan duration)
+    {
+        var payloads = Payloads.Load();
+        var (userId, repo) = await topology.NewUserWithRepoAsync("bench/e2e");
+        Http.BaseAddress ??= topology.ApiUrl;
+        var bodies = payloads.Select(p => Payloads.For(p.Template, repo.FullName)).ToArray();
+
+        var sentAt = new ConcurrentDictionary<long, long>();
+        var received = new ConcurrentBag<(long Id, long At)>();
+        var feeds = new List<CoTeXFeed>();
+        var ready = new CountdownEvent(clients);
+        for (var i = 0; i < clients; i++)
+        {
+            var client = topology.ClientFor(userId, topology.RealtimeUrls[i % 2]);
+            var feed = client.Watch();
+            feed.CaughtUp += _ => ready.Signal();
+            feeds.Add(feed);
+            _ = Task.Run(async () =>
+            {
+                await foreach (var e in feed.ReadAllAsync())
+                {
+                    received.Add((e.Id, Stopwatch.GetTimestamp()));
+                }
+            });
+        }
+        ready.Wait(TimeSpan.FromSeconds(120));
+
+        // Paced in 10 ms ticks (a spinning loop would steal the cores the system under test needs).
+        var total = (int)(rate * duration.TotalSeconds);
+        var start = Stopwatch.GetTimestamp();
+        var sends = new List<Task>(total);
+        using var ticker = new PeriodicTimer(TimeSpan.FromMilliseconds(10));
+        var n = 0;
+        while (n < total && await ticker.WaitForNextTickAsync())
+        {
+            var due = Math.Min(total, (int)(Stopwatch.GetElapsedTime(start).TotalSeconds * rate));
+            for (; n < due; n++)
+            {
+                var index = n;
+                sends.Add(Task.Run(async () =>
+                {
+                    var begin = Stopwatch.GetTimestamp();
+                    var (_, id) = await Webhooks.SendAsync(Http, repo, payloads[index % 3].EventType, bodies[index % 3], $"e2e-{index}-{Guid.NewGuid():N}");
+                    if (id is { } eventId)
+                    {
+                        sentAt[eventId] = begin;
+                    }
+                }));
+            }
+        }
+        await Task.WhenAll(sends);
+        var sendSeconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        var expected = (long)sentAt.Count * clients;
+        var deadline = Stopwatch.GetTimestamp() + 10 * Stopwatch.Frequency;
+        while (received.Count < expected && Stopwatch.GetTimestamp() < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        var latencies = received.Where(r => sentAt.ContainsKey(r.Id))
+            .Select(r => (r.At - sentAt[r.Id]) * 1000.0 / Stopwatch.Frequency).ToArray();
+        foreach (var feed in feeds)
+        {
+            await feed.DisposeAsync();
+        }
+        return new EndToEndResult(clients, rate, sendSeconds, sentAt.Count, expected, received.Count, sentAt.Count / sendSeconds,
+            Percentiles.Of(latencies));
+    }
+
+    /// <summary>Idle clients on one replica: resident memory per connection.</summary>
+    public static async Task<ConnectionsResult> ConnectionsAsync(Topology topology, int connections)
+    {
+        var (userId, _) = await topology.NewUserWithRepoAsync("bench/connections");
+        var pid = topology.RealtimePid(1);
+        GC.Collect();
+        await Task.Delay(1000);
+        var before = RssKb(pid);
+        var feeds = new List<CoTeXFeed>(connections);
+        using var connected = new CountdownEvent(connections);
+        var started = Stopwatch.GetTimestamp();
+        for (var i = 0; i < connections; i++)
+        {
+            var feed = topology.ClientFor(userId, topology.RealtimeUrls[0]).Watch();
+            feed.CaughtUp += _ => connected.Signal();
+            feed.Start();
+            feeds.Add(feed);
+            if (i % 200 == 199)
+            {
+                await Task.Delay(50); // let the server keep up with the handshakes
+            }
+        }
+        connected.Wait(TimeSpan.FromSeconds(300));
+        var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        await Task.Delay(3000);
+        var after = RssKb(pid);
+        await Task.WhenAll(feeds.Select(f => f.DisposeAsync().AsTask()));
+        return new ConnectionsResult(connections - (int)connected.CurrentCount, before, after,
+            (after - before) / (double)Math.Max(1, connections - connected.CurrentCount), seconds);
+    }
+
+    /// <summary>A client that missed events reconnects from its position: time until it holds all.</summary>
+    public static async Task<CatchUpResult> CatchUpAsync(Topology topology, int missed)
+    {
+        var payloads = Payloads.Load();
+        var (userId, repo) = await topology.NewUserWithRepoAsync("bench/catchup");
+        Http.BaseAddress ??= topology.ApiUrl;
+        var body = Payloads.For(payloads[0].Template, repo.FullName);
+        var sent = 0;
+        await Task.WhenAll(Enumerable.Range(0, 16).Select(_ => Task.Run(async () =>
+        {
+            while (Interlocked.Increment(ref sent) <= missed)
+            {
+                await Webhooks.SendAsync(Http, repo, "push", body, Guid.NewGuid().ToString("N"));
+            }
+        })));
+
+        await using var feed = topology.ClientFor(userId, topology.RealtimeUrls[0]).Watch(fromPosition: 0);
+        var started = Stopwatch.GetTimestamp();
+        long count = 0;
+        await foreach (var _ in feed.ReadAllAsync())
+        {
+            if (++count >= missed)
+            {
+                break;
+            }
+        }
+        return new CatchUpResult(missed, Stopwatch.GetElapsedTime(started).TotalSeconds, count);
+    }
+
+    private static long RssKb(int pid) =>
+        long.Parse(File.ReadAllLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal))
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+
+    private static async Task<string> RunAsync(string file, string arguments)
+    {
+        var start = new ProcessStartInfo(file, arguments) { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.Environment["PGCONNECT_TIMEOUT"] = "10";
+        using var process = Process.Start(start)!;
+        var output = await process.StandardOutput.ReadToEndAsync();
+        var error = await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return process.ExitCode == 0 ? output : throw new InvalidOperationException($"{file} failed: {error}{output}");
+    }
+}
