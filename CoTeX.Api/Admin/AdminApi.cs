@@ -1,5 +1,6 @@
 using CoTeX.Contracts;
 using CoTeX.Shared.Auth;
+using CoTeX.Shared.Data;
 using CoTeX.Shared.Events;
 using CoTeX.Shared.Plans;
 using CoTeX.Shared.Web;
@@ -84,11 +85,9 @@ public static class AdminApi
             """,
             new { cursor, take = take + 1 }, cancellationToken: cancellationToken))).ToList();
         var items = rows.Take(take).Select(r => new AdminUser(r.Id, r.Email, r.IsAnonymous, r.Plan, r.Repos,
-            Utc(r.CreatedAt), Utc(r.LastSeenAt))).ToArray();
+            r.CreatedAt.AsUtcOffset(), r.LastSeenAt.AsUtcOffset())).ToArray();
         return TypedResults.Ok(new AdminUserPage(items, rows.Count > take ? items[^1].Id.ToString() : null));
     }
-
-    private static DateTimeOffset Utc(DateTime value) => new(DateTime.SpecifyKind(value, DateTimeKind.Utc));
 
     private sealed record UserRow(Guid Id, string? Email, bool IsAnonymous, string Plan, int Repos, DateTime CreatedAt, DateTime LastSeenAt);
 }

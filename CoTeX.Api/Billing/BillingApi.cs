@@ -3,6 +3,7 @@ using CoTeX.Api.Repos;
 using CoTeX.Contracts;
 using CoTeX.Shared.Auth;
 using CoTeX.Shared.Billing;
+using CoTeX.Shared.Data;
 using CoTeX.Shared.Plans;
 using CoTeX.Shared.Web;
 using Dapper;
@@ -135,7 +136,7 @@ public static class BillingApi
         var plan = await connection.GetPlanAsync(userId, cancellationToken: cancellationToken);
         var used = await ReposApi.CountActiveAsync(connection, userId, null, cancellationToken);
         return TypedResults.Ok(new BillingSummary(plan == Plan.Pro ? "pro" : "free", row.Status,
-            row.CurrentPeriodEnd is { } end ? new DateTimeOffset(DateTime.SpecifyKind(end, DateTimeKind.Utc)) : null,
+            row.CurrentPeriodEnd.AsUtcOffset(),
             row.PaymentProblem ?? false, used, plans.Value.RepoLimit(plan), options.Value.IsEnabled));
     }
 

@@ -3,6 +3,8 @@ using System.Security.Claims;
 using CoTeX.Api.Repos;
 using CoTeX.Contracts;
 using CoTeX.Shared.Auth;
+using CoTeX.Shared.Data;
+using CoTeX.Shared.Events;
 using CoTeX.Shared.Web;
 using Dapper;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -31,12 +33,6 @@ public static class GitHubEventsApi
             .Produces<GitHubEventDetail>(StatusCodes.Status200OK, "application/json");
         return api;
     }
-
-    private const string SummaryColumns =
-        """
-        e.id, e.seq as Position, e.repo_id as RepoId, r.full_name as RepoFullName, e.event_type as Type,
-        e.action, e.sender, e.title, e.html_url as HtmlUrl, e.received_at as ReceivedAt
-        """;
 
     internal static async Task<Results<Ok<GitHubEventPage>, ProblemHttpResult>> ListAsync(
         ClaimsPrincipal user,
@@ -73,9 +69,9 @@ public static class GitHubEventsApi
             return ReposApi.RepoNotFound(repo);
         }
 
-        var rows = (await connection.QueryAsync<SummaryRow>(new CommandDefinition(
+        var rows = (await connection.QueryAsync<GitHubEventRows.SummaryRow>(new CommandDefinition(
             $"""
-            select {SummaryColumns}
+            select {GitHubEventRows.SummaryColumns}
               from github_events e join tracked_repos r on r.id = e.repo_id
              where e.user_id = @userId
                and (@repoId::uuid is null or e.repo_id = @repoId)
@@ -122,7 +118,7 @@ public static class GitHubEventsApi
             new { userId = user.GetUserId(), after, take = take + 1 }, cancellationToken: cancellationToken))).ToList();
 
         var items = rows.Take(take)
-            .Select(r => new RecentGitHubEvent(r.Id, r.Position, r.RepoId, r.Type, AsUtc(r.ReceivedAt)))
+            .Select(r => new RecentGitHubEvent(r.Id, r.Position, r.RepoId, r.Type, r.ReceivedAt.AsUtcOffset()))
             .ToArray();
         return TypedResults.Ok(new RecentGitHubEvents(items, items.Length > 0 ? items[^1].Position : after, rows.Count > take));
     }
@@ -161,15 +157,6 @@ public static class GitHubEventsApi
 
     private static ProblemHttpResult BadRequest(string detail) =>
         TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Invalid query", detail: detail);
-
-    private static DateTimeOffset AsUtc(DateTime value) => new(DateTime.SpecifyKind(value, DateTimeKind.Utc));
-
-    private sealed record SummaryRow(long Id, long Position, Guid RepoId, string RepoFullName, string Type,
-        string? Action, string? Sender, string? Title, string? HtmlUrl, DateTime ReceivedAt)
-    {
-        public GitHubEventSummary ToContract() =>
-            new(Id, Position, RepoId, RepoFullName, Type, Action, Sender, Title, HtmlUrl, AsUtc(ReceivedAt));
-    }
 
     private sealed record RecentRow(long Id, long Position, Guid RepoId, string Type, DateTime ReceivedAt);
 }

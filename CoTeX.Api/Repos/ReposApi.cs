@@ -3,6 +3,7 @@ using System.Text.RegularExpressions;
 using CoTeX.Api.GitHubWebhooks;
 using CoTeX.Contracts;
 using CoTeX.Shared.Auth;
+using CoTeX.Shared.Data;
 using CoTeX.Shared.Plans;
 using CoTeX.Shared.Web;
 using Dapper;
@@ -215,8 +216,7 @@ public static partial class ReposApi
         return $"{baseUrl}/api/webhooks/github/{id}";
     }
 
-    private static DateTimeOffset? Utc(DateTime? value) =>
-        value is { } utc ? new DateTimeOffset(DateTime.SpecifyKind(utc, DateTimeKind.Utc)) : null;
+    private static DateTimeOffset? Utc(DateTime? value) => value.AsUtcOffset();
 
     // Npgsql reads timestamptz as UTC DateTime.
     private sealed record RepoRow(Guid Id, string FullName, bool Paused, DateTime CreatedAt,

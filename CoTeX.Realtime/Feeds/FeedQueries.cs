@@ -1,4 +1,5 @@
 using CoTeX.Contracts;
+using CoTeX.Shared.Events;
 using Dapper;
 using Npgsql;
 
@@ -68,20 +69,15 @@ public sealed class FeedQueries(NpgsqlDataSource dataSource, Microsoft.Extension
     {
         await using var slot = await AcquireAsync(cancellationToken);
         var connection = slot.Connection;
-        var rows = await connection.QueryAsync<Row>(new CommandDefinition(
-            """
-            select e.id, e.seq as Position, e.repo_id as RepoId, r.full_name as RepoFullName, e.event_type as Type,
-                   e.action, e.sender, e.title, e.html_url as HtmlUrl, e.received_at as ReceivedAt
+        var rows = await connection.QueryAsync<GitHubEventRows.SummaryRow>(new CommandDefinition(
+            $"""
+            select {GitHubEventRows.SummaryColumns}
               from github_events e join tracked_repos r on r.id = e.repo_id
              where e.user_id = @userId and e.seq > @after and e.seq <= @upTo and not r.paused
              order by e.seq
              limit @limit
             """,
             new { userId, after, upTo, limit }, cancellationToken: cancellationToken));
-        return rows.Select(r => new GitHubEventSummary(r.Id, r.Position, r.RepoId, r.RepoFullName, r.Type, r.Action,
-            r.Sender, r.Title, r.HtmlUrl, new DateTimeOffset(DateTime.SpecifyKind(r.ReceivedAt, DateTimeKind.Utc)))).ToList();
+        return rows.Select(r => r.ToContract()).ToList();
     }
-
-    private sealed record Row(long Id, long Position, Guid RepoId, string RepoFullName, string Type, string? Action,
-        string? Sender, string? Title, string? HtmlUrl, DateTime ReceivedAt);
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using CoTeX.Shared.Data;
 using CoTeX.Shared.Plans;
 using Dapper;
 using Microsoft.Extensions.Logging;
@@ -107,7 +108,7 @@ public sealed partial class BillingSync(
         var pro = best.Status is "active" or "trialing" or "past_due";
         var periodEnd = best.Items?.Data?.Select(i => (DateTime?)i.CurrentPeriodEnd).Max();
         return new BillingState(pro ? Plan.Pro : Plan.Free, best.Id, best.Status,
-            periodEnd is { } end && end > DateTime.UnixEpoch ? new DateTimeOffset(DateTime.SpecifyKind(end, DateTimeKind.Utc)) : null,
+            periodEnd is { } end && end > DateTime.UnixEpoch ? end.AsUtcOffset() : null,
             best.Status == "past_due");
     }
 
