@@ -1,3 +1,4 @@
+using CoTeX.Api.Account;
 using CoTeX.Api.Admin;
 using CoTeX.Api.Billing;
 using CoTeX.Api.GitHubEvents;
@@ -29,5 +30,6 @@ app.MapGitHubWebhooksApi();
 app.MapBillingApi();
 app.MapStripeWebhooksApi();
 app.MapAdminApi();
+app.MapAccountApi();
 
 app.Run();

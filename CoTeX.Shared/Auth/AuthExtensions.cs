@@ -106,7 +106,10 @@ public static class AuthExtensions
                     return;
                 }
                 var provisioner = context.HttpContext.RequestServices.GetRequiredService<UserProvisioner>();
-                await provisioner.EnsureUserAsync(context.Principal, context.HttpContext.RequestAborted);
+                if (!await provisioner.EnsureUserAsync(context.Principal, context.HttpContext.RequestAborted))
+                {
+                    context.Fail("The token's account has been deleted.");
+                }
             },
             // 401 and 403 say why in a ProblemDetails body, like every other error.
             OnChallenge = async context =>

@@ -14,7 +14,8 @@ public sealed class UserProvisioner(NpgsqlDataSource dataSource, IMemoryCache ca
 {
     private static readonly TimeSpan Remember = TimeSpan.FromMinutes(5);
 
-    public async Task EnsureUserAsync(ClaimsPrincipal principal, CancellationToken cancellationToken)
+    /// <returns>False when the account was deleted: its tokens must be refused.</returns>
+    public async Task<bool> EnsureUserAsync(ClaimsPrincipal principal, CancellationToken cancellationToken)
     {
         var userId = principal.GetUserId();
         var email = principal.FindFirst(CurrentUser.EmailClaim)?.Value;
@@ -23,18 +24,28 @@ public sealed class UserProvisioner(NpgsqlDataSource dataSource, IMemoryCache ca
         var key = (nameof(UserProvisioner), userId);
         if (cache.TryGetValue(key, out (string? Email, bool Anonymous) known) && known == (email, anonymous))
         {
-            return;
+            return true;
         }
 
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await connection.ExecuteAsync(new CommandDefinition(
+        var active = await connection.ExecuteScalarAsync<bool>(new CommandDefinition(
             """
             insert into users (id, email, is_anonymous) values (@userId, @email, @anonymous)
             on conflict (id) do update
                 set email = excluded.email, is_anonymous = excluded.is_anonymous, last_seen_at = now()
+                where users.deleted_at is null
+            returning true
             """,
             new { userId, email, anonymous }, cancellationToken: cancellationToken));
+        if (!active)
+        {
+            return false; // a tombstone: nothing was updated
+        }
 
         cache.Set(key, (email, anonymous), new MemoryCacheEntryOptions { AbsoluteExpirationRelativeToNow = Remember, Size = 1 });
+        return true;
     }
+
+    /// <summary>Forgets a user this process has seen (after their account is deleted).</summary>
+    public void Forget(Guid userId) => cache.Remove((nameof(UserProvisioner), userId));
 }

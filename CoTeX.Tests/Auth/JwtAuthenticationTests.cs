@@ -146,6 +146,25 @@ public sealed class JwtAuthenticationTests(TestInfrastructure infra)
     }
 
     [Fact]
+    public async Task A_deleted_accounts_tokens_are_refused_and_the_account_is_not_recreated()
+    {
+        await using var app = await ApiApp.StartAsync(infra);
+        var userId = Guid.NewGuid();
+        var user = app.ClientFor(userId);
+        var repo = await ApiApp.TrackRepoAsync(user);
+        (await app.DeliverAsync(repo.Id, repo.WebhookSecret, "push", GitHubPayloads.ForRepo("push/payload.json", repo.FullName)))
+            .EnsureSuccessStatusCode();
+
+        (await user.DeleteAsync("/api/me")).StatusCode.Should().Be(HttpStatusCode.NoContent);
+
+        var refused = await user.GetAsync("/api/repos");
+        refused.StatusCode.Should().Be(HttpStatusCode.Unauthorized);
+        (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("detail").GetString().Should().Contain("deleted");
+        (await app.CountEventsAsync()).Should().Be(0);
+        (await app.ScalarAsync<long>($"select count(*) from users where id = '{userId}' and deleted_at is not null")).Should().Be(1);
+    }
+
+    [Fact]
     public async Task A_missing_token_is_401_and_health_stays_open()
     {
         await using var app = await ApiApp.StartAsync(infra);
