@@ -26,8 +26,7 @@ public static class AccountApi
         var userId = user.GetUserId();
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await connection.ExecuteAsync(new CommandDefinition(
-            "select 1 from users where id = @userId for update", new { userId }, transaction, cancellationToken: cancellationToken));
+        await connection.LockUserAsync(userId, transaction, cancellationToken);
         if (await connection.GetPlanAsync(userId, transaction, cancellationToken) == Plan.Pro)
         {
             return TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Subscription still active",

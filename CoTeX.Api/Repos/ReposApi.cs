@@ -62,17 +62,10 @@ public static partial class ReposApi
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         // Lock the user row so two concurrent requests cannot both take the last free slot.
-        await connection.ExecuteAsync(new CommandDefinition(
-            "select 1 from users where id = @userId for update", new { userId }, transaction, cancellationToken: cancellationToken));
-        var plan = await connection.GetPlanAsync(userId, transaction, cancellationToken);
-        var limit = plans.Value.RepoLimit(plan);
-        var used = await CountActiveAsync(connection, userId, transaction, cancellationToken);
-        if (used >= limit)
+        await connection.LockUserAsync(userId, transaction, cancellationToken);
+        if (await NoRoomForAnotherActiveRepoAsync(connection, transaction, userId, plans.Value, cancellationToken) is { } full)
         {
-            return TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Repo limit reached",
-                detail: $"The {PlanName(plan)} plan allows {limit} active repos and {used} are in use. " +
-                        "Remove or pause a repo, or upgrade.",
-                extensions: new Dictionary<string, object?> { ["limit"] = limit, ["used"] = used, ["plan"] = PlanName(plan) });
+            return full;
         }
 
         try
@@ -141,8 +134,7 @@ public static partial class ReposApi
         var userId = user.GetUserId();
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await connection.ExecuteAsync(new CommandDefinition(
-            "select 1 from users where id = @userId for update", new { userId }, transaction, cancellationToken: cancellationToken));
+        await connection.LockUserAsync(userId, transaction, cancellationToken);
         var current = await connection.QuerySingleOrDefaultAsync<bool?>(new CommandDefinition(
             "select paused from tracked_repos where id = @id and user_id = @userId", new { id, userId }, transaction,
             cancellationToken: cancellationToken));
@@ -152,14 +144,9 @@ public static partial class ReposApi
         }
         if (current == true && !paused)
         {
-            var plan = await connection.GetPlanAsync(userId, transaction, cancellationToken);
-            var limit = plans.Value.RepoLimit(plan);
-            var used = await CountActiveAsync(connection, userId, transaction, cancellationToken);
-            if (used >= limit)
+            if (await NoRoomForAnotherActiveRepoAsync(connection, transaction, userId, plans.Value, cancellationToken) is { } full)
             {
-                return TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Repo limit reached",
-                    detail: $"The {PlanName(plan)} plan allows {limit} active repos and {used} are active. Pause another repo first, or upgrade.",
-                    extensions: new Dictionary<string, object?> { ["limit"] = limit, ["used"] = used, ["plan"] = PlanName(plan) });
+                return full;
             }
         }
         var row = await connection.QuerySingleAsync<RepoRow>(new CommandDefinition(
@@ -196,6 +183,21 @@ public static partial class ReposApi
             new { id, userId = user.GetUserId(), protectedSecret = secrets.Protect(secret) }, cancellationToken: cancellationToken));
         cache.Evict(id);
         return updated == 0 ? RepoNotFound(id) : TypedResults.Ok(new RotatedSecret(id, secret));
+    }
+
+    /// <summary>The 403 naming the plan's limit when every active slot is taken; null when there is room. User row locked.</summary>
+    private static async Task<ProblemHttpResult?> NoRoomForAnotherActiveRepoAsync(NpgsqlConnection connection,
+        NpgsqlTransaction transaction, Guid userId, PlanOptions plans, CancellationToken cancellationToken)
+    {
+        var plan = await connection.GetPlanAsync(userId, transaction, cancellationToken);
+        var limit = plans.RepoLimit(plan);
+        var used = await CountActiveAsync(connection, userId, transaction, cancellationToken);
+        return used < limit
+            ? null
+            : TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Repo limit reached",
+                detail: $"The {PlanName(plan)} plan allows {limit} active repos and {used} are in use. " +
+                        "Remove or pause a repo, or upgrade.",
+                extensions: new Dictionary<string, object?> { ["limit"] = limit, ["used"] = used, ["plan"] = PlanName(plan) });
     }
 
     internal static Task<int> CountActiveAsync(NpgsqlConnection connection, Guid userId, NpgsqlTransaction? transaction,

@@ -50,7 +50,7 @@ public sealed partial class BillingSync(
         var userId = await connection.ExecuteScalarAsync<Guid?>(new CommandDefinition(
             "select user_id from subscriptions where stripe_customer_id = @customerId", new { customerId }, transaction,
             cancellationToken: cancellationToken)) ?? userIdHint;
-        if (userId is null || !await LockUserAsync(connection, transaction, userId.Value, cancellationToken))
+        if (userId is null || !await connection.LockUserAsync(userId.Value, transaction, cancellationToken))
         {
             LogUnknownCustomer(logger, customerId);
             return null;
@@ -111,12 +111,6 @@ public sealed partial class BillingSync(
             periodEnd is { } end && end > DateTime.UnixEpoch ? end.AsUtcOffset() : null,
             best.Status == "past_due");
     }
-
-    private static async Task<bool> LockUserAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid userId,
-        CancellationToken cancellationToken) =>
-        await connection.ExecuteScalarAsync<int?>(new CommandDefinition(
-            "select 1 from users where id = @userId for update", new { userId }, transaction,
-            cancellationToken: cancellationToken)) is not null;
 
     [LoggerMessage(LogLevel.Warning, "Stripe customer {CustomerId} belongs to no CoTeX user; nothing to update")]
     private static partial void LogUnknownCustomer(ILogger logger, string customerId);

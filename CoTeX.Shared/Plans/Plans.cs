@@ -32,6 +32,17 @@ public static class PlanQueries
     /// <summary>SQL expression for the plan of <c>users u</c> left-joined with <c>subscriptions s</c>.</summary>
     public const string PlanExpression = "case when s.plan = 'pro' and not u.is_anonymous then 'pro' else 'free' end";
 
+    /// <summary>
+    /// Locks the user's row for the rest of the transaction: every writer that changes a user's repos, plan or
+    /// events takes it first, so plan limits hold under concurrency and lock order is always user-then-repos.
+    /// Returns false when the user does not exist.
+    /// </summary>
+    public static async Task<bool> LockUserAsync(this NpgsqlConnection connection, Guid userId, NpgsqlTransaction transaction,
+        CancellationToken cancellationToken) =>
+        await connection.ExecuteScalarAsync<int?>(new CommandDefinition(
+            "select 1 from users where id = @userId for update", new { userId }, transaction,
+            cancellationToken: cancellationToken)) is not null;
+
     public static async Task<Plan> GetPlanAsync(this NpgsqlConnection connection, Guid userId,
         NpgsqlTransaction? transaction = null, CancellationToken cancellationToken = default)
     {

@@ -182,13 +182,15 @@ public sealed class JwtAuthenticationTests(TestInfrastructure infra)
     public async Task A_service_without_any_signing_key_refuses_to_start_and_names_the_setting()
     {
         var db = await infra.CreateMigratedDatabaseAsync();
-        var act = async () =>
-        {
-            await using var app = await ApiApp.StartAsync(infra, new() { ["Auth:JwtSecret"] = "" }, db);
-        };
 
-        (await act.Should().ThrowAsync<Microsoft.Extensions.Options.OptionsValidationException>())
-            .Which.Message.Should().Contain("Auth:JwtSecret").And.Contain("Auth:JwksUrl");
+        var (exitCode, output) = await ServiceProcess.RunToExitAsync("CoTeX.Api", new()
+        {
+            ["ConnectionStrings__cotexdb"] = db,
+            ["ConnectionStrings__redis"] = infra.Redis.ConnectionString,
+        }, TimeSpan.FromSeconds(60));
+
+        exitCode.Should().NotBe(0);
+        output.Should().Contain("Auth:JwtSecret").And.Contain("Auth:JwksUrl");
     }
 
     private static Task<HttpResponseMessage> Get(ApiApp app, string token) =>

@@ -238,13 +238,16 @@ public sealed class StripeBillingTests(TestInfrastructure infra)
     public async Task Enabled_billing_with_a_missing_setting_fails_at_start_naming_it()
     {
         await using var stripe = await FakeStripe.StartAsync();
-        var settings = stripe.Settings;
-        settings["Stripe:ProPriceId"] = "";
+        var environment = stripe.Settings.Where(kv => kv.Key != "Stripe:ProPriceId")
+            .ToDictionary(kv => kv.Key.Replace(":", "__", StringComparison.Ordinal), kv => kv.Value!);
+        environment["ConnectionStrings__cotexdb"] = await infra.CreateMigratedDatabaseAsync();
+        environment["ConnectionStrings__redis"] = infra.Redis.ConnectionString;
+        environment["Auth__JwtSecret"] = TestTokens.Secret;
 
-        var act = async () => { await using var app = await ApiApp.StartAsync(infra, settings); };
+        var (exitCode, output) = await ServiceProcess.RunToExitAsync("CoTeX.Api", environment, TimeSpan.FromSeconds(60));
 
-        (await act.Should().ThrowAsync<Microsoft.Extensions.Options.OptionsValidationException>())
-            .Which.Message.Should().Contain("Stripe:ProPriceId");
+        exitCode.Should().NotBe(0);
+        output.Should().Contain("Stripe:ProPriceId");
     }
 
     private static async Task<(string Customer, JsonObject Session)> CheckoutAsync(ApiApp app, FakeStripe stripe, HttpClient user)
