@@ -108,8 +108,7 @@ public static partial class ReposApi
             new { userId }, cancellationToken: cancellationToken));
         var plan = await connection.GetPlanAsync(userId, cancellationToken: cancellationToken);
 
-        var repos = rows.Select(r => new TrackedRepo(r.Id, r.FullName, WebhookUrl(apiOptions.Value, context.Request, r.Id),
-            r.Paused, Utc(r.CreatedAt)!.Value, Utc(r.LastDeliveryAt), Utc(r.LastPingAt))).ToArray();
+        var repos = rows.Select(r => r.ToContract(WebhookUrl(apiOptions.Value, context.Request, r.Id))).ToArray();
         var usage = new PlanUsage(PlanName(plan), repos.Count(r => !r.Paused), plans.Value.RepoLimit(plan));
         return TypedResults.Ok(new RepoList(repos, usage));
     }
@@ -157,8 +156,7 @@ public static partial class ReposApi
             """,
             new { id, paused }, transaction, cancellationToken: cancellationToken));
         await transaction.CommitAsync(cancellationToken);
-        return TypedResults.Ok(new TrackedRepo(row.Id, row.FullName, WebhookUrl(apiOptions.Value, context.Request, row.Id),
-            row.Paused, Utc(row.CreatedAt)!.Value, Utc(row.LastDeliveryAt), Utc(row.LastPingAt)));
+        return TypedResults.Ok(row.ToContract(WebhookUrl(apiOptions.Value, context.Request, row.Id)));
     }
 
     internal static async Task<Results<NoContent, ProblemHttpResult>> DeleteAsync(
@@ -218,9 +216,12 @@ public static partial class ReposApi
         return $"{baseUrl}/api/webhooks/github/{id}";
     }
 
-    private static DateTimeOffset? Utc(DateTime? value) => value.AsUtcOffset();
 
     // Npgsql reads timestamptz as UTC DateTime.
     private sealed record RepoRow(Guid Id, string FullName, bool Paused, DateTime CreatedAt,
-        DateTime? LastDeliveryAt, DateTime? LastPingAt);
+        DateTime? LastDeliveryAt, DateTime? LastPingAt)
+    {
+        public TrackedRepo ToContract(string webhookUrl) => new(Id, FullName, webhookUrl, Paused,
+            CreatedAt.AsUtcOffset(), LastDeliveryAt.AsUtcOffset(), LastPingAt.AsUtcOffset());
+    }
 }

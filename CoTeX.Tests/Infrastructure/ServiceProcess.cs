@@ -27,21 +27,16 @@ public sealed class ServiceProcess : IAsyncDisposable
     public static async Task<ServiceProcess> StartAsync(string assemblyName, Dictionary<string, string> environment)
     {
         var port = ProcessRunner.FreePort();
-        var start = new ProcessStartInfo("dotnet", Path.Combine(AppContext.BaseDirectory, assemblyName + ".dll"))
+        var settings = new Dictionary<string, string>
         {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = AppContext.BaseDirectory,
+            ["ASPNETCORE_ENVIRONMENT"] = "Development",
+            ["Auth__JwtSecret"] = TestTokens.Secret,
         };
-        start.Environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}";
-        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Development";
-        start.Environment["Auth__JwtSecret"] = TestTokens.Secret;
         foreach (var (key, value) in environment)
         {
-            start.Environment[key] = value;
+            settings[key] = value;
         }
-        var process = Process.Start(start)!;
+        var process = Process.Start(StartInfo(assemblyName, port, settings))!;
         var service = new ServiceProcess(process, new Uri($"http://127.0.0.1:{port}"));
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) service._output.Enqueue(e.Data); };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) service._output.Enqueue(e.Data); };
@@ -61,19 +56,7 @@ public sealed class ServiceProcess : IAsyncDisposable
     public static async Task<(int ExitCode, string Output)> RunToExitAsync(string assemblyName, Dictionary<string, string> environment,
         TimeSpan within)
     {
-        var start = new ProcessStartInfo("dotnet", Path.Combine(AppContext.BaseDirectory, assemblyName + ".dll"))
-        {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = AppContext.BaseDirectory,
-        };
-        start.Environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{ProcessRunner.FreePort()}";
-        foreach (var (key, value) in environment)
-        {
-            start.Environment[key] = value;
-        }
-        using var process = Process.Start(start)!;
+        using var process = Process.Start(StartInfo(assemblyName, ProcessRunner.FreePort(), environment))!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(within);
@@ -89,6 +72,24 @@ public sealed class ServiceProcess : IAsyncDisposable
             }
         }
         return (process.ExitCode, await stdout + await stderr);
+    }
+
+    /// <summary>`dotnet &lt;assembly&gt;.dll` from the test output folder, on a loopback port, with the given environment.</summary>
+    private static ProcessStartInfo StartInfo(string assemblyName, int port, Dictionary<string, string> environment)
+    {
+        var start = new ProcessStartInfo("dotnet", Path.Combine(AppContext.BaseDirectory, assemblyName + ".dll"))
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = AppContext.BaseDirectory,
+        };
+        start.Environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}";
+        foreach (var (key, value) in environment)
+        {
+            start.Environment[key] = value;
+        }
+        return start;
     }
 
     /// <summary>Sends SIGTERM, as a container orchestrator does, and returns how long the process took to exit.</summary>
