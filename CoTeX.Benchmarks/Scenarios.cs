@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
+using System.Text;
 using CoTeX.Client;
 
 namespace CoTeX.Benchmarks;
@@ -23,7 +24,7 @@ public sealed record Percentiles(double P50, double P95, double P99, double Max)
 }
 
 public sealed record IngestResult(int Senders, double Seconds, long Acked, long Failed, double AckedPerSecond, Percentiles AckLatency,
-    double PgbenchTps, double Ratio, string PayloadSizes);
+    double PgbenchTps, double Ratio, double PgbenchBareTps, double RatioBare, string PayloadSizes);
 
 public sealed record EndToEndResult(int Clients, int TargetRate, double Seconds, long Sent, long Expected, long Delivered,
     double AchievedRate, Percentiles Latency);
@@ -67,40 +68,59 @@ public static class Scenarios
         })));
         var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
 
-        var pgbench = await PgbenchAsync(topology, senders, duration, payloads[0].Template);
+        var pgbench = await PgbenchAsync(topology, senders, duration, targets[0].Bodies.Select(b => Encoding.UTF8.GetString(b)).ToArray());
         var ackedPerSecond = acked / seconds;
         var sizes = string.Join(", ", payloads.Select(p => $"{p.EventType} {Payloads.For(p.Template, "bench/ingest-0").Length / 1024.0:F1} KB"));
-        return new IngestResult(senders, seconds, acked, failed, ackedPerSecond, Percentiles.Of(latencies.ToArray()), pgbench,
-            pgbench > 0 ? ackedPerSecond / pgbench : 0, sizes);
+        return new IngestResult(senders, seconds, acked, failed, ackedPerSecond, Percentiles.Of(latencies.ToArray()),
+            pgbench.SameTable, pgbench.SameTable > 0 ? ackedPerSecond / pgbench.SameTable : 0, pgbench.Bare,
+            pgbench.Bare > 0 ? ackedPerSecond / pgbench.Bare : 0, sizes);
     }
 
-    /// <summary>pgbench, same Postgres, same client count: one single-row insert of the same shape per transaction.</summary>
-    private static async Task<double> PgbenchAsync(Topology topology, int clients, TimeSpan duration, string payload)
+    /// <summary>
+    /// pgbench, same Postgres, same client count: one single-row insert per transaction, with the same columns and the
+    /// same payload mix as the ingest run. Twice: into a table with github_events' indexes and payload compression
+    /// (the baseline the ratio uses), and into a bare table with neither (the most a single-row insert can do).
+    /// </summary>
+    private static async Task<(double SameTable, double Bare)> PgbenchAsync(Topology topology, int clients, TimeSpan duration,
+        IReadOnlyList<string> payloads)
     {
         var folder = Directory.CreateTempSubdirectory("cotex-pgbench").FullName;
-        var script = Path.Combine(folder, "insert.sql");
-        // The payload sits in a one-row table (pgbench scripts treat ':' as variables); each transaction inserts one row.
-        await File.WriteAllTextAsync(script,
-            "insert into bench_events (repo_id, user_id, seq, delivery_id, event_type, action, sender, title, html_url, payload) " +
-            "select gen_random_uuid(), gen_random_uuid(), :client_id, md5(random()::text), 'push', null, 'octocat', " +
-            "'Pushed 1 commit to main', 'https://github.com/x/y', payload from bench_payload;\n");
-        var payloadFile = Path.Combine(folder, "payload.json");
-        await File.WriteAllTextAsync(payloadFile, payload);
-        var setup = Path.Combine(folder, "setup.sql");
-        await File.WriteAllTextAsync(setup,
-            $"""
-            drop table if exists bench_events;
-            create table bench_events (like github_events_default including defaults);
-            drop table if exists bench_payload;
-            create table bench_payload (payload jsonb);
-            \set content `cat {payloadFile}`
-            insert into bench_payload values (:'content');
+        var setup = new StringBuilder("""
+            drop table if exists bench_events, bench_events_bare, bench_payload;
+            create table bench_events (like github_events including defaults including indexes including compression);
+            create table bench_events_bare (like github_events including defaults);
+            create table bench_payload (k int primary key, payload jsonb);
+
             """);
-        await RunAsync("psql", $"-h 127.0.0.1 -p {topology.PostgresPort} -U postgres -d cotexdb -q -v ON_ERROR_STOP=1 -f {setup}");
-        var output = await RunAsync("pgbench", $"-n -h 127.0.0.1 -p {topology.PostgresPort} -U postgres -c {clients} -j 2 -T {Math.Max(1, (int)duration.TotalSeconds)} -f {script} cotexdb");
-        await RunAsync("psql", $"-h 127.0.0.1 -p {topology.PostgresPort} -U postgres -d cotexdb -q -c \"drop table bench_events; drop table bench_payload\"");
-        var line = output.Split('\n').FirstOrDefault(l => l.StartsWith("tps = ", StringComparison.Ordinal));
-        return line is null ? 0 : double.Parse(line.Split(' ')[2], CultureInfo.InvariantCulture);
+        for (var k = 0; k < payloads.Count; k++)
+        {
+            var file = Path.Combine(folder, $"payload{k}.json");
+            await File.WriteAllTextAsync(file, payloads[k]);
+            // pgbench and psql treat ':' as variables, so the payloads go in through a file.
+            setup.AppendLine(CultureInfo.InvariantCulture, $"\\set content{k} `cat {file}`");
+            setup.AppendLine(CultureInfo.InvariantCulture, $"insert into bench_payload values ({k}, :'content{k}');");
+        }
+        var setupFile = Path.Combine(folder, "setup.sql");
+        await File.WriteAllTextAsync(setupFile, setup.ToString());
+        await RunAsync("psql", $"-h 127.0.0.1 -p {topology.PostgresPort} -U postgres -d cotexdb -q -v ON_ERROR_STOP=1 -f {setupFile}");
+
+        async Task<double> RunPgbenchAsync(string table)
+        {
+            var script = Path.Combine(folder, $"{table}.sql");
+            await File.WriteAllTextAsync(script,
+                $"\\set k random(0, {payloads.Count - 1})\n" +
+                $"insert into {table} (repo_id, user_id, seq, delivery_id, event_type, action, sender, title, html_url, payload) " +
+                "select gen_random_uuid(), gen_random_uuid(), :client_id, md5(random()::text), 'push', null, 'octocat', " +
+                "'Pushed 1 commit to main', 'https://github.com/x/y', payload from bench_payload where k = :k;\n");
+            var output = await RunAsync("pgbench",
+                $"-n -h 127.0.0.1 -p {topology.PostgresPort} -U postgres -c {clients} -j 2 -T {Math.Max(1, (int)duration.TotalSeconds)} -f {script} cotexdb");
+            var line = output.Split('\n').FirstOrDefault(l => l.StartsWith("tps = ", StringComparison.Ordinal));
+            return line is null ? 0 : double.Parse(line.Split(' ')[2], CultureInfo.InvariantCulture);
+        }
+        var sameTable = await RunPgbenchAsync("bench_events");
+        var bare = await RunPgbenchAsync("bench_events_bare");
+        await RunAsync("psql", $"-h 127.0.0.1 -p {topology.PostgresPort} -U postgres -d cotexdb -q -c \"drop table bench_events, bench_events_bare, bench_payload\"");
+        return (sameTable, bare);
     }
 
     /// <summary>Connected clients over both replicas; webhooks at a fixed rate; latency from send to receipt.</summary>

@@ -1,4 +1,6 @@
 using System.Threading.Channels;
+using CoTeX.Contracts;
+using CoTeX.Shared.Events;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -18,39 +20,38 @@ public sealed record StoreResult(
     StoreOutcome Outcome, long Id = 0, long Position = 0, DateTimeOffset ReceivedAt = default, bool RepoPaused = false);
 
 /// <summary>
-/// Stores deliveries through <c>ingest_github_event</c> (migrations 0002/0003), with group commit: deliveries that
-/// arrive while a commit is under way are queued and written together in one batch — one round trip, one transaction,
-/// one WAL flush — and each caller is answered once that transaction has committed. Deliveries are sharded by user,
-/// so concurrent batches never lock the same user row (no deadlocks) and a user's positions stay in commit order.
+/// Stores deliveries through <c>ingest_github_events</c> (migration 0005), with group commit: deliveries that
+/// arrive while a commit is under way are queued and written together in one batch — one statement, one transaction,
+/// one WAL flush — and each caller is answered once that transaction has committed. Then the batch's stored events
+/// are announced to Realtime in one message. One writer per Api process, so a user's positions are announced in
+/// commit order, and the batches grow with the load (measured in docs/benchmarks.md: four writers made batches of
+/// about four deliveries and cost more database time per delivery than one writer with batches of about twenty).
 /// A batch that fails on one bad row is retried row by row, so one delivery cannot fail its neighbours.
 /// </summary>
 public sealed class GitHubEventStore : IAsyncDisposable
 {
-    private const string Sql = "select o_outcome, o_id, o_position, o_received_at, o_paused from ingest_github_event($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-    private const int Shards = 4;
-    private const int MaxBatch = 64;
+    private const string Sql = "select o_outcome, o_id, o_position, o_received_at, o_paused from ingest_github_events($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    private const int MaxBatch = 128;
 
     private sealed record Pending(IncomingGitHubEvent Event, TaskCompletionSource<StoreResult> Result);
 
     private readonly NpgsqlDataSource _dataSource;
-    private readonly Channel<Pending>[] _queues;
-    private readonly Task[] _writers;
+    private readonly LiveEventPublisher _publisher;
+    private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Task _writer;
 
-    public GitHubEventStore(NpgsqlDataSource dataSource)
+    public GitHubEventStore(NpgsqlDataSource dataSource, LiveEventPublisher publisher)
     {
         _dataSource = dataSource;
-        _queues = Enumerable.Range(0, Shards)
-            .Select(_ => Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true }))
-            .ToArray();
-        _writers = _queues.Select(queue => Task.Run(() => WriteAsync(queue.Reader))).ToArray();
+        _publisher = publisher;
+        _writer = Task.Run(WriteAsync);
     }
 
     /// <summary>Returns once the delivery is committed (or known to be a duplicate, or its repo gone).</summary>
     public Task<StoreResult> StoreAsync(IncomingGitHubEvent incoming, CancellationToken cancellationToken)
     {
         var pending = new Pending(incoming, new TaskCompletionSource<StoreResult>(TaskCreationOptions.RunContinuationsAsynchronously));
-        var shard = (int)((uint)incoming.Repo.UserId.GetHashCode() % Shards);
-        if (!_queues[shard].Writer.TryWrite(pending))
+        if (!_queue.Writer.TryWrite(pending))
         {
             throw new ObjectDisposedException(nameof(GitHubEventStore), "The service is shutting down.");
         }
@@ -58,12 +59,13 @@ public sealed class GitHubEventStore : IAsyncDisposable
         return pending.Result.Task.WaitAsync(cancellationToken);
     }
 
-    private async Task WriteAsync(ChannelReader<Pending> queue)
+    private async Task WriteAsync()
     {
         var batch = new List<Pending>(MaxBatch);
-        while (await queue.WaitToReadAsync())
+        var committed = new List<(Pending, StoreResult)>(MaxBatch);
+        while (await _queue.Reader.WaitToReadAsync())
         {
-            while (batch.Count < MaxBatch && queue.TryRead(out var next))
+            while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var next))
             {
                 batch.Add(next);
             }
@@ -72,7 +74,7 @@ public sealed class GitHubEventStore : IAsyncDisposable
                 var results = await ExecuteAsync(batch);
                 for (var i = 0; i < batch.Count; i++)
                 {
-                    batch[i].Result.TrySetResult(results[i]);
+                    committed.Add((batch[i], results[i]));
                 }
             }
             catch (PostgresException) when (batch.Count > 1)
@@ -82,7 +84,7 @@ public sealed class GitHubEventStore : IAsyncDisposable
                 {
                     try
                     {
-                        pending.Result.TrySetResult((await ExecuteAsync([pending]))[0]);
+                        committed.Add((pending, (await ExecuteAsync([pending]))[0]));
                     }
                     catch (Exception ex)
                     {
@@ -97,60 +99,98 @@ public sealed class GitHubEventStore : IAsyncDisposable
                     pending.Result.TrySetException(ex);
                 }
             }
+            Announce(committed);
+            foreach (var (pending, result) in committed)
+            {
+                pending.Result.TrySetResult(result);
+            }
             batch.Clear();
+            committed.Clear();
         }
     }
 
-    /// <summary>One batch, one implicit transaction: the results are returned after it has committed.</summary>
+    /// <summary>The batch's stored events, in commit order; a paused repo (over the plan's limit) delivers nothing live.</summary>
+    private void Announce(List<(Pending Pending, StoreResult Result)> committed)
+    {
+        var live = new List<LiveGitHubEvent>(committed.Count);
+        foreach (var (pending, result) in committed)
+        {
+            if (result is { Outcome: StoreOutcome.Stored, RepoPaused: false })
+            {
+                var (repo, _, eventType, fields, _) = pending.Event;
+                live.Add(new LiveGitHubEvent(repo.UserId, new GitHubEventSummary(result.Id, result.Position, repo.Id,
+                    repo.FullName, eventType, fields.Action, fields.Sender, fields.Title, fields.HtmlUrl, result.ReceivedAt)));
+            }
+        }
+        _publisher.Publish(live);
+    }
+
+    /// <summary>
+    /// One batch, one statement, one implicit transaction (<c>ingest_github_events</c>, migration 0005): the results,
+    /// one per delivery in order, are returned after it has committed.
+    /// </summary>
     private async Task<StoreResult[]> ExecuteAsync(List<Pending> pendings)
     {
-        await using var connection = await _dataSource.OpenConnectionAsync();
-        await using var batch = new NpgsqlBatch(connection);
-        foreach (var pending in pendings)
+        var n = pendings.Count;
+        var repoIds = new Guid[n];
+        var userIds = new Guid[n];
+        var deliveryIds = new string[n];
+        var eventTypes = new string[n];
+        var actions = new string?[n];
+        var senders = new string?[n];
+        var titles = new string?[n];
+        var htmlUrls = new string?[n];
+        var payloads = new byte[n][];
+        for (var i = 0; i < n; i++)
         {
-            var incoming = pending.Event;
-            var command = new NpgsqlBatchCommand(Sql);
-            command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = incoming.Repo.Id });
-            command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = incoming.Repo.UserId });
-            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = incoming.DeliveryId });
-            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = incoming.EventType });
-            command.Parameters.Add(Text(incoming.Fields.Action));
-            command.Parameters.Add(Text(incoming.Fields.Sender));
-            command.Parameters.Add(Text(incoming.Fields.Title));
-            command.Parameters.Add(Text(incoming.Fields.HtmlUrl));
-            command.Parameters.Add(new NpgsqlParameter<byte[]> { NpgsqlDbType = NpgsqlDbType.Jsonb, TypedValue = incoming.Payload });
-            batch.BatchCommands.Add(command);
+            var incoming = pendings[i].Event;
+            repoIds[i] = incoming.Repo.Id;
+            userIds[i] = incoming.Repo.UserId;
+            deliveryIds[i] = incoming.DeliveryId;
+            eventTypes[i] = incoming.EventType;
+            actions[i] = Text(incoming.Fields.Action);
+            senders[i] = Text(incoming.Fields.Sender);
+            titles[i] = Text(incoming.Fields.Title);
+            htmlUrls[i] = Text(incoming.Fields.HtmlUrl);
+            payloads[i] = incoming.Payload;
         }
 
-        var results = new StoreResult[pendings.Count];
-        await using (var reader = await batch.ExecuteReaderAsync())
+        await using var command = _dataSource.CreateCommand(Sql);
+        command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = repoIds });
+        command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = userIds });
+        command.Parameters.Add(new NpgsqlParameter<string[]> { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, TypedValue = deliveryIds });
+        command.Parameters.Add(new NpgsqlParameter<string[]> { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, TypedValue = eventTypes });
+        command.Parameters.Add(TextArray(actions));
+        command.Parameters.Add(TextArray(senders));
+        command.Parameters.Add(TextArray(titles));
+        command.Parameters.Add(TextArray(htmlUrls));
+        command.Parameters.Add(new NpgsqlParameter<byte[][]> { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb, TypedValue = payloads });
+
+        var results = new StoreResult[n];
+        await using var reader = await command.ExecuteReaderAsync();
+        for (var i = 0; i < n; i++)
         {
-            for (var i = 0; i < results.Length; i++)
+            await reader.ReadAsync();
+            results[i] = reader.GetString(0) switch
             {
-                await reader.ReadAsync();
-                results[i] = reader.GetString(0) switch
-                {
-                    "stored" => new StoreResult(StoreOutcome.Stored, reader.GetInt64(1), reader.GetInt64(2),
-                        reader.GetFieldValue<DateTimeOffset>(3), reader.GetBoolean(4)),
-                    "duplicate" => new StoreResult(StoreOutcome.Duplicate),
-                    _ => new StoreResult(StoreOutcome.RepoGone),
-                };
-                await reader.NextResultAsync();
-            }
+                "stored" => new StoreResult(StoreOutcome.Stored, reader.GetInt64(1), reader.GetInt64(2),
+                    reader.GetFieldValue<DateTimeOffset>(3), reader.GetBoolean(4)),
+                "duplicate" => new StoreResult(StoreOutcome.Duplicate),
+                _ => new StoreResult(StoreOutcome.RepoGone),
+            };
         }
         return results;
     }
 
     // Postgres text cannot hold NUL; a payload field carrying one is stored without it.
-    private static NpgsqlParameter<string?> Text(string? value) =>
-        new() { NpgsqlDbType = NpgsqlDbType.Text, TypedValue = value?.Replace("\0", "", StringComparison.Ordinal) };
+    private static string? Text(string? value) => value?.Replace("\0", "", StringComparison.Ordinal);
+
+    private static NpgsqlParameter<string?[]> TextArray(string?[] values) =>
+        new() { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, TypedValue = values };
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var queue in _queues)
-        {
-            queue.Writer.TryComplete();
-        }
-        await Task.WhenAll(_writers);
+        _queue.Writer.TryComplete();
+        await _writer;
     }
 }

@@ -46,7 +46,6 @@ public static partial class GitHubWebhooksApi
         HttpContext context,
         WebhookRepoCache repos,
         GitHubEventStore store,
-        LiveEventPublisher publisher,
         IOptions<GitHubWebhookOptions> options,
         CancellationToken cancellationToken)
     {
@@ -131,12 +130,7 @@ public static partial class GitHubWebhooksApi
             case StoreOutcome.Duplicate:
                 return TypedResults.Ok(new WebhookAccepted("duplicate", null, null));
             default:
-                // A paused repo (over the plan's limit) keeps its events but delivers nothing live.
-                if (!result.RepoPaused)
-                {
-                    publisher.Publish(repo.UserId, new GitHubEventSummary(result.Id, result.Position, repo.Id, repo.FullName,
-                        eventType, fields.Action, fields.Sender, fields.Title, fields.HtmlUrl, result.ReceivedAt));
-                }
+                // Already announced to Realtime by the store, together with the rest of its batch.
                 return TypedResults.Ok(new WebhookAccepted("stored", result.Id, result.Position));
         }
     }

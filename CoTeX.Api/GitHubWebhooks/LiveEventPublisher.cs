@@ -1,28 +1,31 @@
-using CoTeX.Contracts;
 using CoTeX.Shared.Events;
 using StackExchange.Redis;
 
 namespace CoTeX.Api.GitHubWebhooks;
 
 /// <summary>
-/// Announces a committed event to the Realtime replicas. Fire-and-forget on purpose: the webhook's 2xx depends only on
-/// the Postgres commit, and a lost announcement is repaired by Realtime from Postgres (see <see cref="LiveEvents"/>).
+/// Announces committed events to the Realtime replicas, one message per committed batch. Fire-and-forget on purpose:
+/// the webhook's 2xx depends only on the Postgres commit, and a lost announcement is repaired by Realtime from Postgres
+/// (see <see cref="LiveEvents"/>).
 /// </summary>
 public sealed partial class LiveEventPublisher(IConnectionMultiplexer redis, ILogger<LiveEventPublisher> logger)
 {
-    public void Publish(Guid userId, GitHubEventSummary summary)
+    public void Publish(IReadOnlyList<LiveGitHubEvent> batch)
     {
+        if (batch.Count == 0)
+        {
+            return;
+        }
         try
         {
-            redis.GetSubscriber().Publish(LiveEvents.Channel, LiveEvents.Serialize(new LiveGitHubEvent(userId, summary)),
-                CommandFlags.FireAndForget);
+            redis.GetSubscriber().Publish(LiveEvents.Channel, LiveEvents.Serialize(batch), CommandFlags.FireAndForget);
         }
         catch (RedisException ex)
         {
-            LogPublishFailed(logger, ex, summary.Id);
+            LogPublishFailed(logger, ex, batch.Count, batch[0].Event.Id);
         }
     }
 
-    [LoggerMessage(LogLevel.Warning, "Could not announce event {EventId} to Realtime; clients will get it from Postgres")]
-    private static partial void LogPublishFailed(ILogger logger, Exception exception, long eventId);
+    [LoggerMessage(LogLevel.Warning, "Could not announce {Count} events (from {EventId}) to Realtime; clients will get them from Postgres")]
+    private static partial void LogPublishFailed(ILogger logger, Exception exception, int count, long eventId);
 }

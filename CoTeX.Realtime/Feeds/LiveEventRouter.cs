@@ -25,8 +25,7 @@ public sealed partial class LiveEventRouter(
         }
         queue.OnMessage(message =>
         {
-            var live = LiveEvents.Deserialize(((ReadOnlyMemory<byte>)message.Message).Span);
-            if (live is not null)
+            foreach (var live in LiveEvents.Deserialize(((ReadOnlyMemory<byte>)message.Message).Span) ?? [])
             {
                 registry.Route(live.UserId, live.Event);
             }
