@@ -11,6 +11,7 @@ var quick = new Option<bool>("--quick") { Description = "Run every scenario brie
 var scenarios = new Option<string>("--scenarios") { DefaultValueFactory = _ => "ingest,e2e,connections,catchup", Description = "Comma-separated." };
 var senders = new Option<int>("--senders") { DefaultValueFactory = _ => 32, Description = "Ingest: concurrent webhook senders (and pgbench clients)." };
 var seconds = new Option<int>("--seconds") { DefaultValueFactory = _ => 20, Description = "Ingest and end-to-end: duration." };
+var warmup = new Option<int>("--warmup") { DefaultValueFactory = _ => 3, Description = "Ingest and end-to-end: seconds of the same load before measuring." };
 var repos = new Option<int>("--repos") { DefaultValueFactory = _ => 16, Description = "Ingest: repos (each with its own user) the load is spread over." };
 var clients = new Option<int>("--clients") { DefaultValueFactory = _ => 1000, Description = "End-to-end: connected clients over both replicas." };
 var rate = new Option<int>("--rate") { DefaultValueFactory = _ => 1000, Description = "End-to-end: webhooks per second." };
@@ -18,7 +19,7 @@ var connections = new Option<int>("--connections") { DefaultValueFactory = _ => 
 var missed = new Option<int>("--missed") { DefaultValueFactory = _ => 10_000, Description = "Catch-up: events the client missed." };
 var output = new Option<DirectoryInfo>("--out") { DefaultValueFactory = _ => new DirectoryInfo("artifacts/benchmarks"), Description = "Report folder." };
 
-var root = new RootCommand("CoTeX benchmarks") { quick, scenarios, senders, seconds, repos, clients, rate, connections, missed, output };
+var root = new RootCommand("CoTeX benchmarks") { quick, scenarios, senders, seconds, warmup, repos, clients, rate, connections, missed, output };
 root.SetAction(async (parse, cancellationToken) =>
 {
     var isQuick = parse.GetValue(quick);
@@ -27,6 +28,7 @@ root.SetAction(async (parse, cancellationToken) =>
         ["quick"] = isQuick,
         ["senders"] = isQuick ? 4 : parse.GetValue(senders),
         ["seconds"] = isQuick ? 2 : parse.GetValue(seconds),
+        ["warmup"] = isQuick ? 1 : parse.GetValue(warmup),
         ["repos"] = isQuick ? 2 : parse.GetValue(repos),
         ["clients"] = isQuick ? 20 : parse.GetValue(clients),
         ["rate"] = isQuick ? 50 : parse.GetValue(rate),
@@ -41,14 +43,16 @@ root.SetAction(async (parse, cancellationToken) =>
     var results = new Dictionary<string, object>();
     if (selected.Contains("ingest"))
     {
-        var r = await Scenarios.IngestAsync(topology, (int)settings["senders"], TimeSpan.FromSeconds((int)settings["seconds"]), (int)settings["repos"]);
+        var r = await Scenarios.IngestAsync(topology, (int)settings["senders"], TimeSpan.FromSeconds((int)settings["seconds"]),
+            TimeSpan.FromSeconds((int)settings["warmup"]), (int)settings["repos"]);
         Console.WriteLine($"ingest: {r.AckedPerSecond:F0} acked/s ({r.Acked} acked, {r.Failed} failed), ack {r.AckLatency}; " +
             $"pgbench {r.PgbenchTps:F0} tps (bare table {r.PgbenchBareTps:F0}); ratio {r.Ratio:F2} (bare {r.RatioBare:F2})");
         results["ingest"] = r;
     }
     if (selected.Contains("e2e"))
     {
-        var r = await Scenarios.EndToEndAsync(topology, (int)settings["clients"], (int)settings["rate"], TimeSpan.FromSeconds((int)settings["seconds"]));
+        var r = await Scenarios.EndToEndAsync(topology, (int)settings["clients"], (int)settings["rate"], TimeSpan.FromSeconds((int)settings["seconds"]),
+            TimeSpan.FromSeconds((int)settings["warmup"]));
         Console.WriteLine($"e2e: {r.Delivered}/{r.Expected} delivered at {r.AchievedRate:F0}/s to {r.Clients} clients, latency {r.Latency}");
         results["e2e"] = r;
     }

@@ -38,7 +38,7 @@ public static class Scenarios
     private static readonly HttpClient Http = new(new SocketsHttpHandler { MaxConnectionsPerServer = 256 });
 
     /// <summary>Concurrent senders post signed webhooks as fast as they are acked; then pgbench inserts the same rows.</summary>
-    public static async Task<IngestResult> IngestAsync(Topology topology, int senders, TimeSpan duration, int repos)
+    public static async Task<IngestResult> IngestAsync(Topology topology, int senders, TimeSpan duration, TimeSpan warmup, int repos)
     {
         var payloads = Payloads.Load();
         var targets = new List<(CoTeX.Contracts.CreatedRepo Repo, byte[][] Bodies)>();
@@ -51,21 +51,29 @@ public static class Scenarios
 
         var latencies = new ConcurrentBag<double>();
         long acked = 0, failed = 0;
-        var stopAt = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
-        var started = Stopwatch.GetTimestamp();
-        await Task.WhenAll(Enumerable.Range(0, senders).Select(sender => Task.Run(async () =>
+        async Task SendAsync(TimeSpan length, bool record)
         {
-            var n = 0;
-            while (Stopwatch.GetTimestamp() < stopAt)
+            var stopAt = Stopwatch.GetTimestamp() + (long)(length.TotalSeconds * Stopwatch.Frequency);
+            await Task.WhenAll(Enumerable.Range(0, senders).Select(sender => Task.Run(async () =>
             {
-                var (repo, bodies) = targets[(sender + n) % targets.Count];
-                var kind = n % payloads.Count;
-                var begin = Stopwatch.GetTimestamp();
-                var (ok, _) = await Webhooks.SendAsync(Http, repo, payloads[kind].EventType, bodies[kind], $"s{sender}-{n++}-{Guid.NewGuid():N}");
-                latencies.Add(Stopwatch.GetElapsedTime(begin).TotalMilliseconds);
-                Interlocked.Increment(ref ok ? ref acked : ref failed);
-            }
-        })));
+                var n = 0;
+                while (Stopwatch.GetTimestamp() < stopAt)
+                {
+                    var (repo, bodies) = targets[(sender + n) % targets.Count];
+                    var kind = n % payloads.Count;
+                    var begin = Stopwatch.GetTimestamp();
+                    var (ok, _) = await Webhooks.SendAsync(Http, repo, payloads[kind].EventType, bodies[kind], $"s{sender}-{n++}-{Guid.NewGuid():N}");
+                    if (record)
+                    {
+                        latencies.Add(Stopwatch.GetElapsedTime(begin).TotalMilliseconds);
+                        Interlocked.Increment(ref ok ? ref acked : ref failed);
+                    }
+                }
+            })));
+        }
+        await SendAsync(warmup, record: false); // JIT, connection pools and caches warm up outside the measurement
+        var started = Stopwatch.GetTimestamp();
+        await SendAsync(duration, record: true);
         var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
 
         var pgbench = await PgbenchAsync(topology, senders, duration, targets[0].Bodies.Select(b => Encoding.UTF8.GetString(b)).ToArray());
@@ -124,7 +132,7 @@ public static class Scenarios
     }
 
     /// <summary>Connected clients over both replicas; webhooks at a fixed rate; latency from send to receipt.</summary>
-    public static async Task<EndToEndResult> EndToEndAsync(Topology topology, int clients, int rate, TimeSpan duration)
+    public static async Task<EndToEndResult> EndToEndAsync(Topology topology, int clients, int rate, TimeSpan duration, TimeSpan warmup)
     {
         var payloads = Payloads.Load();
         var (userId, repo) = await topology.NewUserWithRepoAsync("bench/e2e");
@@ -152,36 +160,49 @@ public static class Scenarios
         ready.Wait(TimeSpan.FromSeconds(120));
 
         // Paced in 10 ms ticks (a spinning loop would steal the cores the system under test needs).
-        var total = (int)(rate * duration.TotalSeconds);
-        var start = Stopwatch.GetTimestamp();
-        var sends = new List<Task>(total);
-        using var ticker = new PeriodicTimer(TimeSpan.FromMilliseconds(10));
-        var n = 0;
-        while (n < total && await ticker.WaitForNextTickAsync())
+        async Task<double> SendPacedAsync(int total, bool record)
         {
-            var due = Math.Min(total, (int)(Stopwatch.GetElapsedTime(start).TotalSeconds * rate));
-            for (; n < due; n++)
+            var start = Stopwatch.GetTimestamp();
+            var sends = new List<Task>(total);
+            using var ticker = new PeriodicTimer(TimeSpan.FromMilliseconds(10));
+            var n = 0;
+            while (n < total && await ticker.WaitForNextTickAsync())
             {
-                var index = n;
-                sends.Add(Task.Run(async () =>
+                var due = Math.Min(total, (int)(Stopwatch.GetElapsedTime(start).TotalSeconds * rate));
+                for (; n < due; n++)
                 {
-                    var begin = Stopwatch.GetTimestamp();
-                    var (_, id) = await Webhooks.SendAsync(Http, repo, payloads[index % 3].EventType, bodies[index % 3], $"e2e-{index}-{Guid.NewGuid():N}");
-                    if (id is { } eventId)
+                    var index = n;
+                    sends.Add(Task.Run(async () =>
                     {
-                        sentAt[eventId] = begin;
-                    }
-                }));
+                        var begin = Stopwatch.GetTimestamp();
+                        var (_, id) = await Webhooks.SendAsync(Http, repo, payloads[index % 3].EventType, bodies[index % 3], $"e2e-{index}-{Guid.NewGuid():N}");
+                        if (record && id is { } eventId)
+                        {
+                            sentAt[eventId] = begin;
+                        }
+                    }));
+                }
+            }
+            await Task.WhenAll(sends);
+            return Stopwatch.GetElapsedTime(start).TotalSeconds;
+        }
+        async Task AwaitDeliveriesAsync(long expected)
+        {
+            var deadline = Stopwatch.GetTimestamp() + 10 * Stopwatch.Frequency;
+            while (received.Count < expected && Stopwatch.GetTimestamp() < deadline)
+            {
+                await Task.Delay(50);
             }
         }
-        await Task.WhenAll(sends);
-        var sendSeconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+
+        // Warm-up outside the measurement (JIT, pools, caches), then the measured run.
+        var warmupTotal = (int)(rate * warmup.TotalSeconds);
+        await SendPacedAsync(warmupTotal, record: false);
+        await AwaitDeliveriesAsync((long)warmupTotal * clients);
+        received.Clear();
+        var sendSeconds = await SendPacedAsync((int)(rate * duration.TotalSeconds), record: true);
         var expected = (long)sentAt.Count * clients;
-        var deadline = Stopwatch.GetTimestamp() + 10 * Stopwatch.Frequency;
-        while (received.Count < expected && Stopwatch.GetTimestamp() < deadline)
-        {
-            await Task.Delay(50);
-        }
+        await AwaitDeliveriesAsync(expected);
 
         var latencies = received.Where(r => sentAt.ContainsKey(r.Id))
             .Select(r => (r.At - sentAt[r.Id]) * 1000.0 / Stopwatch.Frequency).ToArray();

@@ -52,6 +52,11 @@ public sealed class Topology : IAsyncDisposable
             ["Serilog__MinimumLevel__Default"] = "Warning",
         });
         await topology.RunScriptAsync("start");
+        // The build leaves compiler servers running, and they would take CPU from the system under test.
+        using (var shutdown = Process.Start(new ProcessStartInfo("dotnet", ["build-server", "shutdown"]) { RedirectStandardOutput = true }))
+        {
+            await shutdown!.WaitForExitAsync();
+        }
         return topology;
     }
 
