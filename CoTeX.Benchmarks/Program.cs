@@ -17,9 +17,11 @@ var clients = new Option<int>("--clients") { DefaultValueFactory = _ => 1000, De
 var rate = new Option<int>("--rate") { DefaultValueFactory = _ => 1000, Description = "End-to-end: webhooks per second." };
 var connections = new Option<int>("--connections") { DefaultValueFactory = _ => 10_000, Description = "Connections: idle clients on one replica." };
 var missed = new Option<int>("--missed") { DefaultValueFactory = _ => 10_000, Description = "Catch-up: events the client missed." };
+var basePort = new Option<int>("--base-port") { DefaultValueFactory = _ => 6180, Description = "Ports of the topology: Api, Realtime ×2, Worker from here; Postgres +100, Redis +101." };
+var dataDir = new Option<DirectoryInfo?>("--data") { Description = "Folder for the topology's Postgres, Redis and logs, emptied first (default .data/bench in the repo)." };
 var output = new Option<DirectoryInfo>("--out") { DefaultValueFactory = _ => new DirectoryInfo("artifacts/benchmarks"), Description = "Report folder." };
 
-var root = new RootCommand("CoTeX benchmarks") { quick, scenarios, senders, seconds, warmup, repos, clients, rate, connections, missed, output };
+var root = new RootCommand("CoTeX benchmarks") { quick, scenarios, senders, seconds, warmup, repos, clients, rate, connections, missed, basePort, dataDir, output };
 root.SetAction(async (parse, cancellationToken) =>
 {
     var isQuick = parse.GetValue(quick);
@@ -38,7 +40,8 @@ root.SetAction(async (parse, cancellationToken) =>
     var selected = parse.GetValue(scenarios)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet();
     var repoRoot = FindRepoRoot();
     Console.WriteLine($"Starting the topology (Release) from {repoRoot} ...");
-    await using var topology = await Topology.StartAsync(repoRoot);
+    var data = parse.GetValue(dataDir)?.FullName ?? Path.Combine(repoRoot, ".data", "bench");
+    await using var topology = await Topology.StartAsync(repoRoot, data, parse.GetValue(basePort));
 
     var results = new Dictionary<string, object>();
     if (selected.Contains("ingest"))

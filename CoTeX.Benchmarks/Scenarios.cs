@@ -128,6 +128,7 @@ public static class Scenarios
         var sameTable = await RunPgbenchAsync("bench_events");
         var bare = await RunPgbenchAsync("bench_events_bare");
         await RunAsync("psql", $"-h 127.0.0.1 -p {topology.PostgresPort} -U postgres -d cotexdb -q -c \"drop table bench_events, bench_events_bare, bench_payload\"");
+        Directory.Delete(folder, recursive: true);
         return (sameTable, bare);
     }
 

@@ -14,38 +14,49 @@ namespace CoTeX.Benchmarks;
 public sealed class Topology : IAsyncDisposable
 {
     public const string DevSecret = "cotex-local-development-secret-change-me-0123456789";
-    private const int BasePort = 6180;
     private readonly string _repoRoot;
     private readonly Dictionary<string, string> _environment;
 
-    private Topology(string repoRoot, Dictionary<string, string> environment)
+    private Topology(string repoRoot, int basePort, Dictionary<string, string> environment)
     {
         _repoRoot = repoRoot;
         _environment = environment;
+        ApiUrl = new($"http://127.0.0.1:{basePort}");
+        RealtimeUrls = [new($"http://127.0.0.1:{basePort + 1}"), new($"http://127.0.0.1:{basePort + 2}")];
+        PostgresPort = basePort + 100;
     }
 
-    public Uri ApiUrl { get; } = new($"http://127.0.0.1:{BasePort}");
-    public Uri[] RealtimeUrls { get; } = [new($"http://127.0.0.1:{BasePort + 1}"), new($"http://127.0.0.1:{BasePort + 2}")];
-    public int PostgresPort => BasePort + 100;
+    public Uri ApiUrl { get; }
+    public Uri[] RealtimeUrls { get; }
+    public int PostgresPort { get; }
     public string DataDir => _environment["COTEX_DATA_DIR"];
 
-    public static async Task<Topology> StartAsync(string repoRoot)
+    /// <summary>
+    /// Services on <paramref name="basePort"/> (Api) to +3, Postgres on +100, Redis on +101; everything in
+    /// <paramref name="dataDir"/>, emptied first so every run starts from an empty database.
+    /// </summary>
+    public static async Task<Topology> StartAsync(string repoRoot, string dataDir, int basePort)
     {
-        var dataDir = Path.Combine(repoRoot, ".data", "bench");
-        if (Directory.Exists(dataDir))
+        // The folder itself stays (it may have been made reachable for the 'postgres' user); its contents go.
+        var folder = Directory.CreateDirectory(dataDir);
+        foreach (var directory in folder.EnumerateDirectories())
         {
-            Directory.Delete(dataDir, recursive: true); // every run starts from an empty database
+            directory.Delete(recursive: true);
         }
-        var topology = new Topology(repoRoot, new Dictionary<string, string>
+        foreach (var file in folder.EnumerateFiles())
+        {
+            file.Delete();
+        }
+        var topology = new Topology(repoRoot, basePort, new Dictionary<string, string>
         {
             ["COTEX_DATA_DIR"] = dataDir,
             ["COTEX_CONFIGURATION"] = "Release",
-            ["COTEX_API_PORT"] = $"{BasePort}",
-            ["COTEX_REALTIME1_PORT"] = $"{BasePort + 1}",
-            ["COTEX_REALTIME2_PORT"] = $"{BasePort + 2}",
-            ["COTEX_WORKER_PORT"] = $"{BasePort + 3}",
-            ["COTEX_PG_PORT"] = $"{BasePort + 100}",
-            ["COTEX_REDIS_PORT"] = $"{BasePort + 101}",
+            ["COTEX_API_PORT"] = $"{basePort}",
+            ["COTEX_REALTIME1_PORT"] = $"{basePort + 1}",
+            ["COTEX_REALTIME2_PORT"] = $"{basePort + 2}",
+            ["COTEX_WORKER_PORT"] = $"{basePort + 3}",
+            ["COTEX_PG_PORT"] = $"{basePort + 100}",
+            ["COTEX_REDIS_PORT"] = $"{basePort + 101}",
             // Throughput is what is measured here; the limiter has its own tests.
             ["RateLimiting__Enabled"] = "false",
             ["ASPNETCORE_ENVIRONMENT"] = "Production",

@@ -1,0 +1,81 @@
+using System.Diagnostics;
+using System.Text.Json;
+using CoTeX.Tests.Infrastructure;
+
+namespace CoTeX.Tests.Benchmarks;
+
+/// <summary>
+/// Proves in CI that the benchmark tool works end to end: <c>--quick</c> runs every scenario for a moment against the
+/// real local topology (eng/run-local.sh, Release). Numbers are not asserted, only that each scenario did its work.
+/// </summary>
+public sealed class BenchmarkToolTests
+{
+    [Fact]
+    public async Task Quick_run_completes_every_scenario_and_writes_the_report()
+    {
+        var repoRoot = RepoRoot();
+        var data = await ProcessRunner.CreateTempFolderAsync("cotex-bench");
+        var output = Path.Combine(Path.GetTempPath(), $"cotex-bench-report-{Guid.NewGuid():N}");
+        try
+        {
+            var start = new ProcessStartInfo("dotnet",
+                ["run", "-c", "Release", "--project", Path.Combine(repoRoot, "CoTeX.Benchmarks"), "--",
+                 "--quick", "--base-port", "16180", "--data", data, "--out", output])
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                WorkingDirectory = repoRoot,
+            };
+            using var process = Process.Start(start)!;
+            var stdout = process.StandardOutput.ReadToEndAsync();
+            var stderr = process.StandardError.ReadToEndAsync();
+            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(10));
+            try
+            {
+                await process.WaitForExitAsync(timeout.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                process.Kill(entireProcessTree: true);
+                throw;
+            }
+            var log = await stdout + await stderr;
+            process.ExitCode.Should().Be(0, log);
+
+            using var report = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(output, "report.json")));
+            var results = report.RootElement.GetProperty("results");
+            var ingest = results.GetProperty("ingest");
+            ingest.GetProperty("acked").GetInt64().Should().BePositive(log);
+            ingest.GetProperty("failed").GetInt64().Should().Be(0, log);
+            ingest.GetProperty("pgbenchTps").GetDouble().Should().BePositive(log);
+            var e2e = results.GetProperty("e2e");
+            e2e.GetProperty("delivered").GetInt64().Should().Be(e2e.GetProperty("expected").GetInt64(), log);
+            e2e.GetProperty("expected").GetInt64().Should().BePositive(log);
+            var connections = results.GetProperty("connections");
+            connections.GetProperty("connections").GetInt32().Should().Be(100, log);
+            var catchUp = results.GetProperty("catchup");
+            catchUp.GetProperty("received").GetInt64().Should().Be(catchUp.GetProperty("missed").GetInt32(), log);
+            File.ReadAllText(Path.Combine(output, "report.md")).Should().Contain("Ingest / pgbench").And.Contain("Catch-up");
+        }
+        finally
+        {
+            Directory.Delete(data, recursive: true);
+            if (Directory.Exists(output))
+            {
+                Directory.Delete(output, recursive: true);
+            }
+        }
+    }
+
+    private static string RepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "eng", "run-local.sh")))
+            {
+                return dir.FullName;
+            }
+        }
+        throw new InvalidOperationException("The tests run from inside the CoTeX repository (eng/run-local.sh not found).");
+    }
+}
