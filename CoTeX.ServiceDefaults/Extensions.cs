@@ -97,6 +97,14 @@ public static class Extensions
             .Enrich.WithProperty("Service", service)
             .WriteTo.Console(new CompactJsonFormatter()),
             writeToProviders: true);
+
+        // Serilog's ILoggerFactory, wrapped so each category's logger is built once (see CachingLoggerFactory).
+        var serilogFactory = builder.Services.Last(d => d.ServiceType == typeof(ILoggerFactory));
+        builder.Services.Remove(serilogFactory);
+        builder.Services.AddSingleton<ILoggerFactory>(services => new CachingLoggerFactory((ILoggerFactory)(
+            serilogFactory.ImplementationInstance
+            ?? serilogFactory.ImplementationFactory?.Invoke(services)
+            ?? ActivatorUtilities.CreateInstance(services, serilogFactory.ImplementationType!))));
     }
 
     private static void ConfigureOpenTelemetry(this IHostApplicationBuilder builder)

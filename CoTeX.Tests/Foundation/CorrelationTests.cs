@@ -1,6 +1,7 @@
 extern alias api;
 
 using CoTeX.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace CoTeX.Tests.Foundation;
 
@@ -20,6 +21,20 @@ public sealed class CorrelationTests(TestInfrastructure infra)
         echoed.Should().Be("client-req.42");
         generated.Should().MatchRegex("^[0-9a-f]{32}$");
         unsafeId.Should().MatchRegex("^[0-9a-f]{32}$");
+    }
+
+    [Fact]
+    public async Task Each_log_category_gets_one_logger_that_writes_through_serilog()
+    {
+        var db = await infra.CreateMigratedDatabaseAsync();
+        await using var host = ServiceHost<api::Program>.Create(db, infra.Redis.ConnectionString);
+        var factory = host.Services.GetRequiredService<Microsoft.Extensions.Logging.ILoggerFactory>();
+
+        var first = factory.CreateLogger("CoTeX.Tests.Category");
+
+        factory.CreateLogger("CoTeX.Tests.Category").Should().BeSameAs(first, "ASP.NET Core asks for loggers per request and per connection");
+        factory.CreateLogger("CoTeX.Tests.Other").Should().NotBeSameAs(first);
+        first.GetType().FullName.Should().StartWith("Serilog.", "logs still go through Serilog's JSON console output");
     }
 
     private static async Task<string> SendAsync(HttpClient client, string? requestId)
