@@ -32,6 +32,8 @@ public sealed class GitHubEventStore : IAsyncDisposable
 {
     private const string Sql = "select o_outcome, o_id, o_position, o_received_at, o_paused from ingest_github_events($1, $2, $3, $4, $5, $6, $7, $8, $9)";
     private const int MaxBatch = 128;
+    // Payloads go up to 25 MB; a batch stops growing past this many payload bytes (it always takes at least one).
+    private const long MaxBatchBytes = 16 * 1024 * 1024;
 
     private sealed record Pending(IncomingGitHubEvent Event, TaskCompletionSource<StoreResult> Result);
 
@@ -65,9 +67,11 @@ public sealed class GitHubEventStore : IAsyncDisposable
         var committed = new List<(Pending, StoreResult)>(MaxBatch);
         while (await _queue.Reader.WaitToReadAsync())
         {
-            while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var next))
+            long bytes = 0;
+            while (batch.Count < MaxBatch && bytes < MaxBatchBytes && _queue.Reader.TryRead(out var next))
             {
                 batch.Add(next);
+                bytes += next.Event.Payload.Length;
             }
             try
             {
