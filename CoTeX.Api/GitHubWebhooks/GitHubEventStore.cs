@@ -1,6 +1,7 @@
 using System.Threading.Channels;
 using CoTeX.Contracts;
 using CoTeX.Shared.Events;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -14,6 +15,8 @@ public enum StoreOutcome
     Stored,
     Duplicate,
     RepoGone,
+    /// <summary>Not stored: too many deliveries are already waiting for the database.</summary>
+    Busy,
 }
 
 public sealed record StoreResult(
@@ -39,26 +42,48 @@ public sealed class GitHubEventStore : IAsyncDisposable
 
     private readonly NpgsqlDataSource _dataSource;
     private readonly LiveEventPublisher _publisher;
+    private readonly GitHubWebhookOptions _options;
     private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _writer;
+    private int _pendingDeliveries;
+    private long _pendingBytes;
 
-    public GitHubEventStore(NpgsqlDataSource dataSource, LiveEventPublisher publisher)
+    public GitHubEventStore(NpgsqlDataSource dataSource, LiveEventPublisher publisher, IOptions<GitHubWebhookOptions> options)
     {
         _dataSource = dataSource;
         _publisher = publisher;
+        _options = options.Value;
         _writer = Task.Run(WriteAsync);
     }
 
-    /// <summary>Returns once the delivery is committed (or known to be a duplicate, or its repo gone).</summary>
+    /// <summary>
+    /// Returns once the delivery is committed (or known to be a duplicate, or its repo gone), or at once with
+    /// <see cref="StoreOutcome.Busy"/> when too many deliveries are waiting already.
+    /// </summary>
     public Task<StoreResult> StoreAsync(IncomingGitHubEvent incoming, CancellationToken cancellationToken)
     {
+        var size = incoming.Payload.Length;
+        var deliveries = Interlocked.Increment(ref _pendingDeliveries);
+        var bytes = Interlocked.Add(ref _pendingBytes, size);
+        if (deliveries > _options.MaxPendingDeliveries || bytes > _options.MaxPendingBytes)
+        {
+            Release(size);
+            return Task.FromResult(new StoreResult(StoreOutcome.Busy));
+        }
         var pending = new Pending(incoming, new TaskCompletionSource<StoreResult>(TaskCreationOptions.RunContinuationsAsynchronously));
         if (!_queue.Writer.TryWrite(pending))
         {
+            Release(size);
             throw new ObjectDisposedException(nameof(GitHubEventStore), "The service is shutting down.");
         }
         // The caller may stop waiting; the write itself goes on (a retry by GitHub is then a duplicate).
         return pending.Result.Task.WaitAsync(cancellationToken);
+    }
+
+    private void Release(int size)
+    {
+        Interlocked.Decrement(ref _pendingDeliveries);
+        Interlocked.Add(ref _pendingBytes, -size);
     }
 
     private async Task WriteAsync()
@@ -107,6 +132,10 @@ public sealed class GitHubEventStore : IAsyncDisposable
             foreach (var (pending, result) in committed)
             {
                 pending.Result.TrySetResult(result);
+            }
+            foreach (var pending in batch)
+            {
+                Release(pending.Event.Payload.Length);
             }
             batch.Clear();
             committed.Clear();

@@ -13,4 +13,13 @@ public sealed class GitHubWebhookOptions
     /// Off by default: GitHub has sent SHA-256 signatures since 2020.
     /// </summary>
     public bool AllowSha1 { get; set; }
+
+    /// <summary>
+    /// Deliveries waiting for their commit (group commit, <see cref="GitHubEventStore"/>) beyond which a new one is
+    /// answered 503 with Retry-After instead of waiting too: a stalled database must not grow the Api's memory
+    /// without bound. <see cref="MaxPendingBytes"/> bounds their payloads the same way.
+    /// </summary>
+    public int MaxPendingDeliveries { get; set; } = 5_000;
+
+    public long MaxPendingBytes { get; set; } = 256L * 1024 * 1024;
 }

@@ -129,6 +129,10 @@ public static partial class GitHubWebhooksApi
                 return Problem(StatusCodes.Status404NotFound, "Unknown repo", $"No tracked repo has the id {repoId}.");
             case StoreOutcome.Duplicate:
                 return TypedResults.Ok(new WebhookAccepted("duplicate", null, null));
+            case StoreOutcome.Busy:
+                context.Response.Headers.RetryAfter = "5";
+                return Problem(StatusCodes.Status503ServiceUnavailable, "Too many deliveries waiting",
+                    "Too many deliveries are waiting for the database; this one was not stored. Retry later.");
             default:
                 // Already announced to Realtime by the store, together with the rest of its batch.
                 return TypedResults.Ok(new WebhookAccepted("stored", result.Id, result.Position));

@@ -307,6 +307,41 @@ public sealed class WebhookReceiverTests(TestInfrastructure infra)
     }
 
     [Fact]
+    public async Task While_the_database_stalls_deliveries_beyond_the_pending_limit_get_503_and_the_waiting_one_is_stored()
+    {
+        await using var app = await ApiApp.StartAsync(infra, new() { ["GitHub:MaxPendingDeliveries"] = "1" });
+        var repo = await ApiApp.TrackRepoAsync(app.ClientFor(), Repo);
+        var body = GitHubPayloads.ForRepo("issues/opened.payload.json", Repo);
+        var userId = await app.ScalarAsync<Guid>($"select user_id from tracked_repos where id = '{repo.Id}'");
+
+        // Holding the user's row stalls the ingest statement, as a slow or locked database would.
+        await using var stall = new Npgsql.NpgsqlConnection(app.DatabaseConnectionString);
+        await stall.OpenAsync();
+        await using var transaction = await stall.BeginTransactionAsync();
+        await using (var lockUser = new Npgsql.NpgsqlCommand($"select 1 from users where id = '{userId}' for update", stall, transaction))
+        {
+            await lockUser.ExecuteScalarAsync();
+        }
+        var waiting = app.DeliverAsync(repo.Id, repo.WebhookSecret, "issues", body);
+        await Eventually.SucceedsAsync(async () => (await app.ScalarAsync<long>(
+            "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like '%ingest_github_events%'")).Should().Be(1));
+
+        var refused = await app.DeliverAsync(repo.Id, repo.WebhookSecret, "issues", body);
+
+        refused.StatusCode.Should().Be(HttpStatusCode.ServiceUnavailable);
+        refused.Headers.RetryAfter.Should().NotBeNull();
+        (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("detail").GetString().Should().Contain("waiting");
+        waiting.IsCompleted.Should().BeFalse("it waits for its commit");
+
+        await transaction.RollbackAsync();
+
+        (await waiting).StatusCode.Should().Be(HttpStatusCode.OK);
+        (await app.CountEventsAsync(repo.Id)).Should().Be(1);
+        (await app.DeliverAsync(repo.Id, repo.WebhookSecret, "issues", body)).StatusCode.Should().Be(HttpStatusCode.OK,
+            "the limit counts only deliveries still waiting");
+    }
+
+    [Fact]
     public async Task Every_real_repository_payload_is_stored_with_a_title_and_url()
     {
         await using var app = await ApiApp.StartAsync(infra);
