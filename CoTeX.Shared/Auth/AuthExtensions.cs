@@ -55,6 +55,9 @@ public static class AuthExtensions
 
         jwt.MapInboundClaims = false;
         jwt.RequireHttpsMetadata = false;
+        // Nothing reads the raw token back (GetTokenAsync); not keeping a copy in the authentication properties saves
+        // memory for every open Realtime connection.
+        jwt.SaveToken = false;
         jwt.TokenValidationParameters = new TokenValidationParameters
         {
             ValidAlgorithms = [.. SymmetricAlgorithms, .. AsymmetricAlgorithms],
