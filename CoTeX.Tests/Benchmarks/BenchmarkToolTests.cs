@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using CoTeX.Tests.Infrastructure;
 
@@ -18,29 +17,11 @@ public sealed class BenchmarkToolTests
         var output = Path.Combine(Path.GetTempPath(), $"cotex-bench-report-{Guid.NewGuid():N}");
         try
         {
-            var start = new ProcessStartInfo("dotnet",
+            // Fails with the tool's output if it exits with an error; killed if it runs past 10 minutes.
+            var log = await ProcessRunner.RunAsync("dotnet",
                 ["run", "-c", "Release", "--project", Path.Combine(repoRoot, "CoTeX.Benchmarks"), "--",
-                 "--quick", "--base-port", "16180", "--data", data, "--out", output])
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                WorkingDirectory = repoRoot,
-            };
-            using var process = Process.Start(start)!;
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
-            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(10));
-            try
-            {
-                await process.WaitForExitAsync(timeout.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                process.Kill(entireProcessTree: true);
-                throw;
-            }
-            var log = await stdout + await stderr;
-            process.ExitCode.Should().Be(0, log);
+                 "--quick", "--base-port", "16180", "--data", data, "--out", output],
+                timeout: TimeSpan.FromMinutes(10));
 
             using var report = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(output, "report.json")));
             var results = report.RootElement.GetProperty("results");

@@ -33,7 +33,15 @@ internal static class ProcessRunner
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(cts.Token);
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true); // a hung tool must not outlive the test run
+            throw;
+        }
         if (process.ExitCode != 0)
         {
             throw new InvalidOperationException(
