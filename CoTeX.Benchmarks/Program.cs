@@ -14,6 +14,7 @@ var seconds = new Option<int>("--seconds") { DefaultValueFactory = _ => 20, Desc
 var warmup = new Option<int>("--warmup") { DefaultValueFactory = _ => 10, Description = "Ingest and end-to-end: seconds of the same load before measuring." };
 var repos = new Option<int>("--repos") { DefaultValueFactory = _ => 16, Description = "Ingest: repos (each with its own user) the load is spread over." };
 var clients = new Option<int>("--clients") { DefaultValueFactory = _ => 1000, Description = "End-to-end: connected clients over both replicas." };
+var clientsPerUser = new Option<int>("--clients-per-user") { DefaultValueFactory = _ => 2, Description = "End-to-end: desktop clients of each user (each user tracks one repo); --clients-per-user equal to --clients sends every event to every client." };
 var rate = new Option<int>("--rate") { DefaultValueFactory = _ => 1000, Description = "End-to-end: webhooks per second." };
 var connections = new Option<int>("--connections") { DefaultValueFactory = _ => 10_000, Description = "Connections: idle clients on one replica." };
 var missed = new Option<int>("--missed") { DefaultValueFactory = _ => 10_000, Description = "Catch-up: events the client missed." };
@@ -21,7 +22,7 @@ var basePort = new Option<int>("--base-port") { DefaultValueFactory = _ => 6180,
 var dataDir = new Option<DirectoryInfo?>("--data") { Description = "Folder for the topology's Postgres, Redis and logs, emptied first (default .data/bench in the repo)." };
 var output = new Option<DirectoryInfo>("--out") { DefaultValueFactory = _ => new DirectoryInfo("artifacts/benchmarks"), Description = "Report folder." };
 
-var root = new RootCommand("CoTeX benchmarks") { quick, scenarios, senders, seconds, warmup, repos, clients, rate, connections, missed, basePort, dataDir, output };
+var root = new RootCommand("CoTeX benchmarks") { quick, scenarios, senders, seconds, warmup, repos, clients, clientsPerUser, rate, connections, missed, basePort, dataDir, output };
 root.SetAction(async (parse, cancellationToken) =>
 {
     var isQuick = parse.GetValue(quick);
@@ -33,6 +34,7 @@ root.SetAction(async (parse, cancellationToken) =>
         ["warmup"] = isQuick ? 1 : parse.GetValue(warmup),
         ["repos"] = isQuick ? 2 : parse.GetValue(repos),
         ["clients"] = isQuick ? 20 : parse.GetValue(clients),
+        ["clientsPerUser"] = parse.GetValue(clientsPerUser),
         ["rate"] = isQuick ? 50 : parse.GetValue(rate),
         ["connections"] = isQuick ? 100 : parse.GetValue(connections),
         ["missed"] = isQuick ? 200 : parse.GetValue(missed),
@@ -49,14 +51,16 @@ root.SetAction(async (parse, cancellationToken) =>
         var r = await Scenarios.IngestAsync(topology, (int)settings["senders"], TimeSpan.FromSeconds((int)settings["seconds"]),
             TimeSpan.FromSeconds((int)settings["warmup"]), (int)settings["repos"]);
         Console.WriteLine($"ingest: {r.AckedPerSecond:F0} acked/s ({r.Acked} acked, {r.Failed} failed), ack {r.AckLatency}; " +
-            $"pgbench {r.PgbenchTps:F0} tps (bare table {r.PgbenchBareTps:F0}); ratio {r.Ratio:F2} (bare {r.RatioBare:F2})");
+            $"pgbench {r.PgbenchTps:F0} tps (bare table {r.PgbenchBareTps:F0}); ratio {r.Ratio:F2} (bare {r.RatioBare:F2}); " +
+            $"CPU ms per webhook: {Cpu(r.CpuMsPerWebhook)}");
         results["ingest"] = r;
     }
     if (selected.Contains("e2e"))
     {
-        var r = await Scenarios.EndToEndAsync(topology, (int)settings["clients"], (int)settings["rate"], TimeSpan.FromSeconds((int)settings["seconds"]),
+        var r = await Scenarios.EndToEndAsync(topology, (int)settings["clients"], (int)settings["clientsPerUser"], (int)settings["rate"], TimeSpan.FromSeconds((int)settings["seconds"]),
             TimeSpan.FromSeconds((int)settings["warmup"]));
-        Console.WriteLine($"e2e: {r.Delivered}/{r.Expected} delivered at {r.AchievedRate:F0}/s to {r.Clients} clients, latency {r.Latency}");
+        Console.WriteLine($"e2e: {r.Delivered}/{r.Expected} delivered at {r.AchievedRate:F0}/s to {r.Clients} clients ({r.ClientsPerUser} per user), latency {r.Latency}; " +
+            $"ack {r.AckLatency}; CPU ms per webhook: {Cpu(r.CpuMsPerWebhook)}");
         results["e2e"] = r;
     }
     if (selected.Contains("connections"))
@@ -103,6 +107,9 @@ static string FindRepoRoot()
     throw new InvalidOperationException("Run the benchmarks from inside the CoTeX repository (eng/run-local.sh not found).");
 }
 
+static string Cpu(IReadOnlyDictionary<string, double> perWebhook) =>
+    perWebhook.Count == 0 ? "n/a" : string.Join(", ", perWebhook.Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key} {kv.Value:F2}")));
+
 static string Markdown(Dictionary<string, object> report, Dictionary<string, object> results)
 {
     var md = new StringBuilder();
@@ -117,11 +124,14 @@ static string Markdown(Dictionary<string, object> report, Dictionary<string, obj
         md.AppendLine(inv, $"| Ingest ({i.Senders} senders, {i.Seconds:F0} s; {i.PayloadSizes}) | {i.AckedPerSecond:F0} acked/s, ack {i.AckLatency}; {i.Failed} failed | |");
         md.AppendLine(inv, $"| pgbench, single-row insert of the same rows into a table with github_events' indexes, {i.Senders} clients | {i.PgbenchTps:F0} tps | |");
         md.AppendLine(inv, $"| Ingest / pgbench | **{i.Ratio:F2}** | ≥ 1.0 |");
+        md.AppendLine(inv, $"| Ingest: CPU ms per acked webhook | {Cpu(i.CpuMsPerWebhook)} | |");
         md.AppendLine(inv, $"| pgbench into a bare table (no indexes, default compression) | {i.PgbenchBareTps:F0} tps; ingest / bare {i.RatioBare:F2} | |");
     }
     if (results.GetValueOrDefault("e2e") is EndToEndResult e)
     {
-        md.AppendLine(inv, $"| End-to-end ({e.Clients} clients, {e.TargetRate}/s target, {e.AchievedRate:F0}/s achieved) | {e.Latency}; delivered {e.Delivered}/{e.Expected} | p50 < 5 ms, p99 < 25 ms |");
+        md.AppendLine(inv, $"| End-to-end ({e.Clients} clients, {e.ClientsPerUser} per user, {e.TargetRate}/s target, {e.AchievedRate:F0}/s achieved) | {e.Latency}; delivered {e.Delivered}/{e.Expected} | p50 < 5 ms, p99 < 25 ms |");
+        md.AppendLine(inv, $"| End-to-end: webhook ack | {e.AckLatency} | |");
+        md.AppendLine(inv, $"| End-to-end: CPU ms per webhook | {Cpu(e.CpuMsPerWebhook)} | |");
     }
     if (results.GetValueOrDefault("connections") is ConnectionsResult c)
     {

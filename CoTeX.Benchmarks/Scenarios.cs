@@ -24,10 +24,11 @@ public sealed record Percentiles(double P50, double P95, double P99, double Max)
 }
 
 public sealed record IngestResult(int Senders, double Seconds, long Acked, long Failed, double AckedPerSecond, Percentiles AckLatency,
-    double PgbenchTps, double Ratio, double PgbenchBareTps, double RatioBare, string PayloadSizes);
+    double PgbenchTps, double Ratio, double PgbenchBareTps, double RatioBare, string PayloadSizes,
+    IReadOnlyDictionary<string, double> CpuMsPerWebhook);
 
-public sealed record EndToEndResult(int Clients, int TargetRate, double Seconds, long Sent, long Expected, long Delivered,
-    double AchievedRate, Percentiles Latency);
+public sealed record EndToEndResult(int Clients, int ClientsPerUser, int TargetRate, double Seconds, long Sent, long Expected, long Delivered,
+    double AchievedRate, Percentiles Latency, Percentiles AckLatency, IReadOnlyDictionary<string, double> CpuMsPerWebhook);
 
 public sealed record ConnectionsResult(int Connections, long RssBeforeKb, long RssAfterKb, double KbPerConnection, double SecondsToConnect);
 
@@ -73,15 +74,17 @@ public static class Scenarios
         }
         await SendAsync(warmup, record: false); // JIT, connection pools and caches warm up outside the measurement
         var started = Stopwatch.GetTimestamp();
+        var cpu = CpuMeter.Start(topology);
         await SendAsync(duration, record: true);
         var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        var cpuPerWebhook = cpu.MillisecondsPer(acked);
 
         var pgbench = await PgbenchAsync(topology, senders, duration, targets[0].Bodies.Select(b => Encoding.UTF8.GetString(b)).ToArray());
         var ackedPerSecond = acked / seconds;
         var sizes = string.Join(", ", payloads.Select(p => $"{p.EventType} {Payloads.For(p.Template, "bench/ingest-0").Length / 1024.0:F1} KB"));
         return new IngestResult(senders, seconds, acked, failed, ackedPerSecond, Percentiles.Of(latencies.ToArray()),
             pgbench.SameTable, pgbench.SameTable > 0 ? ackedPerSecond / pgbench.SameTable : 0, pgbench.Bare,
-            pgbench.Bare > 0 ? ackedPerSecond / pgbench.Bare : 0, sizes);
+            pgbench.Bare > 0 ? ackedPerSecond / pgbench.Bare : 0, sizes, cpuPerWebhook);
     }
 
     /// <summary>
@@ -132,21 +135,34 @@ public static class Scenarios
         return (sameTable, bare);
     }
 
-    /// <summary>Connected clients over both replicas; webhooks at a fixed rate; latency from send to receipt.</summary>
-    public static async Task<EndToEndResult> EndToEndAsync(Topology topology, int clients, int rate, TimeSpan duration, TimeSpan warmup)
+    /// <summary>
+    /// Connected clients over both replicas, <paramref name="clientsPerUser"/> per user (a user's clients alternate
+    /// between the replicas, so every event also crosses the Redis backplane); webhooks at a fixed rate, spread round
+    /// robin over the users' repos; latency from send to receipt at each of that user's clients.
+    /// </summary>
+    public static async Task<EndToEndResult> EndToEndAsync(Topology topology, int clients, int clientsPerUser, int rate,
+        TimeSpan duration, TimeSpan warmup)
     {
         var payloads = Payloads.Load();
-        var (userId, repo) = await topology.NewUserWithRepoAsync("bench/e2e");
+        var users = (clients + clientsPerUser - 1) / clientsPerUser;
+        var targets = new (Guid UserId, CoTeX.Contracts.CreatedRepo Repo, byte[][] Bodies)[users];
+        await Parallel.ForAsync(0, users, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (u, _) =>
+        {
+            var (userId, repo) = await topology.NewUserWithRepoAsync($"bench/e2e-{u}");
+            targets[u] = (userId, repo, payloads.Select(p => Payloads.For(p.Template, repo.FullName)).ToArray());
+        });
+        var clientsOfUser = Enumerable.Range(0, users)
+            .Select(u => Math.Min(clientsPerUser, clients - u * clientsPerUser)).ToArray();
         Http.BaseAddress ??= topology.ApiUrl;
-        var bodies = payloads.Select(p => Payloads.For(p.Template, repo.FullName)).ToArray();
 
-        var sentAt = new ConcurrentDictionary<long, long>();
+        var sentAt = new ConcurrentDictionary<long, (long At, int User)>();
+        var acks = new ConcurrentBag<double>();
         var received = new ConcurrentBag<(long Id, long At)>();
         var feeds = new List<CoTeXFeed>();
-        var ready = new CountdownEvent(clients);
+        using var ready = new CountdownEvent(clients);
         for (var i = 0; i < clients; i++)
         {
-            var client = topology.ClientFor(userId, topology.RealtimeUrls[i % 2]);
+            var client = topology.ClientFor(targets[i / clientsPerUser].UserId, topology.RealtimeUrls[i % 2]);
             var feed = client.Watch();
             feed.CaughtUp += _ => ready.Signal();
             feeds.Add(feed);
@@ -157,6 +173,10 @@ public static class Scenarios
                     received.Add((e.Id, Stopwatch.GetTimestamp()));
                 }
             });
+            if (i % 200 == 199)
+            {
+                await Task.Delay(50); // let the replicas keep up with the handshakes
+            }
         }
         ready.Wait(TimeSpan.FromSeconds(120));
 
@@ -173,13 +193,17 @@ public static class Scenarios
                 for (; n < due; n++)
                 {
                     var index = n;
+                    var user = index % users;
+                    var (_, repo, bodies) = targets[user];
+                    var kind = index / users % payloads.Count;
                     sends.Add(Task.Run(async () =>
                     {
                         var begin = Stopwatch.GetTimestamp();
-                        var (_, id) = await Webhooks.SendAsync(Http, repo, payloads[index % 3].EventType, bodies[index % 3], $"e2e-{index}-{Guid.NewGuid():N}");
+                        var (_, id) = await Webhooks.SendAsync(Http, repo, payloads[kind].EventType, bodies[kind], $"e2e-{index}-{Guid.NewGuid():N}");
                         if (record && id is { } eventId)
                         {
-                            sentAt[eventId] = begin;
+                            sentAt[eventId] = (begin, user);
+                            acks.Add(Stopwatch.GetElapsedTime(begin).TotalMilliseconds);
                         }
                     }));
                 }
@@ -187,10 +211,10 @@ public static class Scenarios
             await Task.WhenAll(sends);
             return Stopwatch.GetElapsedTime(start).TotalSeconds;
         }
-        async Task AwaitDeliveriesAsync(long expected)
+        async Task AwaitDeliveriesAsync(long expected, Func<long> delivered)
         {
             var deadline = Stopwatch.GetTimestamp() + 10 * Stopwatch.Frequency;
-            while (received.Count < expected && Stopwatch.GetTimestamp() < deadline)
+            while (delivered() < expected && Stopwatch.GetTimestamp() < deadline)
             {
                 await Task.Delay(50);
             }
@@ -199,20 +223,20 @@ public static class Scenarios
         // Warm-up outside the measurement (JIT, pools, caches), then the measured run.
         var warmupTotal = (int)(rate * warmup.TotalSeconds);
         await SendPacedAsync(warmupTotal, record: false);
-        await AwaitDeliveriesAsync((long)warmupTotal * clients);
+        var warmupExpected = Enumerable.Range(0, warmupTotal).Sum(n => (long)clientsOfUser[n % users]);
+        await AwaitDeliveriesAsync(warmupExpected, () => received.Count);
         received.Clear();
+        var cpu = CpuMeter.Start(topology);
         var sendSeconds = await SendPacedAsync((int)(rate * duration.TotalSeconds), record: true);
-        var expected = (long)sentAt.Count * clients;
-        await AwaitDeliveriesAsync(expected);
+        var expected = sentAt.Values.Sum(s => (long)clientsOfUser[s.User]);
+        await AwaitDeliveriesAsync(expected, () => received.Count(r => sentAt.ContainsKey(r.Id)));
+        var cpuPerWebhook = cpu.MillisecondsPer(sentAt.Count);
 
         var latencies = received.Where(r => sentAt.ContainsKey(r.Id))
-            .Select(r => (r.At - sentAt[r.Id]) * 1000.0 / Stopwatch.Frequency).ToArray();
-        foreach (var feed in feeds)
-        {
-            await feed.DisposeAsync();
-        }
-        return new EndToEndResult(clients, rate, sendSeconds, sentAt.Count, expected, received.Count, sentAt.Count / sendSeconds,
-            Percentiles.Of(latencies));
+            .Select(r => (r.At - sentAt[r.Id].At) * 1000.0 / Stopwatch.Frequency).ToArray();
+        await Task.WhenAll(feeds.Select(f => f.DisposeAsync().AsTask()));
+        return new EndToEndResult(clients, clientsPerUser, rate, sendSeconds, sentAt.Count, expected, latencies.Length,
+            sentAt.Count / sendSeconds, Percentiles.Of(latencies), Percentiles.Of(acks.ToArray()), cpuPerWebhook);
     }
 
     /// <summary>Idle clients on one replica: resident memory per connection.</summary>

@@ -73,8 +73,27 @@ public sealed class Topology : IAsyncDisposable
 
     public string PostgresConnectionString => $"host=127.0.0.1 port={PostgresPort} user=postgres dbname=cotexdb";
 
-    public int RealtimePid(int replica) =>
-        int.Parse(File.ReadAllText(Path.Combine(DataDir, "pids", $"realtime-{replica}.pid")).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+    public int RealtimePid(int replica) => ServicePids().Single(s => s.Name == $"realtime-{replica}").Pid;
+
+    /// <summary>The services eng/run-local.sh started, by name (api, realtime-1, realtime-2, worker, redis).</summary>
+    public IEnumerable<(string Name, int Pid)> ServicePids()
+    {
+        foreach (var name in new[] { "api", "realtime-1", "realtime-2", "worker", "redis" })
+        {
+            var file = Path.Combine(DataDir, "pids", $"{name}.pid");
+            if (File.Exists(file) && int.TryParse(File.ReadAllText(file).Trim(), out var pid))
+            {
+                yield return (name, pid);
+            }
+        }
+    }
+
+    /// <summary>Postgres' main process (first line of postmaster.pid).</summary>
+    public int? PostmasterPid()
+    {
+        var file = Path.Combine(DataDir, "postgres", "postmaster.pid");
+        return File.Exists(file) && int.TryParse(File.ReadLines(file).First(), out var pid) ? pid : null;
+    }
 
     public static string Token(Guid userId)
     {
