@@ -56,7 +56,7 @@ public static class AdminApi
             }
             corrections = (long?)await db.StringGetAsync(OpsCounters.DriftCorrections) ?? 0;
         }
-        catch (RedisException)
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
             // Shown as empty; /health says why.
         }

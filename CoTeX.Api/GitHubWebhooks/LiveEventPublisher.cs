@@ -20,7 +20,7 @@ public sealed partial class LiveEventPublisher(IConnectionMultiplexer redis, ILo
         {
             redis.GetSubscriber().Publish(LiveEvents.Channel, LiveEvents.Serialize(batch), CommandFlags.FireAndForget);
         }
-        catch (RedisException ex)
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
             LogPublishFailed(logger, ex, batch.Count, batch[0].Event.Id);
         }

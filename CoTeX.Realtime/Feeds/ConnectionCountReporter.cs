@@ -19,7 +19,7 @@ public sealed class ConnectionCountReporter(IConnectionMultiplexer redis, FeedRe
                     await redis.GetDatabase().HashSetAsync(OpsCounters.RealtimeConnections, ReplicaId,
                         OpsCounters.FormatHeartbeat(registry.Count, time.GetUtcNow()));
                 }
-                catch (RedisException)
+                catch (Exception ex) when (ex is RedisException or TimeoutException)
                 {
                     // Redis is away; the next beat will do.
                 }
@@ -33,7 +33,7 @@ public sealed class ConnectionCountReporter(IConnectionMultiplexer redis, FeedRe
         {
             await redis.GetDatabase().HashDeleteAsync(OpsCounters.RealtimeConnections, ReplicaId);
         }
-        catch (RedisException)
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
         }
     }

@@ -57,7 +57,7 @@ public sealed partial class LiveEventRouter(
             {
                 return await redis.GetSubscriber().SubscribeAsync(LiveEvents.Channel);
             }
-            catch (RedisException ex)
+            catch (Exception ex) when (ex is RedisException or TimeoutException)
             {
                 LogSubscribeFailed(logger, ex);
                 await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken);

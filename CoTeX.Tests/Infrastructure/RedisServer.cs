@@ -66,12 +66,26 @@ public sealed class RedisServer : IAsyncDisposable
         throw new InvalidOperationException($"redis-server did not listen on {Port} within 15 s");
     }
 
+    /// <summary>
+    /// Stops the server without closing its connections (SIGSTOP), as a stalled or overloaded Redis looks to a client:
+    /// commands go out and no answer comes back until <see cref="ResumeAsync"/>.
+    /// </summary>
+    public Task FreezeAsync() => SignalAsync("STOP");
+
+    public Task ResumeAsync() => SignalAsync("CONT");
+
+    private async Task SignalAsync(string signal)
+    {
+        var pid = _process?.Id ?? throw new InvalidOperationException("redis-server is not running");
+        await ProcessRunner.RunAsync("kill", [$"-{signal}", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)], timeout: TimeSpan.FromSeconds(10));
+    }
+
     /// <summary>Kills the server at once (SIGKILL), as a crash would.</summary>
     public async Task KillAsync()
     {
         if (_process is { HasExited: false })
         {
-            _process.Kill();
+            _process.Kill(); // SIGKILL also ends a frozen process
             await _process.WaitForExitAsync();
         }
         _process?.Dispose();

@@ -1,6 +1,8 @@
 extern alias realtime;
 
 using CoTeX.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 
 namespace CoTeX.Tests.Realtime;
 
@@ -34,6 +36,33 @@ public sealed class ResilienceTests(TestInfrastructure infra)
         {
             client.Received.Select(e => e.Id).Should().Equal(ids);
         }
+    }
+
+    [Fact]
+    public async Task A_replica_outlives_redis_stalling_past_its_command_timeout_and_delivers_afterwards()
+    {
+        // Short timeouts so the stall outlasts them quickly; the replica's heartbeat to Redis runs every 5 s.
+        await using var redis = await RedisServer.StartNewAsync();
+        await using var cluster = await RealtimeCluster.StartAsync(infra, $"{redis.ConnectionString},asyncTimeout=1000,syncTimeout=1000", replicas: 1);
+        var (userId, repo) = await cluster.NewUserWithRepoAsync();
+        var client = await cluster.WatchAsync(userId, 0, cluster.ReplicaUrls[0]);
+        var stopping = cluster.Replicas[0].Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
+
+        await redis.FreezeAsync();
+        try
+        {
+            await Task.Delay(TimeSpan.FromSeconds(7)); // a heartbeat is sent and times out in this window
+        }
+        finally
+        {
+            await redis.ResumeAsync();
+        }
+        var ids = await cluster.DeliverAsync(repo, 5);
+
+        await client.WaitForCountAsync(5, TimeSpan.FromSeconds(30));
+        client.Received.Select(e => e.Id).Should().Equal(ids);
+        stopping.IsCancellationRequested.Should().BeFalse("a Redis timeout must not stop the replica");
+        client.Connections.Should().Equal(cluster.ReplicaUrls[0]);
     }
 
     [Fact]

@@ -99,7 +99,7 @@ public sealed partial class BillingReconciler(
         {
             await redis.GetDatabase().StringIncrementAsync(OpsCounters.DriftCorrections);
         }
-        catch (RedisException)
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
             // The metric still has it; only the admin page total misses one.
         }
