@@ -2,7 +2,7 @@ using CoTeX.Shared.Data;
 
 var builder = Host.CreateApplicationBuilder(args);
 builder.AddWorkerDefaults();
-builder.AddCoTeXDatabase();
+builder.AddCoTeXDatabase(maxPoolSize: 2);
 
 using var host = builder.Build();
 var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("CoTeX.Migrations");

@@ -13,7 +13,7 @@ internal static class Extensions
 {
     public static void AddApplicationServices(this IHostApplicationBuilder builder)
     {
-        builder.AddCoTeXDatabase();
+        builder.AddCoTeXDatabase(maxPoolSize: 30);
         builder.AddCoTeXRedis();
         builder.AddCoTeXAuthentication();
 

@@ -1,5 +1,6 @@
 using CoTeX.Shared.Data;
 using Microsoft.Extensions.Configuration;
+using Npgsql;
 using Microsoft.Extensions.DependencyInjection;
 using StackExchange.Redis;
 
@@ -15,10 +16,25 @@ public static class DataExtensions
     /// Postgres (<see cref="Npgsql.NpgsqlDataSource"/>) and its readiness checks: reachable, migrations applied.
     /// A missing connection string fails at start, naming the setting.
     /// </summary>
-    public static TBuilder AddCoTeXDatabase<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
+    /// <param name="maxPoolSize">
+    /// This service's share of the server's connections, unless the connection string sets <c>Maximum Pool Size</c>
+    /// or <c>Database:MaxPoolSize</c> is set (which wins). Every service gets the same connection string, and
+    /// Npgsql's default of 100 per process let two Realtime replicas, in a burst of reconnecting clients, take all of
+    /// Postgres' 100 connections, so that webhook ingestion failed with "too many clients" (end-to-end benchmark).
+    /// </param>
+    public static TBuilder AddCoTeXDatabase<TBuilder>(this TBuilder builder, int maxPoolSize) where TBuilder : IHostApplicationBuilder
     {
-        var connectionString = RequiredConnectionString(builder.Configuration, DatabaseConnectionName);
-        builder.Services.AddNpgsqlDataSource(connectionString);
+        var configured = RequiredConnectionString(builder.Configuration, DatabaseConnectionName);
+        var connectionString = new NpgsqlConnectionStringBuilder(configured);
+        if (builder.Configuration.GetValue<int?>("Database:MaxPoolSize") is { } setting)
+        {
+            connectionString.MaxPoolSize = setting;
+        }
+        else if (!SetsMaxPoolSize(configured))
+        {
+            connectionString.MaxPoolSize = maxPoolSize;
+        }
+        builder.Services.AddNpgsqlDataSource(connectionString.ConnectionString);
         builder.Services.AddSingleton<DatabaseMigrator>();
         builder.Services.AddHealthChecks()
             .AddCheck<PostgresHealthCheck>("postgres", timeout: TimeSpan.FromSeconds(5))
@@ -40,6 +56,12 @@ public static class DataExtensions
             .AddCheck<RedisHealthCheck>("redis", timeout: TimeSpan.FromSeconds(5));
         return builder;
     }
+
+    // Npgsql accepts "Maximum Pool Size" and "MaxPoolSize", in any case.
+    private static bool SetsMaxPoolSize(string connectionString) =>
+        new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString }.Keys.Cast<string>()
+            .Select(key => key.Replace(" ", "", StringComparison.Ordinal).ToLowerInvariant())
+            .Any(key => key is "maximumpoolsize" or "maxpoolsize");
 
     private static string RequiredConnectionString(IConfiguration configuration, string name) =>
         configuration.GetConnectionString(name) is { Length: > 0 } value

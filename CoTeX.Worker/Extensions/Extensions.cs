@@ -7,7 +7,7 @@ internal static class Extensions
 {
     public static void AddApplicationServices(this IHostApplicationBuilder builder)
     {
-        builder.AddCoTeXDatabase();
+        builder.AddCoTeXDatabase(maxPoolSize: 5);
         builder.AddCoTeXRedis();
         builder.AddCoTeXBilling();
         builder.Services.AddSingleton(TimeProvider.System);
