@@ -19,8 +19,8 @@ public static class DataExtensions
     /// <param name="maxPoolSize">
     /// This service's share of the server's connections, unless the connection string sets <c>Maximum Pool Size</c>
     /// or <c>Database:MaxPoolSize</c> is set (which wins). Every service gets the same connection string, and
-    /// Npgsql's default of 100 per process let two Realtime replicas, in a burst of reconnecting clients, take all of
-    /// Postgres' 100 connections, so that webhook ingestion failed with "too many clients" (end-to-end benchmark).
+    /// Npgsql's default of 100 per process let two Realtime replicas, with 1,000 clients connecting at once, take all
+    /// of Postgres' 100 connections ("too many clients" in an end-to-end benchmark run); the Api would have been next.
     /// </param>
     public static TBuilder AddCoTeXDatabase<TBuilder>(this TBuilder builder, int maxPoolSize) where TBuilder : IHostApplicationBuilder
     {
