@@ -270,11 +270,22 @@ public static class Scenarios
             (after - before) / (double)Math.Max(1, connections - connected.CurrentCount), seconds);
     }
 
-    /// <summary>A client that missed events reconnects from its position: time until it holds all.</summary>
+    /// <summary>
+    /// A client that missed events reconnects from its position: time until it holds all. A smaller catch-up by another
+    /// user runs first, so the replica's catch-up path is warm, as it is on a replica that has been up for a while
+    /// (on a fresh replica the first catch-up of 10,000 events took ~1.1 s instead of ~0.5 s).
+    /// </summary>
     public static async Task<CatchUpResult> CatchUpAsync(Topology topology, int missed)
     {
+        await MissAndCatchUpAsync(topology, Math.Max(1, missed / 10));
+        var (seconds, received) = await MissAndCatchUpAsync(topology, missed);
+        return new CatchUpResult(missed, seconds, received);
+    }
+
+    private static async Task<(double Seconds, long Received)> MissAndCatchUpAsync(Topology topology, int missed)
+    {
         var payloads = Payloads.Load();
-        var (userId, repo) = await topology.NewUserWithRepoAsync("bench/catchup");
+        var (userId, repo) = await topology.NewUserWithRepoAsync($"bench/catchup-{Guid.NewGuid():N}");
         Http.BaseAddress ??= topology.ApiUrl;
         var body = Payloads.For(payloads[0].Template, repo.FullName);
         var sent = 0;
@@ -296,7 +307,7 @@ public static class Scenarios
                 break;
             }
         }
-        return new CatchUpResult(missed, Stopwatch.GetElapsedTime(started).TotalSeconds, count);
+        return (Stopwatch.GetElapsedTime(started).TotalSeconds, count);
     }
 
     private static long RssKb(int pid) =>
