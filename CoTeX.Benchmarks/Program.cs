@@ -11,7 +11,7 @@ var quick = new Option<bool>("--quick") { Description = "Run every scenario brie
 var scenarios = new Option<string>("--scenarios") { DefaultValueFactory = _ => "ingest,e2e,connections,catchup", Description = "Comma-separated." };
 var senders = new Option<int>("--senders") { DefaultValueFactory = _ => 32, Description = "Ingest: concurrent webhook senders (and pgbench clients)." };
 var seconds = new Option<int>("--seconds") { DefaultValueFactory = _ => 20, Description = "Ingest and end-to-end: duration." };
-var warmup = new Option<int>("--warmup") { DefaultValueFactory = _ => 10, Description = "Ingest and end-to-end: seconds of the same load before measuring." };
+var warmup = new Option<int>("--warmup") { DefaultValueFactory = _ => 30, Description = "Ingest and end-to-end: seconds of the same load before measuring (the services JIT-compile their hot paths for ~25 s after start)." };
 var repos = new Option<int>("--repos") { DefaultValueFactory = _ => 16, Description = "Ingest: repos (each with its own user) the load is spread over." };
 var clients = new Option<int>("--clients") { DefaultValueFactory = _ => 1000, Description = "End-to-end: connected clients over both replicas." };
 var clientsPerUser = new Option<int>("--clients-per-user") { DefaultValueFactory = _ => 2, Description = "End-to-end: desktop clients of each user (each user tracks one repo); --clients-per-user equal to --clients sends every event to every client." };
