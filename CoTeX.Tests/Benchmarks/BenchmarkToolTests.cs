@@ -32,6 +32,12 @@ public sealed class BenchmarkToolTests
             var e2e = results.GetProperty("e2e");
             e2e.GetProperty("delivered").GetInt64().Should().Be(e2e.GetProperty("expected").GetInt64(), log);
             e2e.GetProperty("expected").GetInt64().Should().BePositive(log);
+            var cpu = e2e.GetProperty("cpuMsPerWebhook");
+            foreach (var part in new[] { "api", "realtime-1", "realtime-2", "postgres", "whole machine" })
+            {
+                cpu.GetProperty(part).GetDouble().Should().BeGreaterThanOrEqualTo(0, part);
+            }
+            cpu.GetProperty("api").GetDouble().Should().BePositive(log);
             var connections = results.GetProperty("connections");
             connections.GetProperty("connections").GetInt32().Should().Be(100, log);
             var catchUp = results.GetProperty("catchup");
