@@ -1,7 +1,7 @@
 using CoTeX.Shared.Data;
 using Microsoft.Extensions.Configuration;
-using Npgsql;
 using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
 using StackExchange.Redis;
 
 namespace Microsoft.Extensions.Hosting;
