@@ -56,7 +56,7 @@ public static class AdminApi
             }
             corrections = (long?)await db.StringGetAsync(OpsCounters.DriftCorrections) ?? 0;
         }
-        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        catch (Exception ex) when (RedisFailures.IsOutage(ex))
         {
             // Shown as empty; /health says why.
         }

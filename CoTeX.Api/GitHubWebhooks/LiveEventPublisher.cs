@@ -1,3 +1,4 @@
+using CoTeX.Shared.Data;
 using CoTeX.Shared.Events;
 using StackExchange.Redis;
 
@@ -20,7 +21,7 @@ public sealed partial class LiveEventPublisher(IConnectionMultiplexer redis, ILo
         {
             redis.GetSubscriber().Publish(LiveEvents.Channel, LiveEvents.Serialize(batch), CommandFlags.FireAndForget);
         }
-        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        catch (Exception ex) when (RedisFailures.IsOutage(ex))
         {
             LogPublishFailed(logger, ex, batch.Count, batch[0].Event.Id);
         }

@@ -1,3 +1,4 @@
+using CoTeX.Shared.Data;
 using CoTeX.Shared.Events;
 using StackExchange.Redis;
 
@@ -19,7 +20,7 @@ public sealed class ConnectionCountReporter(IConnectionMultiplexer redis, FeedRe
                     await redis.GetDatabase().HashSetAsync(OpsCounters.RealtimeConnections, ReplicaId,
                         OpsCounters.FormatHeartbeat(registry.Count, time.GetUtcNow()));
                 }
-                catch (Exception ex) when (ex is RedisException or TimeoutException)
+                catch (Exception ex) when (RedisFailures.IsOutage(ex))
                 {
                     // Redis is away; the next beat will do.
                 }
@@ -33,7 +34,7 @@ public sealed class ConnectionCountReporter(IConnectionMultiplexer redis, FeedRe
         {
             await redis.GetDatabase().HashDeleteAsync(OpsCounters.RealtimeConnections, ReplicaId);
         }
-        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        catch (Exception ex) when (RedisFailures.IsOutage(ex))
         {
         }
     }

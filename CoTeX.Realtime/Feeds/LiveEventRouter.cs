@@ -1,3 +1,4 @@
+using CoTeX.Shared.Data;
 using CoTeX.Shared.Events;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
@@ -57,7 +58,7 @@ public sealed partial class LiveEventRouter(
             {
                 return await redis.GetSubscriber().SubscribeAsync(LiveEvents.Channel);
             }
-            catch (Exception ex) when (ex is RedisException or TimeoutException)
+            catch (Exception ex) when (RedisFailures.IsOutage(ex))
             {
                 LogSubscribeFailed(logger, ex);
                 await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken);

@@ -65,7 +65,7 @@ internal sealed class RedisHealthCheck(IConnectionMultiplexer redis) : IHealthCh
             var latency = await redis.GetDatabase().PingAsync();
             return HealthCheckResult.Healthy($"Redis answered PING in {latency.TotalMilliseconds:0.0} ms.");
         }
-        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        catch (Exception ex) when (RedisFailures.IsOutage(ex))
         {
             return new HealthCheckResult(context.Registration.FailureStatus, $"Redis is unreachable: {ex.Message}");
         }

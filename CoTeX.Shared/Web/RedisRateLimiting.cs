@@ -1,6 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using CoTeX.Shared.Auth;
+using CoTeX.Shared.Data;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
@@ -76,7 +77,7 @@ public sealed partial class RedisRateLimiter(IConnectionMultiplexer redis, IOpti
             var ttl = (long)result[1];
             return count <= limit ? null : TimeSpan.FromMilliseconds(Math.Max(ttl, 1000));
         }
-        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        catch (Exception ex) when (RedisFailures.IsOutage(ex))
         {
             LogUnavailable(logger, ex.GetType().Name);
             return null;

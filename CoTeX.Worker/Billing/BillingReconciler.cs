@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using CoTeX.Shared.Billing;
+using CoTeX.Shared.Data;
 using Dapper;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -99,7 +100,7 @@ public sealed partial class BillingReconciler(
         {
             await redis.GetDatabase().StringIncrementAsync(OpsCounters.DriftCorrections);
         }
-        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        catch (Exception ex) when (RedisFailures.IsOutage(ex))
         {
             // The metric still has it; only the admin page total misses one.
         }
