@@ -8,7 +8,7 @@ namespace CoTeX.Benchmarks;
 /// </summary>
 public sealed class CpuMeter
 {
-    private static readonly double TicksPerSecond = 100; // USER_HZ, 100 on every Linux the tool runs on
+    private const double TicksPerSecond = 100; // USER_HZ, 100 on every Linux the tool runs on
     private readonly Topology _topology;
     private readonly Dictionary<string, double> _start;
 
