@@ -1,24 +1,31 @@
 using CoTeX.AppHost;
+using CoTeX.AppHost.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 var builder = DistributedApplication.CreateBuilder(args);
 
-// Infrastructure: containers by default; local postgres/redis-server binaries where no container runtime exists
-// (dotnet run -- --CoTeX:UseLocalBinaries=true, or CoTeX__UseLocalBinaries=true).
-var (cotexdb, redis) = builder.Configuration.GetValue<bool>("CoTeX:UseLocalBinaries")
-    ? builder.AddLocalBinaryInfrastructure()
-    : builder.AddContainerInfrastructure();
+// Postgres (database cotexdb) and Redis: containers where a runtime answers and in deployments, this machine's
+// postgres and redis-server otherwise (CoTeX:Infrastructure = Auto | Containers | LocalBinaries).
+var (cotexdb, redis) = builder.AddCoTeXInfrastructure();
+
+// Secrets and deployment settings, as parameters (Parameters:<name>); see Parameters.cs.
+var parameters = CoTeXParameters.Add(builder);
 
 // Schema first: every service waits for the migration step to finish.
 var migrations = builder.AddProject<Projects.CoTeX_MigrationService>("migrations")
     .WithReference(cotexdb)
     .WaitFor(cotexdb);
 
-// The REST API and both webhook receivers: GitHub and Stripe call it from outside.
-builder.AddProject<Projects.CoTeX_Api>("api")
+// The REST API and both webhook receivers: GitHub, Stripe and desktop clients call it from outside.
+var api = builder.AddProject<Projects.CoTeX_Api>("api")
     .WithReference(cotexdb)
     .WithReference(redis)
     .WaitFor(redis)
     .WaitForCompletion(migrations)
+    .WithAuth(parameters)
+    .WithBilling(parameters)
+    .WithCors(parameters)
+    .WithEnvironment("Api__PublicBaseUrl", parameters.PublicBaseUrl)
     .WithExternalHttpEndpoints()
     .WithHttpHealthCheck("/health");
 
@@ -29,6 +36,8 @@ builder.AddProject<Projects.CoTeX_Realtime>("realtime")
     .WithReference(redis)
     .WaitFor(redis)
     .WaitForCompletion(migrations)
+    .WithAuth(parameters)
+    .WithCors(parameters)
     .WithExternalHttpEndpoints()
     .WithHttpHealthCheck("/health");
 
@@ -38,6 +47,12 @@ builder.AddProject<Projects.CoTeX_Worker>("worker")
     .WithReference(redis)
     .WaitFor(redis)
     .WaitForCompletion(migrations)
+    .WithBilling(parameters)
     .WithHttpHealthCheck("/health");
+
+if (builder.ExecutionContext.IsRunMode)
+{
+    builder.Services.AddHostedService<OrderedShutdown>();
+}
 
 builder.Build().Run();

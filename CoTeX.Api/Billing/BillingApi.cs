@@ -121,7 +121,7 @@ public static class BillingApi
         var session = await new Stripe.BillingPortal.SessionService(stripe).CreateAsync(new Stripe.BillingPortal.SessionCreateOptions
         {
             Customer = row.StripeCustomerId,
-            ReturnUrl = settings.PortalReturnUrl ?? settings.SuccessUrl,
+            ReturnUrl = string.IsNullOrEmpty(settings.PortalReturnUrl) ? settings.SuccessUrl : settings.PortalReturnUrl,
         }, cancellationToken: cancellationToken);
         return TypedResults.Ok(new PortalSession(session.Url));
     }

@@ -212,7 +212,9 @@ public static partial class ReposApi
 
     private static string WebhookUrl(ApiOptions options, HttpRequest request, Guid id)
     {
-        var baseUrl = options.PublicBaseUrl?.TrimEnd('/') ?? $"{request.Scheme}://{request.Host}";
+        var baseUrl = string.IsNullOrEmpty(options.PublicBaseUrl)
+            ? $"{request.Scheme}://{request.Host}"
+            : options.PublicBaseUrl.TrimEnd('/');
         return $"{baseUrl}/api/webhooks/github/{id}";
     }
 

@@ -6,15 +6,20 @@ namespace Microsoft.Extensions.Hosting;
 
 /// <summary>
 /// CORS for browser clients: only the origins in <c>Cors:AllowedOrigins</c> get a grant; any other origin gets none.
-/// (Non-browser clients such as the desktop app send no Origin and are unaffected.)
+/// (Non-browser clients such as the desktop app send no Origin and are unaffected.) The setting is a list
+/// (<c>Cors__AllowedOrigins__0</c>, ...) or one comma-separated value (<c>Cors__AllowedOrigins</c>, as the AppHost's
+/// <c>cors-origins</c> parameter passes it).
 /// </summary>
 public static class CorsExtensions
 {
     public const string Section = "Cors:AllowedOrigins";
 
-    public static string[] AllowedOrigins(this IConfiguration configuration) =>
-        configuration.GetSection(Section).Get<string[]>()?.Where(o => !string.IsNullOrWhiteSpace(o))
-            .Select(o => o.TrimEnd('/')).ToArray() ?? [];
+    public static string[] AllowedOrigins(this IConfiguration configuration)
+    {
+        var section = configuration.GetSection(Section);
+        var values = section.Get<string[]>() ?? section.Value?.Split(',') ?? [];
+        return values.Select(o => o.Trim().TrimEnd('/')).Where(o => o.Length > 0).ToArray();
+    }
 
     public static TBuilder AddCoTeXCors<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {

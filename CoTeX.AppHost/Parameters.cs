@@ -1,0 +1,89 @@
+using Aspire.Hosting.Publishing;
+
+namespace CoTeX.AppHost;
+
+/// <summary>
+/// The services' secrets and deployment-specific settings, as Aspire parameters: in a local run they come from the
+/// AppHost's configuration (<c>Parameters:&lt;name&gt;</c>: user secrets, environment, command line), in a deployment
+/// azd asks for them (or reads <c>AZURE_&lt;NAME&gt;</c>) and keeps them in its environment. The manifest holds only
+/// references to them, never a value.
+/// </summary>
+internal sealed class CoTeXParameters
+{
+    private CoTeXParameters(IDistributedApplicationBuilder builder)
+    {
+        // Supabase's HS256 project secret. Required in a deployment (azd asks for it). A local run that has none gets
+        // a random one, kept in the AppHost's user secrets, which eng/mint-token.sh and the dashboard's
+        // "Mint a dev token" command sign with.
+        JwtSecret = builder.ExecutionContext.IsRunMode
+            ? builder.AddParameter("jwt-secret", new GenerateParameterDefault { MinLength = 48, Special = false },
+                secret: true, persist: true)
+            : builder.AddParameter("jwt-secret", secret: true);
+        JwtSecret.WithDescription("Supabase's JWT secret (HS256), at least 32 characters.");
+
+        SupabaseJwksUrl = Optional(builder, "supabase-jwks-url",
+            "Supabase's JWKS URL (https://<project>.supabase.co/auth/v1/.well-known/jwks.json) for ES256/RS256 tokens.");
+        SupabaseIssuer = Optional(builder, "supabase-issuer",
+            "When set, tokens must carry this iss (https://<project>.supabase.co/auth/v1).");
+
+        StripeSecretKey = Optional(builder, "stripe-secret-key", "Stripe secret key; billing is off while it is empty.", secret: true);
+        StripeWebhookSecret = Optional(builder, "stripe-webhook-secret", "Signing secret of the /webhooks/stripe endpoint.", secret: true);
+        StripeProPriceId = Optional(builder, "stripe-pro-price-id", "The Pro plan's Stripe Price (price_...).");
+        StripeSuccessUrl = Optional(builder, "stripe-success-url", "Where Stripe Checkout returns after payment.");
+        StripeCancelUrl = Optional(builder, "stripe-cancel-url", "Where Stripe Checkout returns when abandoned.");
+        StripePortalReturnUrl = Optional(builder, "stripe-portal-return-url", "Where the customer portal returns to.");
+
+        CorsOrigins = Optional(builder, "cors-origins", "Browser origins allowed to call the API and open the hub, comma-separated.");
+        PublicBaseUrl = Optional(builder, "public-base-url", "The Api's public address, the start of the webhook URLs handed to users.");
+    }
+
+    public IResourceBuilder<ParameterResource> JwtSecret { get; }
+    public IResourceBuilder<ParameterResource> SupabaseJwksUrl { get; }
+    public IResourceBuilder<ParameterResource> SupabaseIssuer { get; }
+    public IResourceBuilder<ParameterResource> StripeSecretKey { get; }
+    public IResourceBuilder<ParameterResource> StripeWebhookSecret { get; }
+    public IResourceBuilder<ParameterResource> StripeProPriceId { get; }
+    public IResourceBuilder<ParameterResource> StripeSuccessUrl { get; }
+    public IResourceBuilder<ParameterResource> StripeCancelUrl { get; }
+    public IResourceBuilder<ParameterResource> StripePortalReturnUrl { get; }
+    public IResourceBuilder<ParameterResource> CorsOrigins { get; }
+    public IResourceBuilder<ParameterResource> PublicBaseUrl { get; }
+
+    public static CoTeXParameters Add(IDistributedApplicationBuilder builder) => new(builder);
+
+    /// <summary>A parameter that may stay empty: configuration when set, else "" (and "" as the manifest's default).</summary>
+    private static IResourceBuilder<ParameterResource> Optional(IDistributedApplicationBuilder builder, string name,
+        string description, bool secret = false) =>
+        builder.AddParameter(name, EmptyDefault.Instance, secret).WithDescription(description);
+
+    private sealed class EmptyDefault : ParameterDefault
+    {
+        public static readonly EmptyDefault Instance = new();
+
+        public override string GetDefaultValue() => "";
+
+        public override void WriteToManifest(ManifestPublishingContext context) => context.Writer.WriteString("value", "");
+    }
+}
+
+internal static class ParameterExtensions
+{
+    /// <summary>How every service validates Supabase's tokens.</summary>
+    public static IResourceBuilder<ProjectResource> WithAuth(this IResourceBuilder<ProjectResource> service, CoTeXParameters p) =>
+        service.WithEnvironment("Auth__JwtSecret", p.JwtSecret)
+            .WithEnvironment("Auth__JwksUrl", p.SupabaseJwksUrl)
+            .WithEnvironment("Auth__Issuer", p.SupabaseIssuer);
+
+    /// <summary>Stripe, for the Api (Checkout, portal, webhooks) and the Worker (reconciliation).</summary>
+    public static IResourceBuilder<ProjectResource> WithBilling(this IResourceBuilder<ProjectResource> service, CoTeXParameters p) =>
+        service.WithEnvironment("Stripe__SecretKey", p.StripeSecretKey)
+            .WithEnvironment("Stripe__WebhookSecret", p.StripeWebhookSecret)
+            .WithEnvironment("Stripe__ProPriceId", p.StripeProPriceId)
+            .WithEnvironment("Stripe__SuccessUrl", p.StripeSuccessUrl)
+            .WithEnvironment("Stripe__CancelUrl", p.StripeCancelUrl)
+            .WithEnvironment("Stripe__PortalReturnUrl", p.StripePortalReturnUrl);
+
+    /// <summary>The browser origins the Api and the Realtime hub accept.</summary>
+    public static IResourceBuilder<ProjectResource> WithCors(this IResourceBuilder<ProjectResource> service, CoTeXParameters p) =>
+        service.WithEnvironment("Cors__AllowedOrigins", p.CorsOrigins);
+}
