@@ -8,13 +8,15 @@ namespace Microsoft.Extensions.Hosting;
 
 public static class DataExtensions
 {
-    /// <summary>The connection-string names an Aspire AppHost injects (<c>ConnectionStrings__cotexdb</c>, ...).</summary>
+    /// <summary>The connection names the AppHost's resources inject (<c>ConnectionStrings__cotexdb</c>, ...).</summary>
     public const string DatabaseConnectionName = "cotexdb";
     public const string RedisConnectionName = "redis";
 
+    private static readonly TimeSpan HealthCheckTimeout = TimeSpan.FromSeconds(5);
+
     /// <summary>
-    /// Postgres (<see cref="Npgsql.NpgsqlDataSource"/>) and its readiness checks: reachable, migrations applied.
-    /// A missing connection string fails at start, naming the setting.
+    /// Postgres through Aspire's Npgsql integration (<see cref="NpgsqlDataSource"/>, tracing, the Npgsql meter), with
+    /// what it does not know: this service's pool cap and the readiness checks <c>postgres</c> and <c>migrations</c>.
     /// </summary>
     /// <param name="maxPoolSize">
     /// This service's share of the server's connections, unless the connection string sets <c>Maximum Pool Size</c>
@@ -24,37 +26,61 @@ public static class DataExtensions
     /// </param>
     public static TBuilder AddCoTeXDatabase<TBuilder>(this TBuilder builder, int maxPoolSize) where TBuilder : IHostApplicationBuilder
     {
-        var configured = RequiredConnectionString(builder.Configuration, DatabaseConnectionName);
-        var connectionString = new NpgsqlConnectionStringBuilder(configured);
-        if (builder.Configuration.GetValue<int?>("Database:MaxPoolSize") is { } setting)
+        var configuredCap = builder.Configuration.GetValue<int?>("Database:MaxPoolSize");
+        builder.AddNpgsqlDataSource(DatabaseConnectionName, settings =>
         {
-            connectionString.MaxPoolSize = setting;
-        }
-        else if (!SetsMaxPoolSize(configured))
-        {
-            connectionString.MaxPoolSize = maxPoolSize;
-        }
-        builder.Services.AddNpgsqlDataSource(connectionString.ConnectionString);
+            settings.ConnectionString = WithPoolCap(settings.ConnectionString, configuredCap, maxPoolSize);
+            // Registered below under the name /health has always used.
+            settings.DisableHealthChecks = true;
+        });
         builder.Services.AddSingleton<DatabaseMigrator>();
         builder.Services.AddHealthChecks()
-            .AddCheck<PostgresHealthCheck>("postgres", timeout: TimeSpan.FromSeconds(5))
-            .AddCheck<MigrationsHealthCheck>("migrations", timeout: TimeSpan.FromSeconds(5));
+            .AddNpgSql(sp => sp.GetRequiredService<NpgsqlDataSource>(), name: "postgres", timeout: HealthCheckTimeout)
+            .AddCheck<MigrationsHealthCheck>("migrations", timeout: HealthCheckTimeout);
         return builder;
     }
 
-    /// <summary>Redis (<see cref="IConnectionMultiplexer"/>), reconnecting on its own, and its readiness check.</summary>
+    /// <summary>
+    /// Redis through Aspire's StackExchange.Redis integration (<see cref="IConnectionMultiplexer"/>, reconnecting on
+    /// its own), with its I/O on the .NET thread pool and the readiness check <c>redis</c>.
+    /// </summary>
     public static TBuilder AddCoTeXRedis<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
-        var options = ConfigurationOptions.Parse(RequiredConnectionString(builder.Configuration, RedisConnectionName));
-        // Start even while Redis is down and keep retrying; /health reports it meanwhile.
-        options.AbortOnConnectFail = false;
-        // I/O on the .NET thread pool instead of StackExchange.Redis' own dedicated threads, whose spinning cost the
-        // Api ~10% of its CPU under webhook load (docs/benchmarks.md).
-        options.SocketManager = SocketManager.ThreadPool;
-        builder.Services.AddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(options));
+        builder.AddRedisClient(RedisConnectionName,
+            settings =>
+            {
+                settings.DisableHealthChecks = true;
+                // The integration's per-command tracing (the OpenTelemetry Redis instrumentation it vendors) throws
+                // ObjectDisposedException when a command runs after the tracer provider is disposed, which is what
+                // SignalR's Redis backplane does while the host shuts down (fixed upstream in
+                // opentelemetry-dotnet-contrib #4905, not in the copy Aspire 13.6.5 carries). It also profiles every
+                // command. The one Redis operation worth a span, the live-event publish, gets its own (LiveEvents).
+                settings.DisableTracing = true;
+            },
+            // StackExchange.Redis' own dedicated I/O threads spun and cost the Api ~10% of its CPU under webhook load
+            // (docs/benchmarks.md). The integration already keeps retrying while Redis is down (AbortOnConnectFail).
+            options => options.SocketManager = SocketManager.ThreadPool);
         builder.Services.AddHealthChecks()
-            .AddCheck<RedisHealthCheck>("redis", timeout: TimeSpan.FromSeconds(5));
+            .AddRedis(sp => sp.GetRequiredService<IConnectionMultiplexer>(), name: "redis", timeout: HealthCheckTimeout);
         return builder;
+    }
+
+    private static string? WithPoolCap(string? connectionString, int? configuredCap, int serviceCap)
+    {
+        if (string.IsNullOrEmpty(connectionString))
+        {
+            return connectionString; // the integration names the missing setting
+        }
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        if (configuredCap is { } cap)
+        {
+            builder.MaxPoolSize = cap;
+        }
+        else if (!SetsMaxPoolSize(connectionString))
+        {
+            builder.MaxPoolSize = serviceCap;
+        }
+        return builder.ConnectionString;
     }
 
     // Npgsql accepts "Maximum Pool Size" and "MaxPoolSize", in any case.
@@ -62,11 +88,4 @@ public static class DataExtensions
         new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString }.Keys.Cast<string>()
             .Select(key => key.Replace(" ", "", StringComparison.Ordinal).ToLowerInvariant())
             .Any(key => key is "maximumpoolsize" or "maxpoolsize");
-
-    private static string RequiredConnectionString(IConfiguration configuration, string name) =>
-        configuration.GetConnectionString(name) is { Length: > 0 } value
-            ? value
-            : throw new InvalidOperationException(
-                $"The connection string '{name}' is not set. Set ConnectionStrings:{name} " +
-                $"(environment variable ConnectionStrings__{name}); the Aspire AppHost and eng/run-local.sh both do.");
 }
