@@ -25,9 +25,6 @@ public static class Extensions
     public const string AlivePath = "/alive";
     public const string LiveTag = "live";
 
-    /// <summary>Names of the <see cref="System.Diagnostics.ActivitySource"/>s CoTeX code writes spans to.</summary>
-    public const string ActivitySourceName = "CoTeX";
-
     public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
         builder.AddWorkerDefaults();
@@ -113,10 +110,10 @@ public static class Extensions
                 .AddAspNetCoreInstrumentation()
                 .AddHttpClientInstrumentation()
                 .AddRuntimeInstrumentation()
-                .AddMeter(ActivitySourceName))
+                .AddMeter(CoTeXTelemetry.Name))
             .WithTracing(tracing => tracing
                 .AddSource(builder.Environment.ApplicationName)
-                .AddSource(ActivitySourceName)
+                .AddSource(CoTeXTelemetry.Name)
                 .AddAspNetCoreInstrumentation(aspnet =>
                     // Health probes would drown real traffic in the trace view.
                     aspnet.Filter = context =>

@@ -1,5 +1,8 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Threading.Channels;
 using CoTeX.Contracts;
+using CoTeX.ServiceDefaults;
 using CoTeX.Shared.Events;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -30,6 +33,12 @@ public sealed record StoreResult(
 /// commit order, and the batches grow with the load (measured in docs/benchmarks.md: four writers made batches of
 /// about four deliveries and cost more database time per delivery than one writer with batches of about twenty).
 /// A batch that fails on one bad row is retried row by row, so one delivery cannot fail its neighbours.
+/// <para>
+/// Tracing: each batch is a span (<c>ingest batch</c>) whose parent is the first delivery's request and which links
+/// the others; the statement and the announcement to Realtime are its children, and each announced event carries its
+/// own request's trace context to the Realtime replicas. So a lone webhook is one trace from the request to the
+/// client, and under load every request's trace still reaches the replicas' sends.
+/// </para>
 /// </summary>
 public sealed class GitHubEventStore : IAsyncDisposable
 {
@@ -38,21 +47,28 @@ public sealed class GitHubEventStore : IAsyncDisposable
     // Payloads go up to 25 MB; a batch stops growing past this many payload bytes (it always takes at least one).
     private const long MaxBatchBytes = 16 * 1024 * 1024;
 
-    private sealed record Pending(IncomingGitHubEvent Event, TaskCompletionSource<StoreResult> Result);
+    /// <param name="Origin">The span of the request that delivered the event (default when there was none).</param>
+    private sealed record Pending(IncomingGitHubEvent Event, TaskCompletionSource<StoreResult> Result, ActivityContext Origin);
 
     private readonly NpgsqlDataSource _dataSource;
     private readonly LiveEventPublisher _publisher;
     private readonly GitHubWebhookOptions _options;
     private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Histogram<int> _batchSizes;
+    private readonly List<(Pending, StoreResult)> _committed = new(MaxBatch); // the writer's, reused batch to batch
     private readonly Task _writer;
     private int _pendingDeliveries;
     private long _pendingBytes;
 
-    public GitHubEventStore(NpgsqlDataSource dataSource, LiveEventPublisher publisher, IOptions<GitHubWebhookOptions> options)
+    public GitHubEventStore(NpgsqlDataSource dataSource, LiveEventPublisher publisher, IOptions<GitHubWebhookOptions> options,
+        IMeterFactory meters)
     {
         _dataSource = dataSource;
         _publisher = publisher;
         _options = options.Value;
+        _batchSizes = meters.Create(CoTeXTelemetry.Name).CreateHistogram<int>("cotex.ingest.batch.size", "{delivery}",
+            "Deliveries written per group-committed batch",
+            advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 64, 128] });
         _writer = Task.Run(WriteAsync);
     }
 
@@ -70,7 +86,8 @@ public sealed class GitHubEventStore : IAsyncDisposable
             Release(size);
             return Task.FromResult(new StoreResult(StoreOutcome.Busy));
         }
-        var pending = new Pending(incoming, new TaskCompletionSource<StoreResult>(TaskCreationOptions.RunContinuationsAsynchronously));
+        var pending = new Pending(incoming, new TaskCompletionSource<StoreResult>(TaskCreationOptions.RunContinuationsAsynchronously),
+            Activity.Current?.Context ?? default);
         if (!_queue.Writer.TryWrite(pending))
         {
             Release(size);
@@ -88,8 +105,9 @@ public sealed class GitHubEventStore : IAsyncDisposable
 
     private async Task WriteAsync()
     {
+        // The writer outlives the request that happened to create the store; its spans belong to its batches.
+        Activity.Current = null;
         var batch = new List<Pending>(MaxBatch);
-        var committed = new List<(Pending, StoreResult)>(MaxBatch);
         while (await _queue.Reader.WaitToReadAsync())
         {
             long bytes = 0;
@@ -98,48 +116,69 @@ public sealed class GitHubEventStore : IAsyncDisposable
                 batch.Add(next);
                 bytes += next.Event.Payload.Length;
             }
-            try
-            {
-                var results = await ExecuteAsync(batch);
-                for (var i = 0; i < batch.Count; i++)
-                {
-                    committed.Add((batch[i], results[i]));
-                }
-            }
-            catch (PostgresException) when (batch.Count > 1)
-            {
-                // One row the database refused (e.g. a payload jsonb cannot hold) rolled back the batch: go row by row.
-                foreach (var pending in batch)
-                {
-                    try
-                    {
-                        committed.Add((pending, (await ExecuteAsync([pending]))[0]));
-                    }
-                    catch (Exception ex)
-                    {
-                        pending.Result.TrySetException(ex);
-                    }
-                }
-            }
-            catch (Exception ex)
-            {
-                foreach (var pending in batch)
-                {
-                    pending.Result.TrySetException(ex);
-                }
-            }
-            Announce(committed);
-            foreach (var (pending, result) in committed)
-            {
-                pending.Result.TrySetResult(result);
-            }
+            await CommitAsync(batch);
             foreach (var pending in batch)
             {
                 Release(pending.Event.Payload.Length);
             }
             batch.Clear();
-            committed.Clear();
         }
+    }
+
+    /// <summary>Writes one batch, announces what was stored, then answers every caller in it.</summary>
+    private async Task CommitAsync(List<Pending> batch)
+    {
+        using var activity = StartBatchActivity(batch);
+        _batchSizes.Record(batch.Count);
+        var committed = _committed;
+        try
+        {
+            var results = await ExecuteAsync(batch);
+            for (var i = 0; i < batch.Count; i++)
+            {
+                committed.Add((batch[i], results[i]));
+            }
+        }
+        catch (PostgresException) when (batch.Count > 1)
+        {
+            // One row the database refused (e.g. a payload jsonb cannot hold) rolled back the batch: go row by row.
+            foreach (var pending in batch)
+            {
+                try
+                {
+                    committed.Add((pending, (await ExecuteAsync([pending]))[0]));
+                }
+                catch (Exception ex)
+                {
+                    pending.Result.TrySetException(ex);
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            activity?.AddException(ex).SetStatus(ActivityStatusCode.Error, ex.Message);
+            foreach (var pending in batch)
+            {
+                pending.Result.TrySetException(ex);
+            }
+        }
+        Announce(committed);
+        foreach (var (pending, result) in committed)
+        {
+            pending.Result.TrySetResult(result);
+        }
+        committed.Clear();
+    }
+
+    private static Activity? StartBatchActivity(List<Pending> batch)
+    {
+        if (!CoTeXTelemetry.ActivitySource.HasListeners())
+        {
+            return null;
+        }
+        var links = batch.Skip(1).Where(p => p.Origin != default).Select(p => new ActivityLink(p.Origin)).ToList();
+        return CoTeXTelemetry.ActivitySource.StartActivity("ingest batch", ActivityKind.Internal, batch[0].Origin,
+            [new("cotex.batch.size", batch.Count)], links);
     }
 
     /// <summary>The batch's stored events, in commit order; a paused repo (over the plan's limit) delivers nothing live.</summary>
@@ -152,7 +191,8 @@ public sealed class GitHubEventStore : IAsyncDisposable
             {
                 var (repo, _, eventType, fields, _) = pending.Event;
                 live.Add(new LiveGitHubEvent(repo.UserId, new GitHubEventSummary(result.Id, result.Position, repo.Id,
-                    repo.FullName, eventType, fields.Action, fields.Sender, fields.Title, fields.HtmlUrl, result.ReceivedAt)));
+                    repo.FullName, eventType, fields.Action, fields.Sender, fields.Title, fields.HtmlUrl, result.ReceivedAt),
+                    LiveEvents.ToTraceParent(pending.Origin)));
             }
         }
         _publisher.Publish(live);

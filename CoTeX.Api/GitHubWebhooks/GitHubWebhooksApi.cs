@@ -27,7 +27,8 @@ public static partial class GitHubWebhooksApi
     {
         var api = app.MapGroup("/api/webhooks/github").WithTags("Webhooks").AllowAnonymous()
             .WithMetadata(new Microsoft.AspNetCore.Cors.DisableCorsAttribute())
-            .RequireRateLimit(RateLimitPolicy.PerRepo);
+            .RequireRateLimit(RateLimitPolicy.PerRepo)
+            .AddEndpointFilter<WebhookMetrics>();
         api.MapPost("/{repoId:guid}", ReceiveAsync)
             .WithName("ReceiveGitHubWebhook")
             .WithSummary("Receives a GitHub webhook delivery for a tracked repo.")

@@ -26,6 +26,7 @@ internal static class Extensions
 
         builder.Services.AddSingleton<FeedQueries>();
         builder.Services.AddSingleton<FeedRegistry>();
+        builder.Services.AddSingleton<FeedMetrics>();
         builder.Services.AddSingleton<ShutdownNotifier>();
         builder.Services.AddHostedService<LiveEventRouter>();
         builder.Services.AddSingleton(TimeProvider.System);

@@ -1,6 +1,8 @@
+using System.Diagnostics;
 using System.Threading.Channels;
 using CoTeX.Contracts;
 using CoTeX.Realtime.Hubs;
+using CoTeX.ServiceDefaults;
 using Microsoft.AspNetCore.SignalR;
 
 namespace CoTeX.Realtime.Feeds;
@@ -11,25 +13,30 @@ namespace CoTeX.Realtime.Feeds;
 /// (positions are contiguous per user, so position p after p-2 means p-1 is missing). The loop tracks
 /// <see cref="Covered"/>: every deliverable event up to it has been sent. A live event at or below it is a duplicate
 /// and dropped. That is the whole exactly-once, in-order argument.
+/// <para>
+/// Tracing: a live event's send is a span in the trace of the webhook request that stored it; a catch-up is a span
+/// of its own. The loop itself belongs to no request (not to the long-lived WebSocket request that started it).
+/// </para>
 /// </summary>
 public sealed class ConnectionFeed
 {
     private abstract record Command;
     private sealed record Start(long? From) : Command;
-    private sealed record Live(GitHubEventSummary Event) : Command;
+    private sealed record Live(GitHubEventSummary Event, ActivityContext Origin) : Command;
     private sealed record Resync : Command;
 
     private readonly Channel<Command> _commands;
     private readonly IHubContext<EventsHub> _hub;
     private readonly FeedQueries _queries;
     private readonly RealtimeOptions _options;
+    private readonly FeedMetrics _metrics;
     private readonly ILogger _logger;
     private readonly Action _abortConnection;
     private long _covered = -1;
     private volatile bool _needsResync;
 
     public ConnectionFeed(string connectionId, Guid userId, Action abortConnection, IHubContext<EventsHub> hub,
-        FeedQueries queries, RealtimeOptions options, ILogger logger)
+        FeedQueries queries, RealtimeOptions options, FeedMetrics metrics, ILogger logger)
     {
         _abortConnection = abortConnection;
         ConnectionId = connectionId;
@@ -37,6 +44,7 @@ public sealed class ConnectionFeed
         _hub = hub;
         _queries = queries;
         _options = options;
+        _metrics = metrics;
         _logger = logger;
         _commands = Channel.CreateBounded<Command>(new BoundedChannelOptions(options.QueueCapacity)
         {
@@ -56,7 +64,8 @@ public sealed class ConnectionFeed
 
     public void StartFrom(long? fromPosition) => Post(new Start(fromPosition));
 
-    public void OnLive(GitHubEventSummary summary) => Post(new Live(summary));
+    /// <param name="origin">The trace of the request that stored the event (default for none).</param>
+    public void OnLive(GitHubEventSummary summary, ActivityContext origin) => Post(new Live(summary, origin));
 
     /// <summary>Bring the connection up to the user's latest position from Postgres (after Redis was away).</summary>
     public void RequestResync() => Post(new Resync());
@@ -74,6 +83,7 @@ public sealed class ConnectionFeed
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
+        Activity.Current = null;
         var client = _hub.Clients.Client(ConnectionId);
         try
         {
@@ -85,7 +95,7 @@ public sealed class ConnectionFeed
                         await StartAsync(client, start.From, cancellationToken);
                         break;
                     case Live live when _covered >= 0:
-                        await DeliverLiveAsync(client, live.Event, cancellationToken);
+                        await DeliverLiveAsync(client, live.Event, live.Origin, cancellationToken);
                         break;
                     case Resync when _covered >= 0:
                         _needsResync = true;
@@ -130,25 +140,38 @@ public sealed class ConnectionFeed
         else
         {
             Volatile.Write(ref _covered, from.Value);
+            using var activity = CoTeXTelemetry.ActivitySource.StartActivity("catch up");
+            activity?.SetTag("cotex.feed.from", from.Value).SetTag("cotex.feed.to", position.Current);
             await FillAsync(client, position.Current, cancellationToken);
         }
         await client.SendAsync(RealtimeProtocol.CaughtUp, new FeedPosition(_covered), cancellationToken);
     }
 
-    private async Task DeliverLiveAsync(IClientProxy client, GitHubEventSummary summary, CancellationToken cancellationToken)
+    private async Task DeliverLiveAsync(IClientProxy client, GitHubEventSummary summary, ActivityContext origin,
+        CancellationToken cancellationToken)
     {
         if (summary.Position <= _covered)
         {
             return; // sent already (catch-up or repair)
         }
+        using var activity = origin == default
+            ? null
+            : CoTeXTelemetry.ActivitySource.StartActivity(SendSpanName, ActivityKind.Producer, origin);
+        activity?.SetTag("messaging.system", "signalr")
+            .SetTag("messaging.destination.name", RealtimeProtocol.Event)
+            .SetTag("cotex.connection.id", ConnectionId)
+            .SetTag("cotex.event.position", summary.Position);
         if (summary.Position > _covered + 1)
         {
             // Every position below a published one is committed: read the hole from Postgres.
             await FillAsync(client, summary.Position - 1, cancellationToken);
         }
         await client.SendAsync(RealtimeProtocol.Event, summary, cancellationToken);
+        _metrics.SentLive();
         Volatile.Write(ref _covered, summary.Position);
     }
+
+    private const string SendSpanName = "send " + RealtimeProtocol.Event;
 
     /// <summary>Sends every deliverable event after <see cref="Covered"/> up to <paramref name="upTo"/> (all committed).</summary>
     private async Task FillAsync(IClientProxy client, long upTo, CancellationToken cancellationToken)
@@ -159,6 +182,7 @@ public sealed class ConnectionFeed
             if (batch.Count > 0)
             {
                 await client.SendAsync(RealtimeProtocol.Events, batch, cancellationToken);
+                _metrics.SentCatchUp(batch.Count);
             }
             // Positions without a deliverable event (paused or deleted repos) are covered too.
             Volatile.Write(ref _covered, batch.Count < _options.CatchUpBatchSize ? upTo : batch[^1].Position);

@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using CoTeX.Contracts;
+using CoTeX.ServiceDefaults;
 
 namespace CoTeX.Realtime.Feeds;
 
@@ -13,7 +15,7 @@ public sealed class FeedRegistry
 
     public FeedRegistry(IMeterFactory meters)
     {
-        var meter = meters.Create("CoTeX");
+        var meter = meters.Create(CoTeXTelemetry.Name);
         meter.CreateObservableGauge("cotex.realtime.connections", () => _byConnection.Count,
             description: "Subscribed client connections on this replica");
     }
@@ -57,13 +59,13 @@ public sealed class FeedRegistry
     }
 
     /// <summary>Hands a live event to each of the user's connections here (none if the user has none).</summary>
-    public void Route(Guid userId, GitHubEventSummary summary)
+    public void Route(Guid userId, GitHubEventSummary summary, ActivityContext origin)
     {
         if (_byUser.TryGetValue(userId, out var feeds))
         {
             foreach (var feed in feeds)
             {
-                feed.OnLive(summary);
+                feed.OnLive(summary, origin);
             }
         }
     }

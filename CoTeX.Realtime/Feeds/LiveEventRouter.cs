@@ -28,7 +28,7 @@ public sealed partial class LiveEventRouter(
         {
             foreach (var live in LiveEvents.Deserialize(((ReadOnlyMemory<byte>)message.Message).Span) ?? [])
             {
-                registry.Route(live.UserId, live.Event);
+                registry.Route(live.UserId, live.Event, LiveEvents.FromTraceParent(live.TraceParent));
             }
         });
         redis.ConnectionRestored += OnConnectionRestored;

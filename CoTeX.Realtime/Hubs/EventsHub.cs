@@ -19,6 +19,7 @@ public sealed class EventsHub(
     IHubContext<EventsHub> hubContext,
     IOptions<RealtimeOptions> options,
     ShutdownNotifier shutdown,
+    FeedMetrics metrics,
     ILogger<ConnectionFeed> feedLogger) : Hub
 {
     /// <param name="fromPosition">
@@ -29,7 +30,7 @@ public sealed class EventsHub(
     {
         var context = Context;
         var feed = new ConnectionFeed(context.ConnectionId, context.User!.GetUserId(), context.Abort, hubContext, queries,
-            options.Value, feedLogger);
+            options.Value, metrics, feedLogger);
         // Posted before the feed is reachable by live events, so the catch-up is the first thing it does.
         feed.StartFrom(fromPosition);
         if (!registry.TryAdd(feed))

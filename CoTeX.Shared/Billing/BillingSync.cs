@@ -1,12 +1,13 @@
 using System.Diagnostics.Metrics;
+using CoTeX.ServiceDefaults;
 using CoTeX.Shared.Data;
 using CoTeX.Shared.Plans;
 using Dapper;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
-using Stripe;
 using Plan = CoTeX.Shared.Plans.Plan;
+using Stripe;
 
 namespace CoTeX.Shared.Billing;
 
@@ -25,7 +26,7 @@ public sealed partial class BillingSync(
     IMeterFactory meters,
     ILogger<BillingSync> logger)
 {
-    private readonly Counter<long> _planChanges = meters.Create("CoTeX").CreateCounter<long>(
+    private readonly Counter<long> _planChanges = meters.Create(CoTeXTelemetry.Name).CreateCounter<long>(
         "cotex.billing.plan_changes", description: "Plan changes applied from Stripe");
 
     /// <summary>

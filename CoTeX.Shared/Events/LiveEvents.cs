@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using CoTeX.Contracts;
@@ -22,10 +23,24 @@ public static class LiveEvents
 
     public static IReadOnlyList<LiveGitHubEvent>? Deserialize(ReadOnlySpan<byte> json) =>
         JsonSerializer.Deserialize(json, LiveEventsJsonContext.Default.IReadOnlyListLiveGitHubEvent);
+
+    /// <summary>A span context as a W3C <c>traceparent</c>; null for none.</summary>
+    public static string? ToTraceParent(ActivityContext context) =>
+        context == default
+            ? null
+            : $"00-{context.TraceId.ToHexString()}-{context.SpanId.ToHexString()}-{(context.TraceFlags.HasFlag(ActivityTraceFlags.Recorded) ? "01" : "00")}";
+
+    /// <summary>The span context a <c>traceparent</c> names; default for none or a malformed one.</summary>
+    public static ActivityContext FromTraceParent(string? traceParent) =>
+        ActivityContext.TryParse(traceParent, null, isRemote: true, out var context) ? context : default;
 }
 
 /// <summary>A committed event and the user it belongs to.</summary>
-public sealed record LiveGitHubEvent(Guid UserId, GitHubEventSummary Event);
+/// <param name="TraceParent">
+/// The trace of the webhook request that stored the event (W3C <c>traceparent</c>), so the Realtime replica's send
+/// joins it. Added after the first release of this message: a replica of that version ignores it.
+/// </param>
+public sealed record LiveGitHubEvent(Guid UserId, GitHubEventSummary Event, string? TraceParent = null);
 
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
 [JsonSerializable(typeof(IReadOnlyList<LiveGitHubEvent>))]

@@ -1,12 +1,13 @@
 using System.Diagnostics.Metrics;
+using CoTeX.ServiceDefaults;
 using CoTeX.Shared.Billing;
 using CoTeX.Shared.Data;
+using CoTeX.Shared.Events;
 using Dapper;
 using Microsoft.Extensions.Options;
 using Npgsql;
-using Stripe;
 using StackExchange.Redis;
-using CoTeX.Shared.Events;
+using Stripe;
 
 namespace CoTeX.Worker.Billing;
 
@@ -28,7 +29,7 @@ public sealed partial class BillingReconciler(
 {
     private const int MaxAttempts = 20;
 
-    private readonly Counter<long> _corrections = meters.Create("CoTeX").CreateCounter<long>(
+    private readonly Counter<long> _corrections = meters.Create(CoTeXTelemetry.Name).CreateCounter<long>(
         "cotex.billing.drift_corrections", description: "Customers whose stored plan disagreed with Stripe and was corrected");
 
     public sealed record Report(int EventsRetried, int CustomersChecked, int Corrections);

@@ -1,0 +1,44 @@
+using System.Diagnostics.Metrics;
+using CoTeX.ServiceDefaults;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace CoTeX.Api.GitHubWebhooks;
+
+/// <summary>
+/// <c>cotex.github.webhooks</c>: GitHub deliveries by outcome (<c>stored</c>, <c>duplicate</c>, <c>rejected</c>) and
+/// response status. An endpoint filter on the receiver, so every way out of the handler is counted, thrown errors
+/// included (the rate limiter's 429s come before it and are in ASP.NET Core's own rate-limiting metrics).
+/// </summary>
+public sealed class WebhookMetrics(IMeterFactory meters) : IEndpointFilter
+{
+    private readonly Counter<long> _deliveries = meters.Create(CoTeXTelemetry.Name).CreateCounter<long>(
+        "cotex.github.webhooks", "{delivery}", "GitHub webhook deliveries by outcome (stored, duplicate, rejected)");
+
+    public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        object? result;
+        try
+        {
+            result = await next(context);
+        }
+        catch (Exception ex)
+        {
+            Add("rejected", ServiceDefaults.ProblemExceptionHandler.IsDatabaseUnavailable(ex) ? 503 : 500);
+            throw;
+        }
+        switch (result is INestedHttpResult nested ? nested.Result : result)
+        {
+            case Ok<GitHubWebhooksApi.WebhookAccepted> { Value: { } accepted }:
+                Add(accepted.Status, StatusCodes.Status200OK);
+                break;
+            case IStatusCodeHttpResult { StatusCode: { } status }:
+                Add("rejected", status);
+                break;
+        }
+        return result;
+    }
+
+    private void Add(string outcome, int status) =>
+        _deliveries.Add(1, new KeyValuePair<string, object?>("outcome", outcome),
+            new KeyValuePair<string, object?>("http.response.status_code", status));
+}
