@@ -19,6 +19,7 @@ public sealed class AppHostFixture : IAsyncLifetime
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromMinutes(4);
     private readonly ConcurrentDictionary<string, ConcurrentQueue<string>> _logs = new();
+    private readonly ConcurrentDictionary<string, int> _processIds = new();
 
     public DistributedApplication App { get; private set; } = null!;
     public OtlpReceiver Telemetry { get; private set; } = null!;
@@ -90,6 +91,10 @@ public sealed class AppHostFixture : IAsyncLifetime
         {
             await foreach (var e in App.ResourceNotifications.WatchAsync())
             {
+                if (e.Snapshot.Properties.FirstOrDefault(p => p.Name == "executable.pid")?.Value is int pid)
+                {
+                    _processIds[e.ResourceId] = pid;
+                }
                 if (_logs.TryAdd(e.ResourceId, new ConcurrentQueue<string>()))
                 {
                     var lines = _logs[e.ResourceId];
@@ -108,6 +113,9 @@ public sealed class AppHostFixture : IAsyncLifetime
         });
     }
 
+    /// <summary>The process the orchestrator started for each resource instance (for a project, `dotnet run`).</summary>
+    public IReadOnlyDictionary<string, int> ResourceProcesses => _processIds;
+
     /// <summary>What a resource (every replica of it) has written to its console so far.</summary>
     public IReadOnlyList<string> LogsOf(string resourceName) =>
         _logs.Where(entry => entry.Key == resourceName || entry.Key.StartsWith(resourceName + "-", StringComparison.Ordinal))
@@ -124,12 +132,19 @@ public sealed class AppHostFixture : IAsyncLifetime
         MaxReconnectDelay = TimeSpan.FromMilliseconds(500),
     });
 
-    public async ValueTask DisposeAsync()
+    /// <summary>Stops the AppHost as Ctrl-C does (the host stops, then the orchestrator cleans up); the data stays.</summary>
+    public async Task StopAsync()
     {
         if (App is not null)
         {
             await App.DisposeAsync();
+            App = null!;
         }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
         await Telemetry.DisposeAsync();
         try
         {

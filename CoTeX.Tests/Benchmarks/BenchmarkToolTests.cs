@@ -12,7 +12,7 @@ public sealed class BenchmarkToolTests
     [Fact]
     public async Task Quick_run_completes_every_scenario_and_writes_the_report()
     {
-        var repoRoot = RepoRoot();
+        var repoRoot = Repository.Root;
         var data = await ProcessRunner.CreateTempFolderAsync("cotex-bench");
         var output = Path.Combine(Path.GetTempPath(), $"cotex-bench-report-{Guid.NewGuid():N}");
         try
@@ -52,17 +52,5 @@ public sealed class BenchmarkToolTests
                 Directory.Delete(output, recursive: true);
             }
         }
-    }
-
-    private static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "eng", "run-local.sh")))
-            {
-                return dir.FullName;
-            }
-        }
-        throw new InvalidOperationException("The tests run from inside the CoTeX repository (eng/run-local.sh not found).");
     }
 }

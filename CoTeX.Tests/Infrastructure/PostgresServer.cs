@@ -14,6 +14,9 @@ public sealed class PostgresServer : IAsyncDisposable
 
     public int Port { get; }
 
+    /// <summary>Where this machine's Postgres server binaries are (initdb, pg_ctl, pg_controldata).</summary>
+    public static string BinDirectory { get; } = FindBinDir();
+
     private PostgresServer(string binDir, string root, int port)
     {
         _binDir = binDir;
@@ -24,7 +27,7 @@ public sealed class PostgresServer : IAsyncDisposable
 
     public static async Task<PostgresServer> StartNewAsync()
     {
-        var binDir = FindBinDir();
+        var binDir = BinDirectory;
         var root = await ProcessRunner.CreateTempFolderAsync("cotex-pg");
         var server = new PostgresServer(binDir, root, ProcessRunner.FreePort());
         await ProcessRunner.RunAsync(Path.Combine(binDir, "initdb"),
