@@ -1,0 +1,86 @@
+using System.Text.Json.Nodes;
+using CoTeX.Tests.Infrastructure;
+
+namespace CoTeX.Tests.AppHost;
+
+/// <summary>
+/// The deployment manifest, published the way azd asks for it (<c>dotnet run --project CoTeX.AppHost --publisher
+/// manifest --output-path ...</c>), describes what operators deploy and holds no secret.
+/// </summary>
+public sealed class ManifestTests
+{
+    private static readonly string[] Services = ["migrations", "api", "realtime", "worker"];
+
+    [Fact]
+    public async Task The_manifest_has_the_topology_azd_deploys_and_every_secret_is_a_parameter()
+    {
+        var resources = (await PublishManifestAsync())["resources"]!.AsObject();
+
+        resources["postgres"]!["type"]!.GetValue<string>().Should().Be("container.v0");
+        resources["redis"]!["type"]!.GetValue<string>().Should().Be("container.v0");
+        resources["cotexdb"]!["connectionString"]!.GetValue<string>().Should().Contain("{postgres.connectionString}");
+        foreach (var service in Services)
+        {
+            resources[service]!["type"]!.GetValue<string>().Should().Be("project.v0");
+            var env = resources[service]!["env"]!.AsObject();
+            env["ConnectionStrings__cotexdb"]!.GetValue<string>().Should().Be("{cotexdb.connectionString}");
+        }
+        foreach (var service in Services.Skip(1))
+        {
+            resources[service]!["env"]!["ConnectionStrings__redis"]!.GetValue<string>().Should().Be("{redis.connectionString}");
+        }
+        IsExternal(resources["api"]!).Should().BeTrue("GitHub, Stripe and desktop clients call the Api");
+        IsExternal(resources["realtime"]!).Should().BeTrue("desktop clients connect to the hub");
+        IsExternal(resources["worker"]!).Should().BeFalse("nothing outside calls the Worker");
+
+        // Secrets reach the services only as references to secret parameters, which have no value in the manifest.
+        resources["api"]!["env"]!["Auth__JwtSecret"]!.GetValue<string>().Should().Be("{jwt-secret.value}");
+        resources["api"]!["env"]!["Stripe__SecretKey"]!.GetValue<string>().Should().Be("{stripe-secret-key.value}");
+        resources["worker"]!["env"]!["Stripe__WebhookSecret"]!.GetValue<string>().Should().Be("{stripe-webhook-secret.value}");
+        var jwtSecret = resources["jwt-secret"]!["inputs"]!["value"]!;
+        jwtSecret["secret"]!.GetValue<bool>().Should().BeTrue();
+        jwtSecret["default"].Should().BeNull("Supabase's secret is the operator's to give; azd asks for it");
+        foreach (var (name, resource) in resources)
+        {
+            if (resource!["inputs"]?["value"] is { } input && input["secret"]?.GetValue<bool>() == true)
+            {
+                var literal = input["default"]?["value"]?.GetValue<string>();
+                literal.Should().BeNullOrEmpty($"secret parameter {name} must not carry a value");
+            }
+        }
+        foreach (var service in Services)
+        {
+            foreach (var (name, value) in resources[service]!["env"]!.AsObject())
+            {
+                if (name.Contains("PASSWORD") || name.Contains("Secret") || name.Contains("Key"))
+                {
+                    value!.GetValue<string>().Should().MatchRegex(@"^\{[a-z-]+\.value\}$", $"{service}'s {name} is a parameter reference");
+                }
+            }
+        }
+    }
+
+    private static bool IsExternal(JsonNode resource) =>
+        resource["bindings"]!.AsObject().Any(binding => binding.Value!["external"]?.GetValue<bool>() == true);
+
+    private static async Task<JsonNode> PublishManifestAsync()
+    {
+        var output = await ProcessRunner.CreateTempFolderAsync("cotex-manifest");
+        try
+        {
+            var manifest = Path.Combine(output, "aspire-manifest.json");
+            // The test assembly's own configuration (bin/<Configuration>/net10.0), which built the AppHost too.
+            var configuration = new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)).Parent!.Name;
+            await ProcessRunner.RunAsync("dotnet",
+            [
+                "run", "--project", Repository.PathOf("CoTeX.AppHost"), "--no-build", "-c", configuration, "--",
+                "--publisher", "manifest", "--output-path", manifest,
+            ], timeout: TimeSpan.FromMinutes(2));
+            return JsonNode.Parse(await File.ReadAllTextAsync(manifest))!;
+        }
+        finally
+        {
+            Directory.Delete(output, recursive: true);
+        }
+    }
+}
