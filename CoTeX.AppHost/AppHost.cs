@@ -17,7 +17,7 @@ var migrations = builder.AddProject<Projects.CoTeX_MigrationService>("migrations
     .WaitFor(cotexdb);
 
 // The REST API and both webhook receivers: GitHub, Stripe and desktop clients call it from outside.
-var api = builder.AddProject<Projects.CoTeX_Api>("api")
+builder.AddProject<Projects.CoTeX_Api>("api")
     .WithReference(cotexdb)
     .WithReference(redis)
     .WaitFor(redis)
@@ -27,7 +27,8 @@ var api = builder.AddProject<Projects.CoTeX_Api>("api")
     .WithCors(parameters)
     .WithEnvironment("Api__PublicBaseUrl", parameters.PublicBaseUrl)
     .WithExternalHttpEndpoints()
-    .WithHttpHealthCheck("/health");
+    .WithHttpHealthCheck("/health")
+    .WithDeveloperCommands(parameters.JwtSecret);
 
 // The SignalR hub for desktop clients, scaled out through the Redis backplane.
 builder.AddProject<Projects.CoTeX_Realtime>("realtime")

@@ -37,6 +37,13 @@ public sealed class CoTeXClient : IDisposable
         return await ReadAsync<CreatedRepo>(response, cancellationToken);
     }
 
+    /// <summary>A new webhook secret for the repo; the old one stops working at once.</summary>
+    public async Task<RotatedSecret> RotateSecretAsync(Guid repoId, CancellationToken cancellationToken = default)
+    {
+        using var response = await _http.PostAsync($"/api/repos/{repoId}/rotate-secret", content: null, cancellationToken);
+        return await ReadAsync<RotatedSecret>(response, cancellationToken);
+    }
+
     public async Task RemoveRepoAsync(Guid repoId, CancellationToken cancellationToken = default)
     {
         using var response = await _http.DeleteAsync($"/api/repos/{repoId}", cancellationToken);

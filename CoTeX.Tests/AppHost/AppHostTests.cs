@@ -1,6 +1,9 @@
 using System.Net;
+using Aspire.Hosting.ApplicationModel;
+using Aspire.Hosting.Testing;
 using CoTeX.Contracts;
 using CoTeX.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace CoTeX.Tests.AppHost;
 
@@ -84,6 +87,40 @@ public sealed class AppHostTests(AppHostFixture app) : IClassFixture<AppHostFixt
             telemetry.Logs.Should().Contain(l => l.Service == "migrations" && l.Body.StartsWith("Migrations complete"));
             return Task.CompletedTask;
         }, Patience);
+    }
+
+    [Fact]
+    public async Task The_dashboard_commands_mint_a_token_the_api_accepts_and_send_a_sample_webhook_to_the_dev_users_clients()
+    {
+        var devUser = Guid.Parse("00000000-0000-4000-8000-000000000001"); // eng/mint-token.sh's too
+        var commands = app.App.Services.GetRequiredService<ResourceCommandService>();
+        var api = app.App.Services.GetRequiredService<DistributedApplicationModel>().Resources.Single(r => r.Name == "api");
+
+        var minted = await commands.ExecuteCommandAsync(api, "mint-dev-token");
+        minted.Success.Should().BeTrue(minted.Message);
+        using (var client = app.App.CreateHttpClient("api").WithToken(minted.Data!.Value))
+        {
+            (await client.GetAsync("/api/repos")).StatusCode.Should().Be(HttpStatusCode.OK, "the minted token is the dev user's");
+        }
+
+        await using var feeds = new Feeds();
+        foreach (var replica in app.RealtimeReplicas)
+        {
+            var feed = new RecordingFeed(app.ClientFor(devUser, replica).Watch());
+            feeds.Add(feed);
+            await feed.CaughtUp.WaitAsync(Patience);
+        }
+        // The second time the repo is tracked already: the command takes a new secret for it.
+        for (var sent = 1; sent <= 2; sent++)
+        {
+            var result = await commands.ExecuteCommandAsync(api, "send-sample-webhook");
+            result.Success.Should().BeTrue(result.Message);
+            foreach (var feed in feeds)
+            {
+                await feed.WaitForCountAsync(sent, Patience);
+                feed.Received[^1].Should().Match<GitHubEventSummary>(e => e.Type == "push" && e.RepoFullName == "Codertocat/Hello-World");
+            }
+        }
     }
 
     /// <summary>A new user with a tracked repo and a live client on each Realtime replica, caught up.</summary>
