@@ -4,7 +4,8 @@ using System.Text;
 using System.Text.Json;
 using CoTeX.Benchmarks;
 
-// Benchmarks for CoTeX on the local topology (eng/run-local.sh, Release). Writes a Markdown and a JSON report.
+// Benchmarks for CoTeX on a topology of its own (Topology.cs: Release builds, no orchestrator proxies). Writes a
+// Markdown and a JSON report.
 //   dotnet run -c Release --project CoTeX.Benchmarks -- [--quick] [--scenarios ingest,e2e,connections,catchup] ...
 
 var quick = new Option<bool>("--quick") { Description = "Run every scenario briefly (proves the tool works; numbers mean little)." };
@@ -99,12 +100,12 @@ static string FindRepoRoot()
 {
     for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
     {
-        if (File.Exists(Path.Combine(dir.FullName, "eng", "run-local.sh")))
+        if (File.Exists(Path.Combine(dir.FullName, "CoTeX.sln")))
         {
             return dir.FullName;
         }
     }
-    throw new InvalidOperationException("Run the benchmarks from inside the CoTeX repository (eng/run-local.sh not found).");
+    throw new InvalidOperationException("Run the benchmarks from inside the CoTeX repository (CoTeX.sln not found).");
 }
 
 static string Cpu(IReadOnlyDictionary<string, double> perWebhook) =>

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text;
@@ -8,28 +9,42 @@ using CoTeX.Contracts;
 namespace CoTeX.Benchmarks;
 
 /// <summary>
-/// The system under test: the same topology as eng/run-local.sh start (Release), on its own ports and data folder so it
-/// never collides with a developer's running system.
+/// The system under test, started by this tool rather than by the AppHost: the orchestrator's proxies would sit on
+/// every request and change what is measured (through DCP's proxy a plain GET took twice as long at the median and
+/// cost as much CPU in the proxy as in the Api; README, "Benchmarks"). Postgres and Redis come from the same
+/// <c>eng/local-infra.sh</c> the AppHost's local mode runs; the migration step and the services are the Release
+/// builds, started the way the AppHost starts them (same settings, project folder as working directory), on their own
+/// ports and data folder so a run never collides with a developer's system.
 /// </summary>
 public sealed class Topology : IAsyncDisposable
 {
-    public const string DevSecret = "cotex-local-development-secret-change-me-0123456789";
-    private readonly string _repoRoot;
-    private readonly Dictionary<string, string> _environment;
+    public const string DevSecret = "cotex-benchmark-jwt-secret-0123456789abcdef";
+    private const string Configuration = "Release";
+    private static readonly TimeSpan HealthTimeout = TimeSpan.FromSeconds(120);
 
-    private Topology(string repoRoot, int basePort, Dictionary<string, string> environment)
+    private readonly string _repoRoot;
+    private readonly string _logs;
+    private readonly List<(string Name, Process Process)> _services = [];
+    private readonly List<(string Name, Process Process)> _servers = [];
+
+    private Topology(string repoRoot, string dataDir, int basePort)
     {
         _repoRoot = repoRoot;
-        _environment = environment;
+        DataDir = dataDir;
+        _logs = Path.Combine(dataDir, "logs");
         ApiUrl = new($"http://127.0.0.1:{basePort}");
         RealtimeUrls = [new($"http://127.0.0.1:{basePort + 1}"), new($"http://127.0.0.1:{basePort + 2}")];
+        WorkerUrl = new($"http://127.0.0.1:{basePort + 3}");
         PostgresPort = basePort + 100;
+        RedisPort = basePort + 101;
     }
 
     public Uri ApiUrl { get; }
     public Uri[] RealtimeUrls { get; }
+    public Uri WorkerUrl { get; }
     public int PostgresPort { get; }
-    public string DataDir => _environment["COTEX_DATA_DIR"];
+    public int RedisPort { get; }
+    public string DataDir { get; }
 
     /// <summary>
     /// Services on <paramref name="basePort"/> (Api) to +3, Postgres on +100, Redis on +101; everything in
@@ -47,46 +62,175 @@ public sealed class Topology : IAsyncDisposable
         {
             file.Delete();
         }
-        var topology = new Topology(repoRoot, basePort, new Dictionary<string, string>
+        var topology = new Topology(repoRoot, dataDir, basePort);
+        Directory.CreateDirectory(topology._logs);
+        try
         {
-            ["COTEX_DATA_DIR"] = dataDir,
-            ["COTEX_CONFIGURATION"] = "Release",
-            ["COTEX_API_PORT"] = $"{basePort}",
-            ["COTEX_REALTIME1_PORT"] = $"{basePort + 1}",
-            ["COTEX_REALTIME2_PORT"] = $"{basePort + 2}",
-            ["COTEX_WORKER_PORT"] = $"{basePort + 3}",
-            ["COTEX_PG_PORT"] = $"{basePort + 100}",
-            ["COTEX_REDIS_PORT"] = $"{basePort + 101}",
-            // Throughput is what is measured here; the limiter has its own tests.
-            ["RateLimiting__Enabled"] = "false",
-            ["ASPNETCORE_ENVIRONMENT"] = "Production",
-            ["Serilog__MinimumLevel__Default"] = "Warning",
-        });
-        await topology.RunScriptAsync("start");
-        // The build leaves compiler servers running, and they would take CPU from the system under test.
-        using (var shutdown = Process.Start(new ProcessStartInfo("dotnet", ["build-server", "shutdown"]) { RedirectStandardOutput = true }))
+            await topology.StartAsync();
+        }
+        catch
         {
-            await shutdown!.WaitForExitAsync();
+            await topology.DisposeAsync(); // a failed start leaves nothing behind
+            throw;
         }
         return topology;
+    }
+
+    private async Task StartAsync()
+    {
+        var build = Start("build", "dotnet", ["build", Path.Combine(_repoRoot, "CoTeX.Services.slnf"), "-c", Configuration, "-nologo", "-v", "quiet"],
+            _repoRoot, []);
+        _servers.Add(("postgres", StartServer("postgres", "COTEX_PG_PORT", PostgresPort)));
+        _servers.Add(("redis", StartServer("redis", "COTEX_REDIS_PORT", RedisPort)));
+        await ExpectSuccessAsync(build, "build");
+        // The build leaves compiler servers running, and they would take CPU from the system under test.
+        await ExpectSuccessAsync(Start("build-server", "dotnet", ["build-server", "shutdown"], _repoRoot, []), "build-server");
+        await WaitForPortAsync(RedisPort, "redis");
+        await ExpectSuccessAsync(StartService("migrations", "CoTeX.MigrationService", port: null), "migrations");
+
+        foreach (var (name, project, url) in new[]
+                 {
+                     ("api", "CoTeX.Api", ApiUrl), ("realtime-1", "CoTeX.Realtime", RealtimeUrls[0]),
+                     ("realtime-2", "CoTeX.Realtime", RealtimeUrls[1]), ("worker", "CoTeX.Worker", WorkerUrl),
+                 })
+        {
+            _services.Add((name, StartService(name, project, url)));
+        }
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        foreach (var (name, process) in _services)
+        {
+            var url = name switch { "api" => ApiUrl, "worker" => WorkerUrl, _ => RealtimeUrls[name[^1] - '1'] };
+            var deadline = DateTime.UtcNow + HealthTimeout;
+            while (!await IsHealthyAsync(http, url))
+            {
+                if (process.HasExited || DateTime.UtcNow > deadline)
+                {
+                    throw new InvalidOperationException($"{name} did not become healthy: {Tail(name)}");
+                }
+                await Task.Delay(500);
+            }
+        }
+    }
+
+    private static async Task<bool> IsHealthyAsync(HttpClient http, Uri url)
+    {
+        try
+        {
+            return (await http.GetAsync(new Uri(url, "/health"))).IsSuccessStatusCode;
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+        {
+            return false;
+        }
+    }
+
+    private Process StartServer(string which, string portVariable, int port) =>
+        Start(which, "bash", [Path.Combine(_repoRoot, "eng", "local-infra.sh"), which], _repoRoot, new()
+        {
+            ["COTEX_DATA_DIR"] = DataDir,
+            [portVariable] = port.ToString(CultureInfo.InvariantCulture),
+        });
+
+    /// <summary>A Release build of a service, configured as the AppHost configures it.</summary>
+    private Process StartService(string name, string project, Uri? port)
+    {
+        var environment = new Dictionary<string, string>
+        {
+            ["ConnectionStrings__cotexdb"] = $"Host=127.0.0.1;Port={PostgresPort};Username=postgres;Database=cotexdb",
+            ["ConnectionStrings__redis"] = $"127.0.0.1:{RedisPort}",
+            ["Auth__JwtSecret"] = DevSecret,
+            ["Api__PublicBaseUrl"] = ApiUrl.ToString().TrimEnd('/'),
+            ["ASPNETCORE_ENVIRONMENT"] = "Production",
+            ["DOTNET_ENVIRONMENT"] = "Production",
+            ["OTEL_SERVICE_NAME"] = name,
+            // Throughput is what is measured here; the limiter has its own tests.
+            ["RateLimiting__Enabled"] = "false",
+            ["Serilog__MinimumLevel__Default"] = "Warning",
+        };
+        if (port is not null)
+        {
+            environment["ASPNETCORE_URLS"] = port.ToString().TrimEnd('/');
+        }
+        var projectDir = Path.Combine(_repoRoot, project);
+        return Start(name, "dotnet", [Path.Combine(projectDir, "bin", Configuration, "net10.0", project + ".dll")], projectDir, environment);
+    }
+
+    /// <summary>Starts a process whose output goes to logs/&lt;name&gt;.log.</summary>
+    private Process Start(string name, string fileName, string[] arguments, string workingDirectory, Dictionary<string, string> environment)
+    {
+        var start = new ProcessStartInfo(fileName, arguments)
+        {
+            WorkingDirectory = workingDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var (key, value) in environment)
+        {
+            start.Environment[key] = value;
+        }
+        var process = Process.Start(start)!;
+        var log = new StreamWriter(Path.Combine(_logs, name + ".log")) { AutoFlush = true };
+        process.OutputDataReceived += (_, e) => Write(log, e.Data);
+        process.ErrorDataReceived += (_, e) => Write(log, e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    private static void Write(StreamWriter log, string? line)
+    {
+        if (line is not null)
+        {
+            lock (log)
+            {
+                log.WriteLine(line);
+            }
+        }
+    }
+
+    private async Task ExpectSuccessAsync(Process process, string name)
+    {
+        await process.WaitForExitAsync();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{name} failed ({process.ExitCode}): {Tail(name)}");
+        }
+    }
+
+    private async Task WaitForPortAsync(int port, string name)
+    {
+        var deadline = DateTime.UtcNow + HealthTimeout;
+        while (true)
+        {
+            try
+            {
+                using var client = new System.Net.Sockets.TcpClient();
+                await client.ConnectAsync(System.Net.IPAddress.Loopback, port);
+                return;
+            }
+            catch (System.Net.Sockets.SocketException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(200);
+            }
+        }
+        throw new InvalidOperationException($"{name} does not listen on {port}: {Tail(name)}");
+    }
+
+    private string Tail(string name)
+    {
+        var file = Path.Combine(_logs, name + ".log");
+        return File.Exists(file) ? string.Join('\n', File.ReadLines(file).TakeLast(20)) : "(no log)";
     }
 
     public string PostgresConnectionString => $"host=127.0.0.1 port={PostgresPort} user=postgres dbname=cotexdb";
 
     public int RealtimePid(int replica) => ServicePids().Single(s => s.Name == $"realtime-{replica}").Pid;
 
-    /// <summary>The services eng/run-local.sh started, by name (api, realtime-1, realtime-2, worker, redis).</summary>
-    public IEnumerable<(string Name, int Pid)> ServicePids()
-    {
-        foreach (var name in new[] { "api", "realtime-1", "realtime-2", "worker", "redis" })
-        {
-            var file = Path.Combine(DataDir, "pids", $"{name}.pid");
-            if (File.Exists(file) && int.TryParse(File.ReadAllText(file).Trim(), out var pid))
-            {
-                yield return (name, pid);
-            }
-        }
-    }
+    /// <summary>The services and Redis, by name (api, realtime-1, realtime-2, worker, redis).</summary>
+    public IEnumerable<(string Name, int Pid)> ServicePids() =>
+        _services.Concat(_servers.Where(s => s.Name == "redis")) // local-infra.sh execs redis-server
+            .Where(s => !s.Process.HasExited).Select(s => (s.Name, s.Process.Id));
 
     /// <summary>Postgres' main process (first line of postmaster.pid).</summary>
     public int? PostmasterPid()
@@ -120,28 +264,37 @@ public sealed class Topology : IAsyncDisposable
         return (userId, await client.AddRepoAsync(fullName));
     }
 
-    private async Task RunScriptAsync(string command)
+    /// <summary>The services first (they finish their work while Postgres and Redis are up), then the servers.</summary>
+    public async ValueTask DisposeAsync()
     {
-        var start = new ProcessStartInfo("bash", [Path.Combine(_repoRoot, "eng", "run-local.sh"), command])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (var (key, value) in _environment)
-        {
-            start.Environment[key] = value;
-        }
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"run-local.sh {command} failed: {await error}{await output}");
-        }
+        await StopAsync(_services);
+        await StopAsync(_servers);
     }
 
-    public async ValueTask DisposeAsync() => await RunScriptAsync("stop");
+    private static async Task StopAsync(List<(string Name, Process Process)> processes)
+    {
+        await Task.WhenAll(processes.Select(async p =>
+        {
+            if (!p.Process.HasExited)
+            {
+                using (var kill = Process.Start("kill", ["-TERM", p.Process.Id.ToString(CultureInfo.InvariantCulture)]))
+                {
+                    await kill.WaitForExitAsync();
+                }
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30)); // services get 25 s
+                try
+                {
+                    await p.Process.WaitForExitAsync(timeout.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    p.Process.Kill(entireProcessTree: true);
+                }
+            }
+            p.Process.Dispose();
+        }));
+        processes.Clear();
+    }
 }
 
 /// <summary>Realistic GitHub payloads (2–8 KB): real octokit examples with the bulky repository/sender objects trimmed.</summary>

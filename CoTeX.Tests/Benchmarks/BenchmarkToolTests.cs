@@ -5,7 +5,8 @@ namespace CoTeX.Tests.Benchmarks;
 
 /// <summary>
 /// Proves in CI that the benchmark tool works end to end: <c>--quick</c> runs every scenario for a moment against the
-/// real local topology (eng/run-local.sh, Release). Numbers are not asserted, only that each scenario did its work.
+/// real topology the tool starts (Release builds of the services, local Postgres and Redis). Numbers are not asserted,
+/// only that each scenario did its work.
 /// </summary>
 public sealed class BenchmarkToolTests
 {

@@ -4,8 +4,8 @@ using Microsoft.AspNetCore.Mvc.Testing;
 namespace CoTeX.Tests.Infrastructure;
 
 /// <summary>
-/// Hosts one CoTeX service in-process with the settings a test gives it, the same keys the AppHost and
-/// eng/run-local.sh set through the environment. <see cref="WithKestrel"/> serves on a real loopback port.
+/// Hosts one CoTeX service in-process with the settings a test gives it, the same keys the AppHost sets through the
+/// environment. <see cref="WithKestrel"/> serves on a real loopback port.
 /// </summary>
 public sealed class ServiceHost<TProgram> : WebApplicationFactory<TProgram> where TProgram : class
 {

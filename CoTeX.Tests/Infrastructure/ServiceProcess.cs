@@ -5,7 +5,7 @@ namespace CoTeX.Tests.Infrastructure;
 
 /// <summary>
 /// A CoTeX service as a real OS process (the built dll next to the tests), for behaviour that depends on being one:
-/// SIGTERM, exit time. Configured through environment variables, as the AppHost and eng/run-local.sh do.
+/// SIGTERM, exit time. Configured through environment variables, as the AppHost does.
 /// </summary>
 public sealed class ServiceProcess : IAsyncDisposable
 {
