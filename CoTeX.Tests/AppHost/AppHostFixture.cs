@@ -55,13 +55,21 @@ public sealed class AppHostFixture : IAsyncLifetime
         var stopwatch = System.Diagnostics.Stopwatch.StartNew();
         App = await builder.BuildAsync();
         KeepResourceLogs();
-        using var timeout = new CancellationTokenSource(StartTimeout);
-        await App.StartAsync(timeout.Token);
-        var notifications = App.ResourceNotifications;
-        await notifications.WaitForResourceAsync("migrations", KnownResourceStates.Finished, timeout.Token);
-        await notifications.WaitForResourceHealthyAsync("api", timeout.Token);
-        await notifications.WaitForResourceHealthyAsync("worker", timeout.Token);
-        RealtimeReplicas = await WaitForHealthyReplicasAsync("realtime", 2, timeout.Token);
+        try
+        {
+            using var timeout = new CancellationTokenSource(StartTimeout);
+            await App.StartAsync(timeout.Token);
+            var notifications = App.ResourceNotifications;
+            await notifications.WaitForResourceAsync("migrations", KnownResourceStates.Finished, timeout.Token);
+            await notifications.WaitForResourceHealthyAsync("api", timeout.Token);
+            await notifications.WaitForResourceHealthyAsync("worker", timeout.Token);
+            RealtimeReplicas = await WaitForHealthyReplicasAsync("realtime", 2, timeout.Token);
+        }
+        catch
+        {
+            await StopAsync(); // what did start must not outlive a failed start
+            throw;
+        }
         StartTime = stopwatch.Elapsed;
     }
 

@@ -116,21 +116,32 @@ public sealed class AppHostShutdownTests
             server._process.ErrorDataReceived += (_, e) => server._output.WriteLine(e.Data);
             server._process.BeginOutputReadLine();
             server._process.BeginErrorReadLine();
-            await Eventually.SucceedsAsync(async () =>
+            try
             {
-                server._process.HasExited.Should().BeFalse(server.Output);
+                await server.WaitUntilReadyAsync(readyLine);
+            }
+            catch
+            {
+                await server.DisposeAsync(); // a server that did not come up must not outlive the test
+                throw;
+            }
+            return server;
+        }
+
+        private Task WaitUntilReadyAsync(string? readyLine) =>
+            Eventually.SucceedsAsync(async () =>
+            {
+                _process.HasExited.Should().BeFalse(Output);
                 if (readyLine is null)
                 {
                     using var client = new System.Net.Sockets.TcpClient();
-                    await client.ConnectAsync(System.Net.IPAddress.Loopback, port);
+                    await client.ConnectAsync(System.Net.IPAddress.Loopback, Port);
                 }
                 else
                 {
-                    server.Output.Should().Contain(readyLine);
+                    Output.Should().Contain(readyLine);
                 }
             }, TimeSpan.FromSeconds(30));
-            return server;
-        }
 
         /// <summary>SIGTERM, as the orchestrator sends it; returns the exit code.</summary>
         public async Task<int> StopAsync()
