@@ -28,8 +28,6 @@ public sealed class AppHostFixture : IAsyncLifetime
     /// <summary>Each Realtime replica's own address (not the proxy in front of them).</summary>
     public IReadOnlyList<Uri> RealtimeReplicas { get; private set; } = [];
 
-    public TimeSpan StartTime { get; private set; }
-
     public async ValueTask InitializeAsync()
     {
         Telemetry = await OtlpReceiver.StartAsync();
@@ -52,7 +50,6 @@ public sealed class AppHostFixture : IAsyncLifetime
                 .WithEnvironment("OTEL_METRIC_EXPORT_INTERVAL", "1000");
         }
 
-        var stopwatch = System.Diagnostics.Stopwatch.StartNew();
         App = await builder.BuildAsync();
         KeepResourceLogs();
         try
@@ -70,7 +67,6 @@ public sealed class AppHostFixture : IAsyncLifetime
             await StopAsync(); // what did start must not outlive a failed start
             throw;
         }
-        StartTime = stopwatch.Elapsed;
     }
 
     /// <summary>Waits until <paramref name="count"/> replicas of a resource are healthy; returns their own URLs.</summary>
