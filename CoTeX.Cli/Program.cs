@@ -5,7 +5,7 @@ using CoTeX.Client;
 
 // cotex: track repos and watch their GitHub events live, from a terminal.
 //   COTEX_API_URL        default http://127.0.0.1:5080
-//   COTEX_REALTIME_URLS  comma-separated, default http://127.0.0.1:5081,http://127.0.0.1:5082
+//   COTEX_REALTIME_URLS  comma-separated, default http://127.0.0.1:5081 (the AppHost's endpoint in front of every replica)
 //   COTEX_TOKEN          a Supabase access token (locally: export COTEX_TOKEN=$(eng/mint-token.sh))
 
 var root = new RootCommand("CoTeX: your GitHub repositories' events, live.");

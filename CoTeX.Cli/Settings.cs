@@ -12,7 +12,7 @@ internal static class Settings
             throw new InvalidOperationException("Set COTEX_TOKEN to a Supabase access token (locally: export COTEX_TOKEN=$(eng/mint-token.sh)).");
         }
         var api = Environment.GetEnvironmentVariable("COTEX_API_URL") ?? "http://127.0.0.1:5080";
-        var realtime = Environment.GetEnvironmentVariable("COTEX_REALTIME_URLS") ?? "http://127.0.0.1:5081,http://127.0.0.1:5082";
+        var realtime = Environment.GetEnvironmentVariable("COTEX_REALTIME_URLS") ?? "http://127.0.0.1:5081";
         return new CoTeXClient(new CoTeXClientOptions
         {
             ApiUrl = new Uri(api),

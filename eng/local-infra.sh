@@ -44,21 +44,32 @@ find_postgres() {
 as_postgres=()
 is_root && as_postgres=(setpriv --reuid=postgres --regid=postgres --init-groups --)
 
+# Where the cluster lives: $COTEX_DATA_DIR/postgres, unless (as root) the 'postgres' user cannot reach that folder
+# because a parent is private (a clone under /root or in a mktemp folder); then a folder of its own under /var/tmp,
+# named after the data folder so every run finds it again.
+postgres_data() {
+  mkdir -p "$COTEX_DATA_DIR"
+  if is_root && ! runuser -u postgres -- test -x "$COTEX_DATA_DIR"; then
+    local own="/var/tmp/cotex-postgres-$(printf '%s' "$(cd "$COTEX_DATA_DIR" && pwd)" | sha1sum | cut -c1-12)"
+    log "user 'postgres' cannot reach $COTEX_DATA_DIR (a parent folder is private); the cluster lives in $own"
+    echo "$own"
+  else
+    echo "$COTEX_DATA_DIR/postgres"
+  fi
+}
+
 run_postgres() {
   find_postgres
-  local data="$COTEX_DATA_DIR/postgres"
+  local data
+  data=$(postgres_data)
   if [ ! -f "$data/PG_VERSION" ]; then
     log "initialising a Postgres cluster in $data"
     mkdir -p "$data"
-    if is_root; then
-      chown postgres:postgres "$data"
-      runuser -u postgres -- test -w "$data" \
-        || die "user 'postgres' cannot reach $data (a parent folder is private); choose a data folder it can reach"
-    fi
+    is_root && chown postgres:postgres "$data" && chmod 700 "$data"
     "${as_postgres[@]}" "$pg_bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 >"$COTEX_DATA_DIR/initdb.log" 2>&1 \
       || { cat "$COTEX_DATA_DIR/initdb.log" >&2; die "initdb failed"; }
   fi
-  log "Postgres $("$pg_bin/postgres" --version | awk '{print $NF}') on 127.0.0.1:$COTEX_PG_PORT, data in $data"
+  log "Postgres $("$pg_bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$COTEX_PG_PORT, data in $data"
   # A simple command, not a function: a function in the background would run in a subshell, and $! would be the
   # subshell's PID (which, in the background of a non-interactive shell, ignores SIGINT).
   "${as_postgres[@]}" "$pg_bin/postgres" -D "$data" -p "$COTEX_PG_PORT" -c listen_addresses=127.0.0.1 \
