@@ -62,6 +62,8 @@ run_postgres() {
   find_postgres
   local data
   data=$(postgres_data)
+  # initdb and postgres run as 'postgres', which may not be allowed into the folder we were started from.
+  cd /
   if [ ! -f "$data/PG_VERSION" ]; then
     log "initialising a Postgres cluster in $data"
     mkdir -p "$data"
