@@ -11,6 +11,7 @@
 set -euo pipefail
 
 : "${COTEX_DATA_DIR:?set COTEX_DATA_DIR to the folder that keeps the data}"
+COTEX_DATA_DIR=$(mkdir -p "$COTEX_DATA_DIR" && cd "$COTEX_DATA_DIR" && pwd)
 : "${COTEX_PG_PORT:=55432}"
 : "${COTEX_REDIS_PORT:=56379}"
 
@@ -48,9 +49,8 @@ is_root && as_postgres=(setpriv --reuid=postgres --regid=postgres --init-groups 
 # because a parent is private (a clone under /root or in a mktemp folder); then a folder of its own under /var/tmp,
 # named after the data folder so every run finds it again.
 postgres_data() {
-  mkdir -p "$COTEX_DATA_DIR"
   if is_root && ! runuser -u postgres -- test -x "$COTEX_DATA_DIR"; then
-    local own="/var/tmp/cotex-postgres-$(printf '%s' "$(cd "$COTEX_DATA_DIR" && pwd)" | sha1sum | cut -c1-12)"
+    local own="/var/tmp/cotex-postgres-$(printf '%s' "$COTEX_DATA_DIR" | sha1sum | cut -c1-12)"
     log "user 'postgres' cannot reach $COTEX_DATA_DIR (a parent folder is private); the cluster lives in $own"
     echo "$own"
   else
