@@ -53,7 +53,16 @@ builder.AddProject<Projects.CoTeX_Worker>("worker")
 
 if (builder.ExecutionContext.IsRunMode)
 {
+    // Services first, then Postgres and Redis, when the AppHost stops (Ctrl-C, SIGTERM).
     builder.Services.AddHostedService<OrderedShutdown>();
+    // The services serve plain HTTP on loopback (in a deployment TLS ends at the ingress): no development certificate,
+    // and no "no trusted development certificate" alarm on a machine without one. (An evaluation API in Aspire 13.6.)
+#pragma warning disable ASPIRECERTIFICATES001
+    foreach (var project in builder.Resources.OfType<ProjectResource>())
+    {
+        builder.CreateResourceBuilder(project).WithoutHttpsCertificate();
+    }
+#pragma warning restore ASPIRECERTIFICATES001
 }
 
 builder.Build().Run();
