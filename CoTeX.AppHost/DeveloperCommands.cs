@@ -69,7 +69,7 @@ internal static class DeveloperCommands
     };
 
     /// <summary>What Supabase puts in an access token, for the dev user.</summary>
-    public static string MintToken(string? secret)
+    private static string MintToken(string? secret)
     {
         var now = DateTime.UtcNow;
         return new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
