@@ -41,6 +41,8 @@ public static class Extensions
             context.ProblemDetails.Extensions["traceId"] = System.Diagnostics.Activity.Current?.TraceId.ToString();
             context.ProblemDetails.Extensions["requestId"] = context.HttpContext.TraceIdentifier;
         });
+        // After the JSON writer AddProblemDetails registers: clients that do not accept JSON get the status in plain text.
+        builder.Services.AddSingleton<IProblemDetailsWriter, PlainTextProblemWriter>();
         builder.Services.AddExceptionHandler<ProblemExceptionHandler>();
         // Binding failures (malformed JSON, wrong types) become exceptions the handler above turns into a 400 that
         // says what could not be read, rather than a bare 400.

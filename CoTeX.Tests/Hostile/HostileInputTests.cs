@@ -10,13 +10,18 @@ namespace CoTeX.Tests.Hostile;
 /// <summary>
 /// Attacks every endpoint the way the internet will, with generated cases from a fixed seed (a failure names its case
 /// and reproduces). Every case must get a 4xx with a ProblemDetails body — never a 5xx — and leave stored data as it
-/// was. A summary per category is written to hostile-input-summary.txt (CI prints it).
+/// was; a client whose Accept header rules JSON out gets the same status with a short plain-text body. A summary per
+/// category is written to hostile-input-summary.txt (CI prints it).
 /// </summary>
 public sealed class HostileInputTests(TestInfrastructure infra)
 {
     private const int Seed = 20261123;
+    private const string ProblemJson = "application/problem+json";
 
-    private sealed record Case(string Category, string Name, Func<HttpRequestMessage> Build, HttpClient Client)
+    /// <param name="MediaType">The body an error must have: ProblemDetails JSON unless the client's Accept rules it out.</param>
+    /// <param name="Status">The status the case must get, when it is known exactly (any 4xx otherwise).</param>
+    private sealed record Case(string Category, string Name, Func<HttpRequestMessage> Build, HttpClient Client,
+        string MediaType = ProblemJson, int? Status = null)
     {
         /// <summary>Kestrel itself refuses some requests (a NUL in the path) with a bare 400 before any app code runs.</summary>
         public bool ServerMayRefuseBeforeTheApp => Name.Contains("%00", StringComparison.Ordinal);
@@ -38,7 +43,8 @@ public sealed class HostileInputTests(TestInfrastructure infra)
             .EnsureSuccessStatusCode();
         var eventId = (await owner.GetFromJsonAsync<GitHubEventPage>("/api/github-events"))!.Items.Single().Id;
         var user = app.ClientFor();
-        foreach (var client in new[] { stranger, user })
+        var anonymousUser = app.ClientFor(anonymous: true);
+        foreach (var client in new[] { stranger, user, anonymousUser })
         {
             (await client.GetAsync("/api/repos")).EnsureSuccessStatusCode(); // their user rows exist before the snapshot
         }
@@ -53,6 +59,7 @@ public sealed class HostileInputTests(TestInfrastructure infra)
         cases.AddRange(WebhookCases(random, app.AnonymousClient(), repo));
         cases.AddRange(StripeCases(random, app.AnonymousClient()));
         cases.AddRange(ObjectLevelCases(stranger, repo, eventId));
+        cases.AddRange(AcceptCases(app, owner, user, anonymousUser, repo, eventId));
 
         var failures = new List<string>();
         var byCategory = new SortedDictionary<string, (int Cases, int ServerErrors)>();
@@ -65,7 +72,9 @@ public sealed class HostileInputTests(TestInfrastructure infra)
             var (count, serverErrors) = byCategory.GetValueOrDefault(testCase.Category);
             byCategory[testCase.Category] = (count + 1, serverErrors + (status >= 500 ? 1 : 0));
             var bareServerRefusal = testCase.ServerMayRefuseBeforeTheApp && status == 400 && response.Content.Headers.ContentLength == 0;
-            if (status is < 400 or >= 500 || (mediaType != "application/problem+json" && !bareServerRefusal))
+            if (status is < 400 or >= 500 || (testCase.Status is { } expected && status != expected)
+                || (mediaType != testCase.MediaType && !bareServerRefusal)
+                || (testCase.MediaType != ProblemJson && !(await response.Content.ReadAsStringAsync()).StartsWith($"{status} ", StringComparison.Ordinal)))
             {
                 failures.Add($"[{testCase.Category}] {testCase.Name}: {status} {mediaType} {Truncate(await response.Content.ReadAsStringAsync())}");
             }
@@ -308,6 +317,71 @@ public sealed class HostileInputTests(TestInfrastructure infra)
         yield return new("object-level authz", "rotate secret", () => new HttpRequestMessage(HttpMethod.Post, $"/api/repos/{repo.Id}/rotate-secret"), stranger);
         yield return new("object-level authz", "pause repo", () => new HttpRequestMessage(HttpMethod.Patch, $"/api/repos/{repo.Id}") { Content = JsonContent.Create(new { paused = true }) }, stranger);
         yield return new("object-level authz", "billing portal without account", () => new HttpRequestMessage(HttpMethod.Post, "/api/billing/portal"), stranger);
+    }
+
+    /// <summary>
+    /// An error from every route (and the router's own 404 and 405), under each Accept header a client may send: the
+    /// status does not depend on it, only the body does (a browser opening an /api URL sends text/html).
+    /// </summary>
+    private static IEnumerable<Case> AcceptCases(ApiApp app, HttpClient owner, HttpClient user, HttpClient anonymousUser,
+        CreatedRepo repo, long eventId)
+    {
+        var anonymous = app.AnonymousClient();
+        var unknown = Guid.NewGuid();
+        // Each name starts with the status the request gets.
+        var errors = new (string Name, Func<HttpRequestMessage> Build, HttpClient Client)[]
+        {
+            ("401 GET /api/repos", () => Get("/api/repos"), anonymous),
+            ("401 DELETE /api/me", () => new(HttpMethod.Delete, "/api/me"), anonymous),
+            ("401 GET /api/billing", () => Get("/api/billing"), anonymous),
+            ("400 POST /api/repos", () => new(HttpMethod.Post, "/api/repos") { Content = Content("{"u8.ToArray(), "application/json") }, owner),
+            ("404 PATCH /api/repos/id", () => new(HttpMethod.Patch, $"/api/repos/{unknown}") { Content = JsonContent.Create(new { paused = true }) }, owner),
+            ("404 DELETE /api/repos/id", () => new(HttpMethod.Delete, $"/api/repos/{unknown}"), owner),
+            ("404 rotate-secret", () => new(HttpMethod.Post, $"/api/repos/{unknown}/rotate-secret"), owner),
+            ("400 GET /api/github-events", () => Get("/api/github-events?limit=abc"), owner),
+            ("400 GET /api/github-events/recent", () => Get("/api/github-events/recent?since=x"), owner),
+            ("404 GET /api/github-events/event", () => Get($"/api/github-events/event?id={eventId}"), user),
+            ("403 POST /api/checkout", () => new(HttpMethod.Post, "/api/checkout"), anonymousUser),
+            ("409 POST /api/billing/portal", () => new(HttpMethod.Post, "/api/billing/portal"), user),
+            ("403 GET /admin/stats", () => Get("/admin/stats"), user),
+            ("403 GET /admin/users", () => Get("/admin/users"), user),
+            ("400 POST /webhooks/stripe", () => new(HttpMethod.Post, "/webhooks/stripe") { Content = Content("{}"u8.ToArray(), "application/json") }, anonymous),
+            ("401 webhook signature", () => Webhook(repo.Id, "sha256=" + new string('0', 64), "application/json", "{}"u8.ToArray()), anonymous),
+            ("404 webhook repo", () => Webhook(unknown, "sha256=" + new string('0', 64), "application/json", "{}"u8.ToArray()), anonymous),
+            ("413 webhook body", () => Webhook(repo.Id, "sha256=" + new string('0', 64), "application/json", new byte[26 * 1024 * 1024]), anonymous),
+            ("415 webhook content type", () => Webhook(repo.Id, ApiApp.Sign(repo.WebhookSecret, "{}"u8.ToArray()), "text/csv", "{}"u8.ToArray()), anonymous),
+            ("404 unknown route", () => Get("/api/nothing-here"), owner),
+            ("405 PUT /api/repos", () => new(HttpMethod.Put, "/api/repos"), owner),
+        };
+        var accepts = new (string? Header, bool AdmitsJson)[]
+        {
+            (null, true), ("*/*", true), ("text/html,application/xhtml+xml;q=0.9", false), ("text/plain", false),
+            ("application/xml", false), ("garbage;;;", true),
+        };
+        foreach (var (name, build, client) in errors)
+        {
+            foreach (var (header, admitsJson) in accepts)
+            {
+                yield return new("accept headers", $"{name} Accept: {header ?? "(none)"}", () =>
+                {
+                    var request = build();
+                    if (header is not null)
+                    {
+                        request.Headers.TryAddWithoutValidation("Accept", header);
+                    }
+                    return request;
+                }, client, admitsJson ? ProblemJson : "text/plain", int.Parse(name[..3], System.Globalization.CultureInfo.InvariantCulture));
+            }
+        }
+    }
+
+    private static HttpRequestMessage Webhook(Guid repoId, string signature, string contentType, byte[] body)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, $"/api/webhooks/github/{repoId}") { Content = Content(body, contentType) };
+        request.Headers.Add("X-GitHub-Event", "push");
+        request.Headers.Add("X-GitHub-Delivery", Guid.NewGuid().ToString());
+        request.Headers.Add("X-Hub-Signature-256", signature);
+        return request;
     }
 
     private static async Task<string> SnapshotAsync(ApiApp app) =>
