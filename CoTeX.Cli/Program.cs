@@ -8,7 +8,7 @@ using CoTeX.Client;
 //   COTEX_REALTIME_URLS  comma-separated, default http://127.0.0.1:5081 (the AppHost's endpoint in front of every replica)
 //   COTEX_TOKEN          a Supabase access token (locally: export COTEX_TOKEN=$(eng/mint-token.sh))
 
-var root = new RootCommand("CoTeX: your GitHub repositories' events, live.");
+var root = new RootCommand("CoTeX: your GitHub repositories' events, live.\n\n" + ExitCodes.Help);
 
 var positionFile = new Option<FileInfo>("--position-file")
 {
@@ -21,6 +21,8 @@ var watch = new Command("watch", "Prints events as they happen; resumes where th
 watch.SetAction(async (parse, cancellationToken) =>
 {
     using var client = Settings.CreateClient();
+    // The feed would keep retrying a token the hub refuses; find out first, with an answer that says why.
+    await client.ListReposAsync(cancellationToken);
     var file = parse.GetValue(positionFile)!;
     long? from = parse.GetValue(fromStart) ? 0 : PositionFile.Read(file);
     await using var feed = client.Watch(from);
@@ -102,22 +104,24 @@ root.Subcommands.Add(watch);
 root.Subcommands.Add(repos);
 root.Subcommands.Add(events);
 
+var parsed = root.Parse(args);
+if (parsed.Errors.Count > 0)
+{
+    foreach (var error in parsed.Errors)
+    {
+        Console.Error.WriteLine($"cotex: {error.Message}");
+    }
+    Console.Error.WriteLine("See cotex --help.");
+    return ExitCodes.Usage;
+}
 try
 {
-    return await root.Parse(args).InvokeAsync();
+    // Our own handler below, not System.CommandLine's (which prints the exception with its stack).
+    return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
 }
-catch (CoTeXApiException ex)
+catch (Exception ex)
 {
-    Console.Error.WriteLine(ex.Message);
-    return 1;
-}
-catch (InvalidOperationException ex) when (ex.Source == typeof(Settings).Assembly.GetName().Name)
-{
-    Console.Error.WriteLine(ex.Message);
-    return 2;
-}
-catch (HttpRequestException ex)
-{
-    Console.Error.WriteLine($"Cannot reach CoTeX: {ex.Message}");
-    return 1;
+    var (exitCode, message) = Failures.Describe(ex, Settings.ApiUrl);
+    Console.Error.WriteLine($"cotex: {message}");
+    return exitCode;
 }

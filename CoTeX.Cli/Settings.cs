@@ -4,23 +4,29 @@ namespace CoTeX.Cli;
 
 internal static class Settings
 {
+    public static string ApiUrl => Environment.GetEnvironmentVariable("COTEX_API_URL") ?? "http://127.0.0.1:5080";
+
     public static CoTeXClient CreateClient()
     {
         var token = Environment.GetEnvironmentVariable("COTEX_TOKEN");
         if (string.IsNullOrWhiteSpace(token))
         {
-            throw new InvalidOperationException("Set COTEX_TOKEN to a Supabase access token (locally: export COTEX_TOKEN=$(eng/mint-token.sh)).");
+            throw new ConfigurationException("Set COTEX_TOKEN to a Supabase access token (locally: export COTEX_TOKEN=$(eng/mint-token.sh)).");
         }
-        var api = Environment.GetEnvironmentVariable("COTEX_API_URL") ?? "http://127.0.0.1:5080";
         var realtime = Environment.GetEnvironmentVariable("COTEX_REALTIME_URLS") ?? "http://127.0.0.1:5081";
         return new CoTeXClient(new CoTeXClientOptions
         {
-            ApiUrl = new Uri(api),
+            ApiUrl = Url("COTEX_API_URL", ApiUrl),
             RealtimeUrls = realtime.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                .Select(u => new Uri(u)).ToArray(),
+                .Select(u => Url("COTEX_REALTIME_URLS", u)).ToArray(),
             AccessTokenProvider = _ => ValueTask.FromResult(token),
         });
     }
+
+    private static Uri Url(string variable, string value) =>
+        Uri.TryCreate(value, UriKind.Absolute, out var url) && url.Scheme is "http" or "https"
+            ? url
+            : throw new ConfigurationException($"{variable} must hold http(s) URLs; '{value}' is not one.");
 }
 
 /// <summary>The last position watch printed, so the next run resumes after it.</summary>
