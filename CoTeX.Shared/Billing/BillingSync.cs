@@ -43,8 +43,7 @@ public sealed partial class BillingSync(
             subscriptions.Add(subscription);
         }
         var state = Derive(subscriptions);
-        userIdHint ??= subscriptions.Select(s => s.Metadata?.GetValueOrDefault("user_id"))
-            .Select(id => Guid.TryParse(id, out var parsed) ? parsed : (Guid?)null).FirstOrDefault(id => id is not null);
+        userIdHint ??= UserIdOf(subscriptions);
 
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
@@ -94,6 +93,11 @@ public sealed partial class BillingSync(
         }
         return changed;
     }
+
+    /// <summary>The CoTeX user a customer's subscriptions name (checkout puts it in their metadata), if any.</summary>
+    public static Guid? UserIdOf(IEnumerable<Subscription> subscriptions) =>
+        subscriptions.Select(s => s.Metadata?.GetValueOrDefault("user_id"))
+            .Select(id => Guid.TryParse(id, out var parsed) ? parsed : (Guid?)null).FirstOrDefault(id => id is not null);
 
     /// <summary>The best of the customer's subscriptions decides: active/trialing, then past_due, then the newest.</summary>
     public static BillingState Derive(IReadOnlyCollection<Subscription> subscriptions)

@@ -157,6 +157,51 @@ public sealed class StripeBillingTests(TestInfrastructure infra)
     }
 
     [Fact]
+    public async Task Reconciling_a_thousand_customers_costs_a_stripe_call_per_page_not_per_customer()
+    {
+        const int customers = 1000;
+        await using var stripe = await FakeStripe.StartAsync();
+        var db = await infra.CreateMigratedDatabaseAsync();
+        var userIds = Enumerable.Range(0, customers).Select(_ => Guid.NewGuid()).ToArray();
+        await using (var connection = new Npgsql.NpgsqlConnection(db))
+        {
+            await connection.OpenAsync();
+            await using var insert = new Npgsql.NpgsqlCommand("insert into users (id) select unnest($1::uuid[])", connection)
+            {
+                Parameters = { new Npgsql.NpgsqlParameter<Guid[]> { TypedValue = userIds } },
+            };
+            await insert.ExecuteNonQueryAsync();
+        }
+        var subscriptions = userIds.Select(id => stripe.AddSubscription(id)).ToList();
+        await using var worker = ServiceHost<worker::Program>.Create(db, infra.Redis.ConnectionString,
+            new(stripe.Settings) { ["Stripe:ReconcileEnabled"] = "false" }); // the test runs the rounds itself
+        var reconciler = worker.Services.GetRequiredService<BillingReconciler>();
+        (await reconciler.ReconcileOnceAsync(CancellationToken.None)).Corrections.Should().Be(customers, "the database knew none of them");
+
+        stripe.ForgetCalls();
+        var report = await reconciler.ReconcileOnceAsync(CancellationToken.None);
+
+        report.Should().Be(new BillingReconciler.Report(0, customers, 0));
+        var pages = (customers + 99) / 100;
+        stripe.Calls.Should().HaveCount(pages, "one list call per 100 subscriptions, none per customer that is in sync");
+
+        // A customer that drifted (canceled in the Stripe dashboard, the webhook lost) costs one more call, and is fixed.
+        stripe.SetStatus(subscriptions[42], "canceled");
+        stripe.ForgetCalls();
+        (await reconciler.ReconcileOnceAsync(CancellationToken.None)).Corrections.Should().Be(1);
+        stripe.Calls.Should().HaveCount(pages + 1);
+        (await ScalarAsync<string>(db, $"select plan from subscriptions where user_id = '{userIds[42]}'")).Should().Be("free");
+    }
+
+    private static async Task<T?> ScalarAsync<T>(string db, string sql)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(db);
+        await connection.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand(sql, connection);
+        return (T?)await command.ExecuteScalarAsync();
+    }
+
+    [Fact]
     public async Task While_stripe_is_down_the_webhook_is_503_kept_and_handled_by_the_worker_later()
     {
         await using var stripe = await FakeStripe.StartAsync();

@@ -24,6 +24,7 @@ public sealed class FakeStripe : IAsyncDisposable
     private readonly ConcurrentDictionary<string, JsonObject> _sessions = new();
     private readonly ConcurrentDictionary<string, JsonObject> _subscriptions = new();
     private readonly ConcurrentDictionary<string, int> _idempotency = new();
+    private readonly ConcurrentQueue<string> _calls = new();
     private int _ids;
 
     private FakeStripe(WebApplication app) => _app = app;
@@ -31,6 +32,11 @@ public sealed class FakeStripe : IAsyncDisposable
     public string ApiBase { get; private set; } = null!;
     public bool Unavailable { get; set; }
     public int CustomerCreations => _customers.Count;
+
+    /// <summary>Every API call the product made, as "GET /v1/subscriptions".</summary>
+    public IReadOnlyList<string> Calls => _calls.ToArray();
+
+    public void ForgetCalls() => _calls.Clear();
 
     /// <summary>The settings that point the product at this fake.</summary>
     public Dictionary<string, string?> Settings => new()
@@ -55,6 +61,7 @@ public sealed class FakeStripe : IAsyncDisposable
     {
         _app.Use(async (context, next) =>
         {
+            _calls.Enqueue($"{context.Request.Method} {context.Request.Path}");
             if (Unavailable)
             {
                 context.Response.StatusCode = 500;
@@ -95,13 +102,22 @@ public sealed class FakeStripe : IAsyncDisposable
             _sessions[id] = session;
             return Json(session);
         });
+        // Pages as Stripe does: at most `limit` (default 10, at most 100) after `starting_after`, in a stable order.
         _app.MapGet("/v1/subscriptions", (HttpRequest request) =>
         {
             var customer = request.Query["customer"].ToString();
-            var data = new JsonArray(_subscriptions.Values
+            var limit = Math.Clamp(int.TryParse(request.Query["limit"], out var l) ? l : 10, 1, 100);
+            var after = request.Query["starting_after"].ToString();
+            var matching = _subscriptions.Values
                 .Where(s => customer.Length == 0 || s["customer"]!.GetValue<string>() == customer)
-                .Select(s => (JsonNode)s.DeepClone()).ToArray());
-            return Json(new JsonObject { ["object"] = "list", ["url"] = "/v1/subscriptions", ["has_more"] = false, ["data"] = data });
+                .OrderBy(s => s["id"]!.GetValue<string>(), StringComparer.Ordinal)
+                .SkipWhile(s => after.Length > 0 && string.CompareOrdinal(s["id"]!.GetValue<string>(), after) <= 0)
+                .ToList();
+            var data = new JsonArray(matching.Take(limit).Select(s => (JsonNode)s.DeepClone()).ToArray());
+            return Json(new JsonObject
+            {
+                ["object"] = "list", ["url"] = "/v1/subscriptions", ["has_more"] = matching.Count > limit, ["data"] = data,
+            });
         });
         _app.MapGet("/v1/subscriptions/{id}", (string id) =>
             _subscriptions.TryGetValue(id, out var s) ? Json(s) : Results.NotFound());
@@ -141,6 +157,15 @@ public sealed class FakeStripe : IAsyncDisposable
         session["subscription"] = subscription["id"]!.GetValue<string>();
         _subscriptions[subscription["id"]!.GetValue<string>()] = subscription;
         return subscription;
+    }
+
+    /// <summary>A customer of <paramref name="userId"/> with a subscription, as if they had paid long ago.</summary>
+    public JsonObject AddSubscription(Guid userId, string status = "active")
+    {
+        var customer = new JsonObject { ["id"] = NewId("cus"), ["object"] = "customer", ["metadata"] = new JsonObject { ["user_id"] = userId.ToString() } };
+        _customers[customer["id"]!.GetValue<string>()] = customer;
+        var session = new JsonObject { ["customer"] = customer["id"]!.GetValue<string>(), ["user_id_metadata"] = userId.ToString() };
+        return CompleteCheckout(session, status);
     }
 
     public void SetStatus(JsonObject subscription, string status) =>

@@ -13,9 +13,11 @@ namespace CoTeX.Worker.Billing;
 
 /// <summary>
 /// The safety net under the Stripe webhooks. On an interval it (1) retries stored Stripe events whose handling
-/// failed, and (2) pages through every subscription in Stripe, compares each customer's state with the database, and
-/// fixes any drift (a lost webhook, a manual change in the Stripe dashboard), counting each correction in the
-/// <c>cotex.billing.drift_corrections</c> metric.
+/// failed, and (2) pages through every subscription in Stripe (one call per 100), compares each customer's state with
+/// the database, and fixes any drift (a lost webhook, a manual change in the Stripe dashboard), counting each
+/// correction in the <c>cotex.billing.drift_corrections</c> metric. Only a customer that disagrees costs another call:
+/// it is read again from Stripe just before the correction, since the page may be older than a webhook handled
+/// meanwhile (a checkout completed during the pass must not be undone).
 /// </summary>
 public sealed partial class BillingReconciler(
     StripeClient stripe,
@@ -33,6 +35,16 @@ public sealed partial class BillingReconciler(
         "cotex.billing.drift_corrections", description: "Customers whose stored plan disagreed with Stripe and was corrected");
 
     public sealed record Report(int EventsRetried, int CustomersChecked, int Corrections);
+
+    /// <summary>A customer's billing row as stored.</summary>
+    private sealed record StoredBilling(string CustomerId, string Plan, string? SubscriptionId, string? Status,
+        DateTime? CurrentPeriodEnd, bool PaymentProblem)
+    {
+        public bool Matches(BillingState state) =>
+            Plan == (state.Plan == Shared.Plans.Plan.Pro ? "pro" : "free") && SubscriptionId == state.SubscriptionId
+            && Status == state.Status && CurrentPeriodEnd.AsUtcOffset() == state.CurrentPeriodEnd
+            && PaymentProblem == state.PaymentProblem;
+    }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -60,29 +72,43 @@ public sealed partial class BillingReconciler(
     {
         var retried = await RetryFailedEventsAsync(cancellationToken);
 
-        // What Stripe says, per customer: every subscription, whatever its status.
-        var customers = new HashSet<string>();
+        // What Stripe says, per customer: every subscription, whatever its status, a page of 100 per call.
+        var fromStripe = new Dictionary<string, List<Subscription>>();
         await foreach (var subscription in new SubscriptionService(stripe).ListAutoPagingAsync(
                            new SubscriptionListOptions { Status = "all", Limit = 100 }, cancellationToken: cancellationToken))
         {
             if (subscription.CustomerId is { } customerId)
             {
-                customers.Add(customerId);
+                (fromStripe.TryGetValue(customerId, out var list) ? list : fromStripe[customerId] = []).Add(subscription);
             }
         }
 
-        // What we say: customers we have on a paid plan or with a subscription, even if Stripe no longer lists them.
+        // What we say, per customer, in one query.
+        Dictionary<string, StoredBilling> stored;
         await using (var connection = await dataSource.OpenConnectionAsync(cancellationToken))
         {
-            customers.UnionWith(await connection.QueryAsync<string>(new CommandDefinition(
-                "select stripe_customer_id from subscriptions where stripe_customer_id is not null and (plan = 'pro' or stripe_subscription_id is not null)",
-                cancellationToken: cancellationToken)));
+            stored = (await connection.QueryAsync<StoredBilling>(new CommandDefinition(
+                """
+                select stripe_customer_id as CustomerId, plan, stripe_subscription_id as SubscriptionId, status,
+                       current_period_end as CurrentPeriodEnd, payment_problem as PaymentProblem
+                  from subscriptions where stripe_customer_id is not null
+                """, cancellationToken: cancellationToken))).ToDictionary(b => b.CustomerId);
         }
 
+        // Customers Stripe lists, and ours on a paid plan or with a subscription even if Stripe no longer lists them.
+        var customers = fromStripe.Keys.Union(stored.Values
+            .Where(b => b.Plan == "pro" || b.SubscriptionId is not null).Select(b => b.CustomerId)).ToList();
         var corrections = 0;
         foreach (var customerId in customers)
         {
-            if (await sync.SyncCustomerAsync(customerId, null, cancellationToken) == true)
+            var subscriptions = fromStripe.GetValueOrDefault(customerId) ?? [];
+            var known = stored.TryGetValue(customerId, out var row);
+            var userId = BillingSync.UserIdOf(subscriptions);
+            if ((known && row!.Matches(BillingSync.Derive(subscriptions))) || (!known && userId is null))
+            {
+                continue; // in sync, or a customer no CoTeX user can be linked to (another product's, say)
+            }
+            if (await sync.SyncCustomerAsync(customerId, userId, cancellationToken) == true)
             {
                 corrections++;
                 _corrections.Add(1);
