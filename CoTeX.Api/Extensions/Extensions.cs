@@ -25,7 +25,8 @@ internal static class Extensions
         builder.Services.ConfigureHttpJsonOptions(options =>
             options.SerializerOptions.UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow);
         builder.Services.AddOpenApi(options => options.AddDocumentTransformer<BearerSecurityTransformer>());
-        builder.Services.AddOptions<GitHubWebhookOptions>().BindConfiguration(GitHubWebhookOptions.Section);
+        builder.Services.AddOptions<GitHubWebhookOptions>().BindConfiguration(GitHubWebhookOptions.Section)
+            .ValidateDataAnnotations().ValidateOnStart();
 
         // Webhook secrets are encrypted with a key ring every replica shares, kept in Postgres.
         builder.Services.AddDataProtection().SetApplicationName("CoTeX");

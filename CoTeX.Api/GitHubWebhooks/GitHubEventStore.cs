@@ -48,11 +48,15 @@ public sealed class GitHubEventStore : IAsyncDisposable
     private const long MaxBatchBytes = 16 * 1024 * 1024;
 
     /// <param name="Origin">The span of the request that delivered the event (default when there was none).</param>
-    private sealed record Pending(IncomingGitHubEvent Event, TaskCompletionSource<StoreResult> Result, ActivityContext Origin);
+    /// <param name="Deadline">Until when the write may be retried while the database is unavailable.</param>
+    private sealed record Pending(IncomingGitHubEvent Event, TaskCompletionSource<StoreResult> Result, ActivityContext Origin,
+        DateTimeOffset Deadline);
 
     private readonly NpgsqlDataSource _dataSource;
     private readonly LiveEventPublisher _publisher;
     private readonly GitHubWebhookOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger<GitHubEventStore> _logger;
     private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Histogram<int> _batchSizes;
     private readonly List<(Pending, StoreResult)> _committed = new(MaxBatch); // the writer's, reused batch to batch
@@ -61,11 +65,13 @@ public sealed class GitHubEventStore : IAsyncDisposable
     private long _pendingBytes;
 
     public GitHubEventStore(NpgsqlDataSource dataSource, LiveEventPublisher publisher, IOptions<GitHubWebhookOptions> options,
-        IMeterFactory meters)
+        IMeterFactory meters, TimeProvider time, ILogger<GitHubEventStore> logger)
     {
         _dataSource = dataSource;
         _publisher = publisher;
         _options = options.Value;
+        _time = time;
+        _logger = logger;
         _batchSizes = meters.Create(CoTeXTelemetry.Name).CreateHistogram<int>("cotex.ingest.batch.size", "{delivery}",
             "Deliveries written per group-committed batch",
             advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 64, 128] });
@@ -74,9 +80,10 @@ public sealed class GitHubEventStore : IAsyncDisposable
 
     /// <summary>
     /// Returns once the delivery is committed (or known to be a duplicate, or its repo gone), or at once with
-    /// <see cref="StoreOutcome.Busy"/> when too many deliveries are waiting already.
+    /// <see cref="StoreOutcome.Busy"/> when too many deliveries are waiting already. While the database is unavailable
+    /// its batch is retried until <paramref name="deadline"/> (<see cref="DatabaseRetry"/>); then it fails.
     /// </summary>
-    public Task<StoreResult> StoreAsync(IncomingGitHubEvent incoming, CancellationToken cancellationToken)
+    public Task<StoreResult> StoreAsync(IncomingGitHubEvent incoming, DateTimeOffset deadline, CancellationToken cancellationToken)
     {
         var size = incoming.Payload.Length;
         var deliveries = Interlocked.Increment(ref _pendingDeliveries);
@@ -87,7 +94,7 @@ public sealed class GitHubEventStore : IAsyncDisposable
             return Task.FromResult(new StoreResult(StoreOutcome.Busy));
         }
         var pending = new Pending(incoming, new TaskCompletionSource<StoreResult>(TaskCreationOptions.RunContinuationsAsynchronously),
-            Activity.Current?.Context ?? default);
+            Activity.Current?.Context ?? default, deadline);
         if (!_queue.Writer.TryWrite(pending))
         {
             Release(size);
@@ -133,7 +140,10 @@ public sealed class GitHubEventStore : IAsyncDisposable
         var committed = _committed;
         try
         {
-            var results = await ExecuteAsync(batch);
+            // Until the oldest delivery's deadline: a batch that succeeds after all may already have committed once,
+            // and then answers "duplicate", which is still the truth (the event is stored).
+            var results = await DatabaseRetry.RunAsync(() => ExecuteAsync(batch), _dataSource,
+                batch.Min(p => p.Deadline), _time, _logger);
             for (var i = 0; i < batch.Count; i++)
             {
                 committed.Add((batch[i], results[i]));
@@ -146,7 +156,8 @@ public sealed class GitHubEventStore : IAsyncDisposable
             {
                 try
                 {
-                    committed.Add((pending, (await ExecuteAsync([pending]))[0]));
+                    committed.Add((pending, (await DatabaseRetry.RunAsync(() => ExecuteAsync([pending]), _dataSource,
+                        pending.Deadline, _time, _logger))[0]));
                 }
                 catch (Exception ex)
                 {

@@ -1,3 +1,5 @@
+using System.ComponentModel.DataAnnotations;
+
 namespace CoTeX.Api.GitHubWebhooks;
 
 /// <summary>Receiver settings, bound from <c>GitHub</c>.</summary>
@@ -22,4 +24,12 @@ public sealed class GitHubWebhookOptions
     public int MaxPendingDeliveries { get; set; } = 5_000;
 
     public long MaxPendingBytes { get; set; } = 256L * 1024 * 1024;
+
+    /// <summary>
+    /// How long a delivery keeps retrying while the database is unavailable (a restart, a failover) before it is
+    /// answered 503. GitHub waits 10 s for an answer and does not redeliver a failed delivery by itself, so this stays
+    /// under 10 with room for the rest of the request.
+    /// </summary>
+    [Range(0, 9)]
+    public int DatabaseRetrySeconds { get; set; } = 7;
 }

@@ -48,11 +48,14 @@ public static partial class GitHubWebhooksApi
         WebhookRepoCache repos,
         GitHubEventStore store,
         IOptions<GitHubWebhookOptions> options,
+        TimeProvider time,
         CancellationToken cancellationToken)
     {
         var request = context.Request;
+        // GitHub waits 10 s for an answer: while the database is unavailable, the steps below retry until this.
+        var deadline = time.GetUtcNow().AddSeconds(options.Value.DatabaseRetrySeconds);
 
-        var repo = await repos.GetAsync(repoId, cancellationToken);
+        var repo = await repos.GetAsync(repoId, deadline, cancellationToken);
         if (repo is null)
         {
             return Problem(StatusCodes.Status404NotFound, "Unknown repo",
@@ -73,7 +76,7 @@ public static partial class GitHubWebhooksApi
             return TooLarge();
         }
 
-        var signatureCheck = await VerifySignatureAsync(request.Headers, repo, body, repos, options.Value, cancellationToken);
+        var signatureCheck = await VerifySignatureAsync(request.Headers, repo, body, repos, options.Value, deadline, cancellationToken);
         if (signatureCheck.Problem is { } unauthorized)
         {
             return unauthorized;
@@ -122,7 +125,8 @@ public static partial class GitHubWebhooksApi
                 $"The payload is for {fields.RepositoryFullName}, but this webhook URL belongs to {repo.FullName}.");
         }
 
-        var result = await store.StoreAsync(new IncomingGitHubEvent(repo, deliveryId, eventType, fields, payload.Json), cancellationToken);
+        var result = await store.StoreAsync(new IncomingGitHubEvent(repo, deliveryId, eventType, fields, payload.Json), deadline,
+            cancellationToken);
         switch (result.Outcome)
         {
             case StoreOutcome.RepoGone:
@@ -142,7 +146,7 @@ public static partial class GitHubWebhooksApi
 
     private static async Task<(WebhookRepo? Repo, ProblemHttpResult? Problem)> VerifySignatureAsync(
         IHeaderDictionary headers, WebhookRepo repo, byte[] body, WebhookRepoCache repos,
-        GitHubWebhookOptions options, CancellationToken cancellationToken)
+        GitHubWebhookOptions options, DateTimeOffset deadline, CancellationToken cancellationToken)
     {
         string? sha256 = headers[WebhookSignature.Sha256Header];
         string? sha1 = headers[WebhookSignature.Sha1Header];
@@ -161,7 +165,7 @@ public static partial class GitHubWebhooksApi
             return (repo, null);
         }
         // The secret may have been rotated through another replica since we cached it.
-        if (await repos.ReloadAsync(repo, cancellationToken) is { } reloaded && Verify(reloaded))
+        if (await repos.ReloadAsync(repo, deadline, cancellationToken) is { } reloaded && Verify(reloaded))
         {
             return (reloaded, null);
         }

@@ -13,27 +13,32 @@ public sealed record WebhookRepo(Guid Id, Guid UserId, string FullName, byte[] K
 /// a few minutes; a rotation on this replica evicts at once, and a signature that fails against a cached key is
 /// checked once more against the database (a rotation on another replica), at most once a second per repo.
 /// </summary>
-public sealed class WebhookRepoCache(NpgsqlDataSource dataSource, WebhookSecrets secrets, IMemoryCache cache, TimeProvider time)
+public sealed class WebhookRepoCache(NpgsqlDataSource dataSource, WebhookSecrets secrets, IMemoryCache cache, TimeProvider time,
+    ILogger<WebhookRepoCache> logger)
 {
     private static readonly TimeSpan Lifetime = TimeSpan.FromMinutes(5);
     private static readonly TimeSpan MinimumReloadInterval = TimeSpan.FromSeconds(1);
 
-    public async ValueTask<WebhookRepo?> GetAsync(Guid repoId, CancellationToken cancellationToken) =>
-        cache.TryGetValue(Key(repoId), out WebhookRepo? repo) ? repo : await LoadAsync(repoId, cancellationToken);
+    /// <summary>The repo, from memory or from the database (retried until <paramref name="deadline"/> while it is away).</summary>
+    public async ValueTask<WebhookRepo?> GetAsync(Guid repoId, DateTimeOffset deadline, CancellationToken cancellationToken) =>
+        cache.TryGetValue(Key(repoId), out WebhookRepo? repo) ? repo : await LoadAsync(repoId, deadline, cancellationToken);
 
     /// <summary>Loads the repo again if the cached copy may be stale; null when it was loaded just now.</summary>
-    public async ValueTask<WebhookRepo?> ReloadAsync(WebhookRepo cached, CancellationToken cancellationToken) =>
-        time.GetUtcNow() - cached.LoadedAt < MinimumReloadInterval ? null : await LoadAsync(cached.Id, cancellationToken);
+    public async ValueTask<WebhookRepo?> ReloadAsync(WebhookRepo cached, DateTimeOffset deadline, CancellationToken cancellationToken) =>
+        time.GetUtcNow() - cached.LoadedAt < MinimumReloadInterval ? null : await LoadAsync(cached.Id, deadline, cancellationToken);
 
     public void Evict(Guid repoId) => cache.Remove(Key(repoId));
 
-    private async Task<WebhookRepo?> LoadAsync(Guid repoId, CancellationToken cancellationToken)
+    private async Task<WebhookRepo?> LoadAsync(Guid repoId, DateTimeOffset deadline, CancellationToken cancellationToken)
     {
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var row = await connection.QuerySingleOrDefaultAsync<(Guid UserId, string FullName, string ProtectedSecret)?>(
-            new CommandDefinition(
-                "select user_id, full_name, webhook_secret_protected from tracked_repos where id = @repoId",
-                new { repoId }, cancellationToken: cancellationToken));
+        var row = await DatabaseRetry.RunAsync(async () =>
+        {
+            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+            return await connection.QuerySingleOrDefaultAsync<(Guid UserId, string FullName, string ProtectedSecret)?>(
+                new CommandDefinition(
+                    "select user_id, full_name, webhook_secret_protected from tracked_repos where id = @repoId",
+                    new { repoId }, cancellationToken: cancellationToken));
+        }, dataSource, deadline, time, logger, cancellationToken);
         if (row is not { } found)
         {
             Evict(repoId);

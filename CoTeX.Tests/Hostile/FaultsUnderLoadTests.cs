@@ -8,7 +8,8 @@ namespace CoTeX.Tests.Hostile;
 
 /// <summary>
 /// A steady stream of signed webhooks and two connected clients, while Postgres restarts, Redis restarts and a
-/// Realtime replica goes away. The sender behaves like GitHub: a delivery that did not get a 2xx is sent again.
+/// Realtime replica goes away. The sender behaves like GitHub: a delivery that did not get a 2xx is sent again (none
+/// should need it: the short Postgres outage is waited out by the receiver).
 /// At the end: acknowledged deliveries == stored events == what each client holds, in order, without duplicates.
 /// </summary>
 public sealed class FaultsUnderLoadTests(TestInfrastructure infra)
@@ -85,7 +86,7 @@ public sealed class FaultsUnderLoadTests(TestInfrastructure infra)
             }
         }
 
-        answers.Keys.Should().Contain(503, "the Postgres outage was seen");
+        answers.Keys.Should().Equal([200], "the 1.5 s Postgres outage is waited out within GitHub's 10 s, and nothing else refuses");
         stored.Select(s => s.Delivery).Should().BeEquivalentTo(acked, "acked == stored, each once");
         foreach (var client in new[] { clientA, clientB })
         {
