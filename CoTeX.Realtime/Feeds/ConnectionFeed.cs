@@ -72,6 +72,13 @@ public sealed class ConnectionFeed
 
     public void Complete() => _commands.Writer.TryComplete();
 
+    /// <summary>Ends the feed and drops the connection without asking the client to come back (its account is closed).</summary>
+    public void Close()
+    {
+        _commands.Writer.TryComplete();
+        _abortConnection();
+    }
+
     private void Post(Command command)
     {
         // A full queue means a slow client: drop, and catch it up from Postgres once it drains.

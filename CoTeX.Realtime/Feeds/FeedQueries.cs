@@ -51,13 +51,15 @@ public sealed class FeedQueries(NpgsqlDataSource dataSource, Microsoft.Extension
     }
 
     /// <summary>Latest positions of many users in one query (the periodic sweep).</summary>
-    public async Task<Dictionary<Guid, long>> GetPositionsAsync(Guid[] userIds, CancellationToken cancellationToken)
+    /// <summary>Each user's latest position, and whether their account is closed.</summary>
+    public async Task<Dictionary<Guid, (long Position, bool Closed)>> GetPositionsAsync(Guid[] userIds, CancellationToken cancellationToken)
     {
         await using var slot = await AcquireAsync(cancellationToken);
         var connection = slot.Connection;
-        var rows = await connection.QueryAsync<(Guid Id, long Position)>(new CommandDefinition(
-            "select id, last_event_seq from users where id = any(@userIds)", new { userIds }, cancellationToken: cancellationToken));
-        return rows.ToDictionary(r => r.Id, r => r.Position);
+        var rows = await connection.QueryAsync<(Guid Id, long Position, bool Closed)>(new CommandDefinition(
+            "select id, last_event_seq, deleted_at is not null from users where id = any(@userIds)", new { userIds },
+            cancellationToken: cancellationToken));
+        return rows.ToDictionary(r => r.Id, r => (r.Position, r.Closed));
     }
 
     /// <summary>

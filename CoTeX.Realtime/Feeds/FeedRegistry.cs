@@ -3,21 +3,26 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using CoTeX.Contracts;
 using CoTeX.ServiceDefaults;
+using CoTeX.Shared.Auth;
 
 namespace CoTeX.Realtime.Feeds;
 
-/// <summary>The feeds of this replica's connections, by user, for routing live events.</summary>
+/// <summary>
+/// The feeds of this replica's connections, by user, for routing live events. A closed account's connections are closed
+/// as soon as any process announces the closing (<see cref="AccountClosures"/>).
+/// </summary>
 public sealed class FeedRegistry
 {
     private readonly ConcurrentDictionary<Guid, ConnectionFeed[]> _byUser = new();
     private readonly ConcurrentDictionary<string, ConnectionFeed> _byConnection = new();
     private readonly Lock _writeLock = new();
 
-    public FeedRegistry(IMeterFactory meters)
+    public FeedRegistry(IMeterFactory meters, AccountClosures closures)
     {
         var meter = meters.Create(CoTeXTelemetry.Name);
         meter.CreateObservableGauge("cotex.realtime.connections", () => _byConnection.Count,
             description: "Subscribed client connections on this replica");
+        closures.Closed += CloseUser;
     }
 
     public int Count => _byConnection.Count;
@@ -55,6 +60,18 @@ public sealed class FeedRegistry
                 _byUser[feed.UserId] = remaining;
             }
             return feed;
+        }
+    }
+
+    /// <summary>Closes every connection of the user here (their account is closed: the token is no good any more).</summary>
+    public void CloseUser(Guid userId)
+    {
+        if (_byUser.TryGetValue(userId, out var feeds))
+        {
+            foreach (var feed in feeds)
+            {
+                Remove(feed.ConnectionId)?.Close();
+            }
         }
     }
 

@@ -89,10 +89,15 @@ public sealed partial class LiveEventRouter(
             var behind = 0;
             foreach (var feed in feeds)
             {
+                if (latest.TryGetValue(feed.UserId, out var user) && user.Closed)
+                {
+                    registry.CloseUser(feed.UserId); // its closing announcement was lost (Redis was away)
+                    continue;
+                }
                 // Behind and no progress for a whole interval: something it should have been told was lost.
                 // (Feeds that are merely working through queued live events make progress and are left alone.)
                 var covered = feed.Covered;
-                if (latest.TryGetValue(feed.UserId, out var position) && position > covered && covered == feed.CoveredAtLastSweep)
+                if (latest.ContainsKey(feed.UserId) && user.Position > covered && covered == feed.CoveredAtLastSweep)
                 {
                     feed.RequestResync();
                     behind++;

@@ -33,6 +33,8 @@ public static class AuthExtensions
 
         builder.Services.AddMemoryCache();
         builder.Services.AddSingleton<UserProvisioner>();
+        builder.Services.AddSingleton<AccountClosures>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<AccountClosures>());
         builder.Services.AddHttpClient(JwksKeyCache.HttpClientName);
         builder.Services.AddSingleton<JwksKeyCache>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<JwksKeyCache>());

@@ -14,6 +14,9 @@ public sealed class UserProvisioner(NpgsqlDataSource dataSource, IMemoryCache ca
 {
     private static readonly TimeSpan Remember = TimeSpan.FromMinutes(5);
 
+    /// <summary>What is remembered is only trusted while this has not moved (see <see cref="ForgetAll"/>).</summary>
+    private long _generation;
+
     /// <returns>False when the account was deleted: its tokens must be refused.</returns>
     public async Task<bool> EnsureUserAsync(ClaimsPrincipal principal, CancellationToken cancellationToken)
     {
@@ -22,7 +25,9 @@ public sealed class UserProvisioner(NpgsqlDataSource dataSource, IMemoryCache ca
         var anonymous = principal.IsAnonymous();
 
         var key = (nameof(UserProvisioner), userId);
-        if (cache.TryGetValue(key, out (string? Email, bool Anonymous) known) && known == (email, anonymous))
+        var generation = Interlocked.Read(ref _generation);
+        if (cache.TryGetValue(key, out (string? Email, bool Anonymous, long Generation) known)
+            && known == (email, anonymous, generation))
         {
             return true;
         }
@@ -42,10 +47,13 @@ public sealed class UserProvisioner(NpgsqlDataSource dataSource, IMemoryCache ca
             return false; // a tombstone: nothing was updated
         }
 
-        cache.Set(key, (email, anonymous), new MemoryCacheEntryOptions { AbsoluteExpirationRelativeToNow = Remember, Size = 1 });
+        cache.Set(key, (email, anonymous, generation), new MemoryCacheEntryOptions { AbsoluteExpirationRelativeToNow = Remember, Size = 1 });
         return true;
     }
 
-    /// <summary>Forgets a user this process has seen (after their account is deleted).</summary>
+    /// <summary>Forgets a user this process has seen (after their account is closed).</summary>
     public void Forget(Guid userId) => cache.Remove((nameof(UserProvisioner), userId));
+
+    /// <summary>Forgets every user this process has seen: each one's next request is checked against the database.</summary>
+    public void ForgetAll() => Interlocked.Increment(ref _generation);
 }

@@ -94,6 +94,30 @@ public sealed partial class BillingSync(
         return changed;
     }
 
+    /// <summary>
+    /// Ends every subscription of the customer that could still bill, at once (no renewal, no proration, no final
+    /// invoice); throws <see cref="StripeException"/> when Stripe cannot. Safe to repeat: ended ones are left alone.
+    /// </summary>
+    public async Task CancelSubscriptionsAsync(string customerId, CancellationToken cancellationToken)
+    {
+        var service = new SubscriptionService(stripe);
+        var live = new List<string>();
+        await foreach (var subscription in service.ListAutoPagingAsync(
+                           new SubscriptionListOptions { Customer = customerId, Status = "all", Limit = 100 },
+                           cancellationToken: cancellationToken))
+        {
+            if (subscription.Status is not ("canceled" or "incomplete_expired"))
+            {
+                live.Add(subscription.Id);
+            }
+        }
+        foreach (var id in live)
+        {
+            await service.CancelAsync(id, new SubscriptionCancelOptions { InvoiceNow = false, Prorate = false },
+                cancellationToken: cancellationToken);
+        }
+    }
+
     /// <summary>The CoTeX user a customer's subscriptions name (checkout puts it in their metadata), if any.</summary>
     public static Guid? UserIdOf(IEnumerable<Subscription> subscriptions) =>
         subscriptions.Select(s => s.Metadata?.GetValueOrDefault("user_id"))

@@ -121,6 +121,17 @@ public sealed class FakeStripe : IAsyncDisposable
         });
         _app.MapGet("/v1/subscriptions/{id}", (string id) =>
             _subscriptions.TryGetValue(id, out var s) ? Json(s) : Results.NotFound());
+        // Cancel: at once (Stripe's DELETE ends the subscription now; the portal's "at period end" is another call).
+        _app.MapDelete("/v1/subscriptions/{id}", (string id) =>
+        {
+            if (!_subscriptions.TryGetValue(id, out var subscription))
+            {
+                return Results.NotFound();
+            }
+            subscription["status"] = "canceled";
+            subscription["canceled_at"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+            return Json(subscription);
+        });
         _app.MapPost("/v1/billing_portal/sessions", async (HttpRequest request) =>
         {
             var form = await request.ReadFormAsync();
