@@ -26,6 +26,7 @@ builder.AddProject<Projects.CoTeX_Api>("api")
     .WithBilling(parameters)
     .WithCors(parameters)
     .WithEnvironment("Api__PublicBaseUrl", parameters.PublicBaseUrl)
+    .WithEnvironment("DataProtection__KeyEncryptionKey", parameters.KeyEncryptionKey)
     .WithExternalHttpEndpoints()
     .WithHttpHealthCheck("/health")
     .WithDeveloperCommands(parameters.JwtSecret);

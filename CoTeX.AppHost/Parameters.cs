@@ -12,14 +12,12 @@ internal sealed class CoTeXParameters
 {
     private CoTeXParameters(IDistributedApplicationBuilder builder)
     {
-        // Supabase's HS256 project secret. Required in a deployment (azd asks for it). A local run that has none gets
-        // a random one, kept in the AppHost's user secrets, which eng/mint-token.sh and the dashboard's
-        // "Mint a dev token" command sign with.
-        JwtSecret = builder.ExecutionContext.IsRunMode
-            ? builder.AddParameter("jwt-secret", new GenerateParameterDefault { MinLength = 48, Special = false },
-                secret: true, persist: true)
-            : builder.AddParameter("jwt-secret", secret: true);
-        JwtSecret.WithDescription("Supabase's JWT secret (HS256), at least 32 characters.");
+        // Supabase's HS256 project secret. Locally, eng/mint-token.sh and the dashboard's "Mint a dev token" command
+        // sign with the generated one.
+        JwtSecret = Required(builder, "jwt-secret", "Supabase's JWT secret (HS256), at least 32 characters.");
+        // Encrypts the Data Protection key ring (the keys of the webhook secrets) in the database; never in it.
+        KeyEncryptionKey = Required(builder, "key-encryption-key",
+            "Encrypts the key ring that protects webhook secrets; at least 32 random characters. Rotation: README.");
 
         SupabaseJwksUrl = Optional(builder, "supabase-jwks-url",
             "Supabase's JWKS URL (https://<project>.supabase.co/auth/v1/.well-known/jwks.json) for ES256/RS256 tokens.");
@@ -38,6 +36,7 @@ internal sealed class CoTeXParameters
     }
 
     public IResourceBuilder<ParameterResource> JwtSecret { get; }
+    public IResourceBuilder<ParameterResource> KeyEncryptionKey { get; }
     public IResourceBuilder<ParameterResource> SupabaseJwksUrl { get; }
     public IResourceBuilder<ParameterResource> SupabaseIssuer { get; }
     public IResourceBuilder<ParameterResource> StripeSecretKey { get; }
@@ -50,6 +49,15 @@ internal sealed class CoTeXParameters
     public IResourceBuilder<ParameterResource> PublicBaseUrl { get; }
 
     public static CoTeXParameters Add(IDistributedApplicationBuilder builder) => new(builder);
+
+    /// <summary>
+    /// A secret the services cannot run without. A deployment must be given it (azd asks); a local run that has none
+    /// gets a random one, kept in the AppHost's user secrets so it stays the same from run to run.
+    /// </summary>
+    private static IResourceBuilder<ParameterResource> Required(IDistributedApplicationBuilder builder, string name, string description) =>
+        (builder.ExecutionContext.IsRunMode
+            ? builder.AddParameter(name, new GenerateParameterDefault { MinLength = 48, Special = false }, secret: true, persist: true)
+            : builder.AddParameter(name, secret: true)).WithDescription(description);
 
     /// <summary>A parameter that may stay empty: configuration when set, else "" (and "" as the manifest's default).</summary>
     private static IResourceBuilder<ParameterResource> Optional(IDistributedApplicationBuilder builder, string name,

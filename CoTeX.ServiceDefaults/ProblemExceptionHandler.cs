@@ -7,8 +7,9 @@ namespace CoTeX.ServiceDefaults;
 
 /// <summary>
 /// Turns the exceptions a client can do something about into ProblemDetails: a request the framework could not
-/// read (bad JSON, wrong content type, body too large) keeps its 4xx and says why; a database that cannot be reached
-/// is a 503 with <c>Retry-After</c>, so callers such as GitHub and Stripe redeliver later. Anything else stays a 500.
+/// read (bad JSON, wrong content type, body too large) keeps its 4xx and says why; a database that cannot be reached,
+/// or a <see cref="ServiceUnavailableException"/>, is a 503 with <c>Retry-After</c>, so callers such as GitHub and
+/// Stripe redeliver later. Anything else stays a 500.
 /// </summary>
 public sealed partial class ProblemExceptionHandler(IProblemDetailsService problems, ILogger<ProblemExceptionHandler> logger)
     : IExceptionHandler
@@ -20,6 +21,7 @@ public sealed partial class ProblemExceptionHandler(IProblemDetailsService probl
         var (status, title, detail) = exception switch
         {
             BadHttpRequestException bad => (bad.StatusCode, "Bad request", bad.Message),
+            ServiceUnavailableException unavailable => (StatusCodes.Status503ServiceUnavailable, "Service unavailable", unavailable.Message),
             _ when IsDatabaseUnavailable(exception) => (StatusCodes.Status503ServiceUnavailable, "Service unavailable",
                 "The database is unavailable; nothing was changed. Retry later."),
             _ => (0, null, null),

@@ -28,11 +28,21 @@ internal static class Extensions
         builder.Services.AddOptions<GitHubWebhookOptions>().BindConfiguration(GitHubWebhookOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
 
-        // Webhook secrets are encrypted with a key ring every replica shares, kept in Postgres.
+        // Webhook secrets are encrypted with a key ring every replica shares, kept in Postgres, its keys encrypted in
+        // turn with a key-encryption key the database never sees.
+        builder.Services.AddOptions<KeyRingOptions>().BindConfiguration(KeyRingOptions.Section)
+            .ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton<KeyEncryptionKeys>();
         builder.Services.AddDataProtection().SetApplicationName("CoTeX");
         builder.Services.AddSingleton<IConfigureOptions<KeyManagementOptions>>(sp =>
             new ConfigureOptions<KeyManagementOptions>(o =>
-                o.XmlRepository = ActivatorUtilities.CreateInstance<PostgresXmlRepository>(sp)));
+            {
+                o.XmlRepository = ActivatorUtilities.CreateInstance<PostgresXmlRepository>(sp);
+                o.XmlEncryptor = ActivatorUtilities.CreateInstance<KeyRingEncryptor>(sp);
+            }));
+        builder.Services.AddSingleton<KeyRingMonitor>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<KeyRingMonitor>());
+        builder.Services.AddHealthChecks().AddCheck<KeyRingMonitor>("key-ring", timeout: TimeSpan.FromSeconds(5));
         builder.Services.AddSingleton<WebhookSecrets>();
 
         builder.Services.AddSingleton(TimeProvider.System);

@@ -1,4 +1,6 @@
+using System.Security.Cryptography;
 using CoTeX.Api.Repos;
+using CoTeX.ServiceDefaults;
 using Dapper;
 using Microsoft.Extensions.Caching.Memory;
 using Npgsql;
@@ -44,7 +46,17 @@ public sealed class WebhookRepoCache(NpgsqlDataSource dataSource, WebhookSecrets
             Evict(repoId);
             return null;
         }
-        var repo = new WebhookRepo(repoId, found.UserId, found.FullName, secrets.UnprotectToKey(found.ProtectedSecret), time.GetUtcNow());
+        byte[] key;
+        try
+        {
+            key = secrets.UnprotectToKey(found.ProtectedSecret);
+        }
+        catch (CryptographicException ex)
+        {
+            // The key ring cannot be decrypted here (another key-encryption key; see /health), not a bad request.
+            throw new ServiceUnavailableException("This service cannot read webhook secrets right now; nothing was stored. Retry later.", ex);
+        }
+        var repo = new WebhookRepo(repoId, found.UserId, found.FullName, key, time.GetUtcNow());
         cache.Set(Key(repoId), repo, new MemoryCacheEntryOptions { AbsoluteExpirationRelativeToNow = Lifetime, Size = 1 });
         return repo;
     }

@@ -7,17 +7,36 @@ namespace CoTeX.Api.Infrastructure;
 
 /// <summary>
 /// Keeps the ASP.NET Data Protection key ring in Postgres (<c>data_protection_keys</c>), so every Api replica
-/// encrypts and decrypts webhook secrets with the same keys, and the keys outlive any one container.
+/// encrypts and decrypts webhook secrets with the same keys, and the keys outlive any one container. Keys are stored
+/// with their secrets encrypted under the key-encryption key (<see cref="KeyRingEncryptor"/>, configured as the
+/// ring's XML encryptor). Reading the ring also re-seals what is not yet under the current key-encryption key: rows
+/// written before keys were encrypted, and rows under a previous key during a rotation.
 /// The framework reads the ring once and caches it, so the synchronous calls here are rare.
 /// </summary>
-public sealed class PostgresXmlRepository(NpgsqlDataSource dataSource) : IXmlRepository
+public sealed partial class PostgresXmlRepository(NpgsqlDataSource dataSource, KeyEncryptionKeys keys,
+    ILogger<PostgresXmlRepository> logger) : IXmlRepository
 {
+    private static readonly XNamespace DataProtection = "http://schemas.asp.net/2015/03/dataProtection";
+    private static readonly XName RequiresEncryption = DataProtection + "requiresEncryption";
+    private static readonly XName EncryptedSecret = DataProtection + "encryptedSecret";
+
     public IReadOnlyCollection<XElement> GetAllElements()
     {
         using var connection = dataSource.OpenConnection();
-        return connection.Query<string>("select xml from data_protection_keys order by created_at")
-            .Select(XElement.Parse)
-            .ToArray();
+        var elements = new List<XElement>();
+        foreach (var (friendlyName, xml) in connection.Query<(string, string)>(
+                     "select friendly_name, xml from data_protection_keys order by created_at"))
+        {
+            var element = XElement.Parse(xml);
+            if (Reseal(element))
+            {
+                connection.Execute("update data_protection_keys set xml = @xml where friendly_name = @friendlyName",
+                    new { friendlyName, xml = element.ToString(SaveOptions.DisableFormatting) });
+                LogResealed(logger, friendlyName, keys.CurrentId);
+            }
+            elements.Add(element);
+        }
+        return elements;
     }
 
     public void StoreElement(XElement element, string friendlyName)
@@ -27,4 +46,30 @@ public sealed class PostgresXmlRepository(NpgsqlDataSource dataSource) : IXmlRep
             "insert into data_protection_keys (friendly_name, xml) values (@friendlyName, @xml) on conflict (friendly_name) do nothing",
             new { friendlyName, xml = element.ToString(SaveOptions.DisableFormatting) });
     }
+
+    /// <summary>Puts every secret of the key element under the current key-encryption key; whether anything changed.</summary>
+    private bool Reseal(XElement key)
+    {
+        var changed = false;
+        // Written unencrypted (Data Protection marks what needs encrypting): seal it as the framework would have.
+        foreach (var plain in key.Descendants().Where(e => (bool?)e.Attribute(RequiresEncryption) == true).ToList())
+        {
+            plain.ReplaceWith(new XElement(EncryptedSecret,
+                new XAttribute("decryptorType", typeof(KeyRingDecryptor).AssemblyQualifiedName!),
+                KeyRingEncryptor.Seal(plain, keys.CurrentId, keys.Current)));
+            changed = true;
+        }
+        // Sealed under a previous key-encryption key this service still has: seal it again under the current one.
+        foreach (var sealedSecret in key.Descendants(KeyRingEncryptor.ElementName)
+                     .Where(e => (string?)e.Attribute("kek") is { } id && id != keys.CurrentId && keys.Find(id) is not null)
+                     .ToList())
+        {
+            sealedSecret.ReplaceWith(KeyRingEncryptor.Seal(KeyRingEncryptor.Open(sealedSecret, keys), keys.CurrentId, keys.Current));
+            changed = true;
+        }
+        return changed;
+    }
+
+    [LoggerMessage(LogLevel.Information, "Data Protection key {FriendlyName} sealed under key-encryption key {KeyEncryptionKeyId}")]
+    private static partial void LogResealed(ILogger logger, string friendlyName, string keyEncryptionKeyId);
 }

@@ -39,6 +39,7 @@ public sealed class AppHostFixture : IAsyncLifetime
             $"--CoTeX:PostgresPort={ProcessRunner.FreePort()}",
             $"--CoTeX:RedisPort={ProcessRunner.FreePort()}",
             $"--Parameters:jwt-secret={TestTokens.Secret}",
+            $"--Parameters:key-encryption-key={TestTokens.KeyEncryptionKey}",
         ]);
         foreach (var project in builder.Resources.OfType<ProjectResource>())
         {

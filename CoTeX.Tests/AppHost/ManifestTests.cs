@@ -37,9 +37,13 @@ public sealed class ManifestTests
         resources["api"]!["env"]!["Auth__JwtSecret"]!.GetValue<string>().Should().Be("{jwt-secret.value}");
         resources["api"]!["env"]!["Stripe__SecretKey"]!.GetValue<string>().Should().Be("{stripe-secret-key.value}");
         resources["worker"]!["env"]!["Stripe__WebhookSecret"]!.GetValue<string>().Should().Be("{stripe-webhook-secret.value}");
-        var jwtSecret = resources["jwt-secret"]!["inputs"]!["value"]!;
-        jwtSecret["secret"]!.GetValue<bool>().Should().BeTrue();
-        jwtSecret["default"].Should().BeNull("Supabase's secret is the operator's to give; azd asks for it");
+        resources["api"]!["env"]!["DataProtection__KeyEncryptionKey"]!.GetValue<string>().Should().Be("{key-encryption-key.value}");
+        foreach (var required in new[] { "jwt-secret", "key-encryption-key" })
+        {
+            var input = resources[required]!["inputs"]!["value"]!;
+            input["secret"]!.GetValue<bool>().Should().BeTrue();
+            input["default"].Should().BeNull($"{required} is the operator's to give (azd asks), never generated or defaulted");
+        }
         foreach (var (name, resource) in resources)
         {
             if (resource!["inputs"]?["value"] is { } input && input["secret"]?.GetValue<bool>() == true)

@@ -21,6 +21,7 @@ public sealed class ServiceHost<TProgram> : WebApplicationFactory<TProgram> wher
             ["ConnectionStrings:cotexdb"] = databaseConnectionString,
             ["ConnectionStrings:redis"] = redisConnectionString,
             ["Auth:JwtSecret"] = TestTokens.Secret,
+            ["DataProtection:KeyEncryptionKey"] = TestTokens.KeyEncryptionKey,
         };
         foreach (var (key, value) in extra ?? [])
         {

@@ -24,13 +24,17 @@ public sealed class ServiceProcess : IAsyncDisposable
     /// <summary>Every line the process wrote to stdout and stderr so far (its JSON logs).</summary>
     public IReadOnlyList<string> Output => _output.ToArray();
 
-    public static async Task<ServiceProcess> StartAsync(string assemblyName, Dictionary<string, string> environment)
+    /// <param name="readyPath">What must answer 2xx before the process counts as started: /health, or /alive for a
+    /// service expected to report itself unhealthy.</param>
+    public static async Task<ServiceProcess> StartAsync(string assemblyName, Dictionary<string, string> environment,
+        string readyPath = "/health")
     {
         var port = ProcessRunner.FreePort();
         var settings = new Dictionary<string, string>
         {
             ["ASPNETCORE_ENVIRONMENT"] = "Development",
             ["Auth__JwtSecret"] = TestTokens.Secret,
+            ["DataProtection__KeyEncryptionKey"] = TestTokens.KeyEncryptionKey,
         };
         foreach (var (key, value) in environment)
         {
@@ -47,7 +51,7 @@ public sealed class ServiceProcess : IAsyncDisposable
         await Eventually.SucceedsAsync(async () =>
         {
             process.HasExited.Should().BeFalse($"{assemblyName} should keep running");
-            (await client.GetAsync("/health")).IsSuccessStatusCode.Should().BeTrue();
+            (await client.GetAsync(readyPath)).IsSuccessStatusCode.Should().BeTrue();
         }, TimeSpan.FromSeconds(60));
         return service;
     }

@@ -13,6 +13,9 @@ public static class TestTokens
 
     public const string Audience = "authenticated";
 
+    /// <summary>The other secret every test Api gets: the Data Protection key ring's key-encryption key.</summary>
+    public const string KeyEncryptionKey = "cotex-test-suite-key-encryption-key-0123456789";
+
     public static SymmetricSecurityKey SecretKey { get; } = new(Encoding.UTF8.GetBytes(Secret));
 
     /// <summary>A valid HS256 token for <paramref name="userId"/>; <paramref name="customize"/> can change any part.</summary>

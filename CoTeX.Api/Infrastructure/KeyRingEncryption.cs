@@ -1,0 +1,142 @@
+using System.ComponentModel.DataAnnotations;
+using System.Security.Cryptography;
+using System.Text;
+using System.Xml.Linq;
+using Microsoft.AspNetCore.DataProtection.XmlEncryption;
+using Microsoft.Extensions.Options;
+
+namespace CoTeX.Api.Infrastructure;
+
+/// <summary>
+/// The key-encryption key of the Data Protection key ring, bound from <c>DataProtection</c>. The key ring (in
+/// Postgres, next to the webhook secrets it protects) is only ever stored encrypted with it, so a dump of the database
+/// alone reveals no secret. It is a secret the database never sees: an Aspire secret parameter
+/// (<c>key-encryption-key</c>), required in every environment.
+/// </summary>
+public sealed class KeyRingOptions : IValidatableObject
+{
+    public const string Section = "DataProtection";
+
+    /// <summary>At least 32 characters of randomness (e.g. <c>openssl rand -base64 48</c>).</summary>
+    public string? KeyEncryptionKey { get; set; }
+
+    /// <summary>
+    /// Earlier key-encryption keys, during a rotation: keys encrypted with one of them are read, then stored again
+    /// under <see cref="KeyEncryptionKey"/>. Remove them once the log and /health show no key encrypted with them.
+    /// </summary>
+    public string[] PreviousKeyEncryptionKeys { get; set; } = [];
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (string.IsNullOrEmpty(KeyEncryptionKey))
+        {
+            yield return new ValidationResult(
+                "DataProtection:KeyEncryptionKey is not set (environment variable DataProtection__KeyEncryptionKey; the " +
+                "AppHost's key-encryption-key parameter). It encrypts the key ring that protects the webhook secrets.",
+                [nameof(KeyEncryptionKey)]);
+        }
+        else if (KeyEncryptionKey.Length < 32)
+        {
+            yield return new ValidationResult("DataProtection:KeyEncryptionKey must be at least 32 characters long.",
+                [nameof(KeyEncryptionKey)]);
+        }
+        if (PreviousKeyEncryptionKeys.Any(k => k.Length < 32))
+        {
+            yield return new ValidationResult("Every DataProtection:PreviousKeyEncryptionKeys entry must be at least 32 characters long.",
+                [nameof(PreviousKeyEncryptionKeys)]);
+        }
+    }
+}
+
+/// <summary>
+/// The AES-256 keys derived (HKDF-SHA256) from the configured key-encryption keys, each named by a short id derived
+/// the same way, so an encrypted element says which key it needs without revealing anything about it.
+/// </summary>
+public sealed class KeyEncryptionKeys
+{
+    private readonly Dictionary<string, byte[]> _keys = new(StringComparer.Ordinal);
+
+    public KeyEncryptionKeys(IOptions<KeyRingOptions> options)
+    {
+        CurrentId = Add(options.Value.KeyEncryptionKey!);
+        foreach (var previous in options.Value.PreviousKeyEncryptionKeys)
+        {
+            Add(previous);
+        }
+    }
+
+    public string CurrentId { get; }
+    public byte[] Current => _keys[CurrentId];
+
+    public byte[]? Find(string id) => _keys.GetValueOrDefault(id);
+
+    private string Add(string secret)
+    {
+        var material = Encoding.UTF8.GetBytes(secret);
+        var id = Convert.ToHexStringLower(HKDF.DeriveKey(HashAlgorithmName.SHA256, material, 8, info: "CoTeX key ring key id v1"u8.ToArray()));
+        _keys[id] = HKDF.DeriveKey(HashAlgorithmName.SHA256, material, 32, info: "CoTeX key ring encryption v1"u8.ToArray());
+        return id;
+    }
+}
+
+/// <summary>
+/// Encrypts a key ring secret (a key's master key) with AES-256-GCM under the current key-encryption key:
+/// <c>&lt;keyRingSecret kek="id" nonce tag&gt;ciphertext&lt;/keyRingSecret&gt;</c>, the id bound in as associated data.
+/// </summary>
+public sealed class KeyRingEncryptor(KeyEncryptionKeys keys) : IXmlEncryptor
+{
+    public static readonly XName ElementName = XName.Get("keyRingSecret", "urn:cotex:data-protection");
+    private const int NonceSize = 12;
+    private const int TagSize = 16;
+
+    public EncryptedXmlInfo Encrypt(XElement plaintextElement) =>
+        new(Seal(plaintextElement, keys.CurrentId, keys.Current), typeof(KeyRingDecryptor));
+
+    public static XElement Seal(XElement plaintextElement, string keyId, byte[] key)
+    {
+        var plaintext = Encoding.UTF8.GetBytes(plaintextElement.ToString(SaveOptions.DisableFormatting));
+        var nonce = RandomNumberGenerator.GetBytes(NonceSize);
+        var ciphertext = new byte[plaintext.Length];
+        var tag = new byte[TagSize];
+        using (var aes = new AesGcm(key, TagSize))
+        {
+            aes.Encrypt(nonce, plaintext, ciphertext, tag, Encoding.ASCII.GetBytes(keyId));
+        }
+        CryptographicOperations.ZeroMemory(plaintext);
+        return new XElement(ElementName,
+            new XAttribute("kek", keyId), new XAttribute("nonce", Convert.ToBase64String(nonce)),
+            new XAttribute("tag", Convert.ToBase64String(tag)), Convert.ToBase64String(ciphertext));
+    }
+
+    public static XElement Open(XElement encryptedElement, KeyEncryptionKeys keys)
+    {
+        var keyId = (string?)encryptedElement.Attribute("kek") ?? "";
+        var key = keys.Find(keyId) ?? throw new CryptographicException(
+            $"The Data Protection key ring holds a key encrypted with key-encryption key {keyId}, but this service has " +
+            $"{keys.CurrentId} (DataProtection:KeyEncryptionKey). Set the key it was encrypted with, or add it to " +
+            "DataProtection:PreviousKeyEncryptionKeys while rotating; until then webhook secrets cannot be read.");
+        var nonce = Convert.FromBase64String((string)encryptedElement.Attribute("nonce")!);
+        var tag = Convert.FromBase64String((string)encryptedElement.Attribute("tag")!);
+        var ciphertext = Convert.FromBase64String(encryptedElement.Value);
+        var plaintext = new byte[ciphertext.Length];
+        using (var aes = new AesGcm(key, TagSize))
+        {
+            aes.Decrypt(nonce, ciphertext, tag, plaintext, Encoding.ASCII.GetBytes(keyId));
+        }
+        try
+        {
+            return XElement.Parse(Encoding.UTF8.GetString(plaintext));
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(plaintext);
+        }
+    }
+}
+
+/// <summary>Decrypts what <see cref="KeyRingEncryptor"/> wrote (Data Protection creates it by type name, with the app's services).</summary>
+public sealed class KeyRingDecryptor(IServiceProvider services) : IXmlDecryptor
+{
+    public XElement Decrypt(XElement encryptedElement) =>
+        KeyRingEncryptor.Open(encryptedElement, services.GetRequiredService<KeyEncryptionKeys>());
+}

@@ -1,0 +1,180 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Xml.Linq;
+using CoTeX.Contracts;
+using CoTeX.Tests.Infrastructure;
+using Microsoft.AspNetCore.DataProtection;
+using Npgsql;
+
+namespace CoTeX.Tests.Repos;
+
+/// <summary>
+/// The Data Protection key ring that protects webhook secrets lives in the same database as those secrets, so it is
+/// only ever stored encrypted under a key-encryption key the database never sees (DataProtection:KeyEncryptionKey).
+/// </summary>
+public sealed class KeyRingEncryptionTests(TestInfrastructure infra)
+{
+    private const string OtherKey = "another-key-encryption-key-entirely-0123456789";
+
+    [Fact]
+    public async Task The_stored_key_ring_holds_no_unencrypted_key_material()
+    {
+        await using var app = await ApiApp.StartAsync(infra);
+        await ApiApp.TrackRepoAsync(app.ClientFor()); // protects a secret: the ring gets its first key
+
+        var rows = await KeyRowsAsync(app.DatabaseConnectionString);
+
+        rows.Should().NotBeEmpty();
+        foreach (var xml in rows)
+        {
+            var key = XElement.Parse(xml);
+            key.Descendants().Where(e => e.Name.LocalName == "masterKey").Should().BeEmpty("master keys are inside the encrypted part");
+            key.Descendants().Should().NotContain(e => e.Attributes().Any(a => a.Name.LocalName == "requiresEncryption"));
+            xml.Should().NotContain("unencrypted form");
+            key.Descendants(XName.Get("keyRingSecret", "urn:cotex:data-protection")).Should().NotBeEmpty();
+        }
+    }
+
+    [Fact]
+    public async Task Webhooks_keep_verifying_across_a_restart_with_the_right_key()
+    {
+        var db = await infra.CreateMigratedDatabaseAsync();
+        CreatedRepo repo;
+        await using (var before = await ApiApp.StartAsync(infra, databaseConnectionString: db))
+        {
+            repo = await ApiApp.TrackRepoAsync(before.ClientFor());
+        }
+
+        await using var after = await ApiApp.StartAsync(infra, databaseConnectionString: db);
+        var response = await after.DeliverAsync(repo.Id, repo.WebhookSecret, "push", GitHubPayloads.ForRepo("push/payload.json", repo.FullName));
+
+        response.StatusCode.Should().Be(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task A_service_with_another_key_encryption_key_cannot_read_the_secrets_and_says_so_in_health_and_log()
+    {
+        var db = await infra.CreateMigratedDatabaseAsync();
+        CreatedRepo repo;
+        await using (var owner = await ApiApp.StartAsync(infra, databaseConnectionString: db))
+        {
+            repo = await ApiApp.TrackRepoAsync(owner.ClientFor());
+        }
+
+        await using var api = await ServiceProcess.StartAsync("CoTeX.Api", new()
+        {
+            ["ConnectionStrings__cotexdb"] = db,
+            ["ConnectionStrings__redis"] = infra.Redis.ConnectionString,
+            ["DataProtection__KeyEncryptionKey"] = OtherKey,
+        }, readyPath: "/alive");
+        using var http = new HttpClient { BaseAddress = api.Url };
+
+        var health = await http.GetAsync("/health");
+        health.StatusCode.Should().Be(HttpStatusCode.ServiceUnavailable);
+        var keyRing = (await health.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("checks").GetProperty("key-ring");
+        keyRing.GetProperty("status").GetString().Should().Be("Unhealthy");
+        keyRing.GetProperty("description").GetString().Should().Contain("cannot be decrypted").And.Contain("DataProtection:KeyEncryptionKey");
+        await Eventually.SucceedsAsync(() =>
+        {
+            api.Output.Should().Contain(line => line.Contains("Webhook secrets cannot be read") && line.Contains("DataProtection:KeyEncryptionKey"));
+            return Task.CompletedTask;
+        });
+        var delivery = await ApiApp.DeliverAsync(http, repo.Id, repo.WebhookSecret, "push",
+            GitHubPayloads.ForRepo("push/payload.json", repo.FullName));
+        delivery.StatusCode.Should().Be(HttpStatusCode.ServiceUnavailable, "the secret cannot be read: a server problem, not a bad signature");
+        (await CountAsync(db, "select count(*) from github_events")).Should().Be(0);
+    }
+
+    [Fact]
+    public async Task A_rotation_reseals_every_key_under_the_new_key_encryption_key()
+    {
+        var db = await infra.CreateMigratedDatabaseAsync();
+        CreatedRepo repo;
+        await using (var old = await ApiApp.StartAsync(infra, databaseConnectionString: db))
+        {
+            repo = await ApiApp.TrackRepoAsync(old.ClientFor());
+        }
+        var body = GitHubPayloads.ForRepo("push/payload.json", repo.FullName);
+        var oldIds = KeyEncryptionKeyIds(await KeyRowsAsync(db));
+
+        await using (var rotating = await ApiApp.StartAsync(infra, new()
+                     {
+                         ["DataProtection:KeyEncryptionKey"] = OtherKey,
+                         ["DataProtection:PreviousKeyEncryptionKeys:0"] = TestTokens.KeyEncryptionKey,
+                     }, db))
+        {
+            (await rotating.DeliverAsync(repo.Id, repo.WebhookSecret, "push", body)).StatusCode.Should().Be(HttpStatusCode.OK);
+        }
+        var newIds = KeyEncryptionKeyIds(await KeyRowsAsync(db));
+        newIds.Should().ContainSingle().And.NotIntersectWith(oldIds, "every key is sealed under the new key-encryption key");
+
+        await using var rotated = await ApiApp.StartAsync(infra, new() { ["DataProtection:KeyEncryptionKey"] = OtherKey }, db);
+        (await rotated.DeliverAsync(repo.Id, repo.WebhookSecret, "push", body)).StatusCode.Should().Be(HttpStatusCode.OK,
+            "the previous key is no longer needed");
+    }
+
+    [Fact]
+    public async Task Keys_written_before_the_ring_was_encrypted_are_sealed_when_first_read()
+    {
+        // What a database from before this change holds: a key ring written in the clear, and a secret protected by it.
+        var db = await infra.CreateMigratedDatabaseAsync();
+        var folder = Directory.CreateTempSubdirectory("cotex-plain-keys");
+        var secret = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        var protectedSecret = DataProtectionProvider.Create(folder, b => b.SetApplicationName("CoTeX"))
+            .CreateProtector("CoTeX.GitHubWebhookSecret.v1").Protect(secret);
+        var plainKey = await File.ReadAllTextAsync(folder.GetFiles("key-*.xml").Single().FullName);
+        folder.Delete(recursive: true);
+        plainKey.Should().Contain("unencrypted form");
+        var userId = Guid.NewGuid();
+        var repoId = Guid.NewGuid();
+        await ExecuteAsync(db, "insert into data_protection_keys (friendly_name, xml) values ('key-plain', @xml)", ("xml", plainKey));
+        await ExecuteAsync(db, "insert into users (id) values (@user)", ("user", userId));
+        await ExecuteAsync(db, "insert into tracked_repos (id, user_id, full_name, webhook_secret_protected) values (@repo, @user, 'octocat/Hello-World', @secret)",
+            ("repo", repoId), ("user", userId), ("secret", protectedSecret));
+
+        await using var app = await ApiApp.StartAsync(infra, databaseConnectionString: db);
+        var response = await app.DeliverAsync(repoId, secret, "push", GitHubPayloads.ForRepo("push/payload.json", "octocat/Hello-World"));
+
+        response.StatusCode.Should().Be(HttpStatusCode.OK, "the old secret is still readable");
+        (await KeyRowsAsync(db)).Should().OnlyContain(xml => !xml.Contains("unencrypted form") && xml.Contains("keyRingSecret"));
+    }
+
+    private static HashSet<string> KeyEncryptionKeyIds(IEnumerable<string> rows) =>
+        rows.SelectMany(xml => XElement.Parse(xml).Descendants(XName.Get("keyRingSecret", "urn:cotex:data-protection")))
+            .Select(e => (string)e.Attribute("kek")!).ToHashSet();
+
+    private static async Task<List<string>> KeyRowsAsync(string db)
+    {
+        await using var connection = new NpgsqlConnection(db);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("select xml from data_protection_keys", connection);
+        var rows = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            rows.Add(reader.GetString(0));
+        }
+        return rows;
+    }
+
+    private static async Task<long> CountAsync(string db, string sql)
+    {
+        await using var connection = new NpgsqlConnection(db);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+
+    private static async Task ExecuteAsync(string db, string sql, params (string Name, object Value)[] parameters)
+    {
+        await using var connection = new NpgsqlConnection(db);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value);
+        }
+        await command.ExecuteNonQueryAsync();
+    }
+}
