@@ -187,6 +187,7 @@ public sealed class JwtAuthenticationTests(TestInfrastructure infra)
         {
             ["ConnectionStrings__cotexdb"] = db,
             ["ConnectionStrings__redis"] = infra.Redis.ConnectionString,
+            ["DataProtection__KeyEncryptionKey"] = TestTokens.KeyEncryptionKey,
         }, TimeSpan.FromSeconds(60));
 
         exitCode.Should().NotBe(0);

@@ -288,6 +288,7 @@ public sealed class StripeBillingTests(TestInfrastructure infra)
         environment["ConnectionStrings__cotexdb"] = await infra.CreateMigratedDatabaseAsync();
         environment["ConnectionStrings__redis"] = infra.Redis.ConnectionString;
         environment["Auth__JwtSecret"] = TestTokens.Secret;
+        environment["DataProtection__KeyEncryptionKey"] = TestTokens.KeyEncryptionKey;
 
         var (exitCode, output) = await ServiceProcess.RunToExitAsync("CoTeX.Api", environment, TimeSpan.FromSeconds(60));
 

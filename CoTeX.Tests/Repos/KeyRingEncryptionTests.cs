@@ -37,6 +37,20 @@ public sealed class KeyRingEncryptionTests(TestInfrastructure infra)
     }
 
     [Fact]
+    public async Task An_api_without_a_key_encryption_key_refuses_to_start_and_names_the_setting()
+    {
+        var (exitCode, output) = await ServiceProcess.RunToExitAsync("CoTeX.Api", new()
+        {
+            ["ConnectionStrings__cotexdb"] = await infra.CreateMigratedDatabaseAsync(),
+            ["ConnectionStrings__redis"] = infra.Redis.ConnectionString,
+            ["Auth__JwtSecret"] = TestTokens.Secret,
+        }, TimeSpan.FromSeconds(60));
+
+        exitCode.Should().NotBe(0);
+        output.Should().Contain("DataProtection:KeyEncryptionKey is not set").And.Contain("DataProtection__KeyEncryptionKey");
+    }
+
+    [Fact]
     public async Task Webhooks_keep_verifying_across_a_restart_with_the_right_key()
     {
         var db = await infra.CreateMigratedDatabaseAsync();
