@@ -50,6 +50,7 @@ builder.AddProject<Projects.CoTeX_Worker>("worker")
     .WaitFor(redis)
     .WaitForCompletion(migrations)
     .WithBilling(parameters)
+    .WithEnvironment("DataProtection__KeyEncryptionKey", parameters.KeyEncryptionKey)
     .WithHttpHealthCheck("/health");
 
 if (builder.ExecutionContext.IsRunMode)

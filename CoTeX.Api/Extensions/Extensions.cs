@@ -3,9 +3,6 @@ using CoTeX.Api.GitHubWebhooks;
 using CoTeX.Api.Infrastructure;
 using CoTeX.Api.Repos;
 using CoTeX.Shared.Web;
-using Microsoft.AspNetCore.DataProtection;
-using Microsoft.AspNetCore.DataProtection.KeyManagement;
-using Microsoft.Extensions.Options;
 
 namespace Microsoft.Extensions.Hosting;
 
@@ -28,21 +25,8 @@ internal static class Extensions
         builder.Services.AddOptions<GitHubWebhookOptions>().BindConfiguration(GitHubWebhookOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
 
-        // Webhook secrets are encrypted with a key ring every replica shares, kept in Postgres, its keys encrypted in
-        // turn with a key-encryption key the database never sees.
-        builder.Services.AddOptions<KeyRingOptions>().BindConfiguration(KeyRingOptions.Section)
-            .ValidateDataAnnotations().ValidateOnStart();
-        builder.Services.AddSingleton<KeyEncryptionKeys>();
-        builder.Services.AddDataProtection().SetApplicationName("CoTeX");
-        builder.Services.AddSingleton<IConfigureOptions<KeyManagementOptions>>(sp =>
-            new ConfigureOptions<KeyManagementOptions>(o =>
-            {
-                o.XmlRepository = ActivatorUtilities.CreateInstance<PostgresXmlRepository>(sp);
-                o.XmlEncryptor = ActivatorUtilities.CreateInstance<KeyRingEncryptor>(sp);
-            }));
-        builder.Services.AddSingleton<KeyRingMonitor>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<KeyRingMonitor>());
-        builder.Services.AddHealthChecks().AddCheck<KeyRingMonitor>("key-ring", timeout: TimeSpan.FromSeconds(5));
+        // Webhook secrets are encrypted with the key ring every service shares (its keys under the key-encryption key).
+        builder.AddCoTeXDataProtection();
         builder.Services.AddSingleton<WebhookSecrets>();
 
         builder.Services.AddSingleton(TimeProvider.System);

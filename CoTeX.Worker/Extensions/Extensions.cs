@@ -10,6 +10,8 @@ internal static class Extensions
         builder.AddCoTeXDatabase(maxPoolSize: 5);
         builder.AddCoTeXRedis();
         builder.AddCoTeXBilling();
+        // GitHub user tokens are kept protected like webhook secrets: the Worker reads them to re-check access.
+        builder.AddCoTeXDataProtection();
         builder.Services.AddSingleton(TimeProvider.System);
 
         builder.Services.AddOptions<RetentionOptions>().BindConfiguration(RetentionOptions.Section)

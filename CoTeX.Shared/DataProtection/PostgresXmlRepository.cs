@@ -1,9 +1,10 @@
 using System.Xml.Linq;
 using Dapper;
 using Microsoft.AspNetCore.DataProtection.Repositories;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 
-namespace CoTeX.Api.Infrastructure;
+namespace CoTeX.Shared.DataProtection;
 
 /// <summary>
 /// Keeps the ASP.NET Data Protection key ring in Postgres (<c>data_protection_keys</c>), so every Api replica

@@ -1,8 +1,10 @@
 using System.Security.Cryptography;
 using Microsoft.AspNetCore.DataProtection.KeyManagement;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 
-namespace CoTeX.Api.Infrastructure;
+namespace CoTeX.Shared.DataProtection;
 
 /// <summary>
 /// Whether every key of the Data Protection key ring can be decrypted with this service's key-encryption keys: the

@@ -3,9 +3,10 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Xml.Linq;
 using Microsoft.AspNetCore.DataProtection.XmlEncryption;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
-namespace CoTeX.Api.Infrastructure;
+namespace CoTeX.Shared.DataProtection;
 
 /// <summary>
 /// The key-encryption key of the Data Protection key ring, bound from <c>DataProtection</c>. The key ring (in
