@@ -2,8 +2,12 @@ using System.Text.Json;
 
 namespace CoTeX.Api.GitHubWebhooks;
 
-/// <summary>The fields a client list needs, read out of a GitHub webhook payload.</summary>
-public sealed record ParsedGitHubEvent(string? RepositoryFullName, string? Action, string? Sender, string? Title, string? HtmlUrl);
+/// <summary>
+/// The fields a client list needs, read out of a GitHub webhook payload, and the ids the GitHub App receiver routes
+/// by (GitHub's repository and installation ids; the installation is there only in deliveries to an app).
+/// </summary>
+public sealed record ParsedGitHubEvent(string? RepositoryFullName, string? Action, string? Sender, string? Title, string? HtmlUrl,
+    long? RepositoryId = null, long? InstallationId = null);
 
 /// <summary>
 /// Reads a webhook payload once and picks out the repository, action, sender, a human title and the most specific
@@ -27,20 +31,34 @@ public static class GitHubEventParser
     /// <exception cref="JsonException">The payload is not a JSON object (or nests deeper than 64 levels).</exception>
     public static ParsedGitHubEvent Parse(string eventType, ReadOnlyMemory<byte> payload)
     {
-        using var document = JsonDocument.Parse(payload, Options);
-        var root = document.RootElement;
-        if (root.ValueKind != JsonValueKind.Object)
+        using var document = ParseDocument(payload);
+        return Parse(eventType, document.RootElement);
+    }
+
+    /// <summary>The payload as a document, for a caller that reads more of it.</summary>
+    /// <exception cref="JsonException">The payload is not a JSON object (or nests deeper than 64 levels).</exception>
+    public static JsonDocument ParseDocument(ReadOnlyMemory<byte> payload)
+    {
+        var document = JsonDocument.Parse(payload, Options);
+        if (document.RootElement.ValueKind != JsonValueKind.Object)
         {
+            document.Dispose();
             throw new JsonException("The payload must be a JSON object.");
         }
+        return document;
+    }
 
+    public static ParsedGitHubEvent Parse(string eventType, JsonElement root)
+    {
         var repository = Property(root, "repository");
         return new ParsedGitHubEvent(
             RepositoryFullName: String(repository, "full_name"),
             Action: String(root, "action"),
             Sender: String(Property(root, "sender"), "login"),
             Title: Truncate(Title(eventType, root)),
-            HtmlUrl: Url(eventType, root) ?? String(repository, "html_url"));
+            HtmlUrl: Url(eventType, root) ?? String(repository, "html_url"),
+            RepositoryId: Long(repository, "id"),
+            InstallationId: Long(Property(root, "installation"), "id"));
     }
 
     private static string? Title(string eventType, JsonElement root)
@@ -110,6 +128,9 @@ public static class GitHubEventParser
 
     private static string? String(JsonElement element, string name) =>
         Property(element, name) is { ValueKind: JsonValueKind.String } value ? value.GetString() : null;
+
+    private static long? Long(JsonElement element, string name) =>
+        Property(element, name) is { ValueKind: JsonValueKind.Number } value && value.TryGetInt64(out var number) ? number : null;
 
     private static string? Truncate(string? value) => value is { Length: > 500 } ? value[..500] : value;
 }

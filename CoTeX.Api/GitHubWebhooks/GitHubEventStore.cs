@@ -32,7 +32,11 @@ public sealed record StoreResult(
 /// are announced to Realtime in one message. One writer per Api process, so a user's positions are announced in
 /// commit order, and the batches grow with the load (measured in docs/benchmarks.md: four writers made batches of
 /// about four deliveries and cost more database time per delivery than one writer with batches of about twenty).
-/// A batch that fails on one bad row is retried row by row, so one delivery cannot fail its neighbours.
+/// A batch that fails on one bad row is retried delivery by delivery, so one delivery cannot fail its neighbours.
+/// <para>
+/// A delivery is one event, or (from the GitHub App) the same event for each of the repo's followers: those are
+/// written in the same transaction, each into its user's own positions, and answered together.
+/// </para>
 /// <para>
 /// Tracing: each batch is a span (<c>ingest batch</c>) whose parent is the first delivery's request and which links
 /// the others; the statement and the announcement to Realtime are its children, and each announced event carries its
@@ -47,10 +51,15 @@ public sealed class GitHubEventStore : IAsyncDisposable
     // Payloads go up to 25 MB; a batch stops growing past this many payload bytes (it always takes at least one).
     private const long MaxBatchBytes = 16 * 1024 * 1024;
 
+    /// <param name="Events">One delivery's events (more than one when the GitHub App's delivery has several followers).</param>
     /// <param name="Origin">The span of the request that delivered the event (default when there was none).</param>
     /// <param name="Deadline">Until when the write may be retried while the database is unavailable.</param>
-    private sealed record Pending(IncomingGitHubEvent Event, TaskCompletionSource<StoreResult> Result, ActivityContext Origin,
-        DateTimeOffset Deadline);
+    private sealed record Pending(IncomingGitHubEvent[] Events, TaskCompletionSource<StoreResult[]> Result, ActivityContext Origin,
+        DateTimeOffset Deadline)
+    {
+        // The events of one delivery share its payload.
+        public int Bytes => Events[0].Payload.Length;
+    }
 
     private readonly NpgsqlDataSource _dataSource;
     private readonly LiveEventPublisher _publisher;
@@ -59,7 +68,7 @@ public sealed class GitHubEventStore : IAsyncDisposable
     private readonly ILogger<GitHubEventStore> _logger;
     private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Histogram<int> _batchSizes;
-    private readonly List<(Pending, StoreResult)> _committed = new(MaxBatch); // the writer's, reused batch to batch
+    private readonly List<(Pending, StoreResult[])> _committed = new(MaxBatch); // the writer's, reused batch to batch
     private readonly Task _writer;
     private int _pendingDeliveries;
     private long _pendingBytes;
@@ -83,17 +92,24 @@ public sealed class GitHubEventStore : IAsyncDisposable
     /// <see cref="StoreOutcome.Busy"/> when too many deliveries are waiting already. While the database is unavailable
     /// its batch is retried until <paramref name="deadline"/> (<see cref="DatabaseRetry"/>); then it fails.
     /// </summary>
-    public Task<StoreResult> StoreAsync(IncomingGitHubEvent incoming, DateTimeOffset deadline, CancellationToken cancellationToken)
+    public async Task<StoreResult> StoreAsync(IncomingGitHubEvent incoming, DateTimeOffset deadline, CancellationToken cancellationToken) =>
+        (await StoreAsync([incoming], deadline, cancellationToken))[0];
+
+    /// <summary>
+    /// One delivery's events (all with the same payload), written in one transaction; the results in the same order.
+    /// As <see cref="StoreAsync(IncomingGitHubEvent, DateTimeOffset, CancellationToken)"/> otherwise.
+    /// </summary>
+    public Task<StoreResult[]> StoreAsync(IncomingGitHubEvent[] events, DateTimeOffset deadline, CancellationToken cancellationToken)
     {
-        var size = incoming.Payload.Length;
+        var size = events[0].Payload.Length;
         var deliveries = Interlocked.Increment(ref _pendingDeliveries);
         var bytes = Interlocked.Add(ref _pendingBytes, size);
         if (deliveries > _options.MaxPendingDeliveries || bytes > _options.MaxPendingBytes)
         {
             Release(size);
-            return Task.FromResult(new StoreResult(StoreOutcome.Busy));
+            return Task.FromResult(events.Select(_ => new StoreResult(StoreOutcome.Busy)).ToArray());
         }
-        var pending = new Pending(incoming, new TaskCompletionSource<StoreResult>(TaskCreationOptions.RunContinuationsAsynchronously),
+        var pending = new Pending(events, new TaskCompletionSource<StoreResult[]>(TaskCreationOptions.RunContinuationsAsynchronously),
             Activity.Current?.Context ?? default, deadline);
         if (!_queue.Writer.TryWrite(pending))
         {
@@ -118,15 +134,17 @@ public sealed class GitHubEventStore : IAsyncDisposable
         while (await _queue.Reader.WaitToReadAsync())
         {
             long bytes = 0;
-            while (batch.Count < MaxBatch && bytes < MaxBatchBytes && _queue.Reader.TryRead(out var next))
+            var events = 0;
+            while (events < MaxBatch && bytes < MaxBatchBytes && _queue.Reader.TryRead(out var next))
             {
                 batch.Add(next);
-                bytes += next.Event.Payload.Length;
+                bytes += next.Bytes;
+                events += next.Events.Length;
             }
             await CommitAsync(batch);
             foreach (var pending in batch)
             {
-                Release(pending.Event.Payload.Length);
+                Release(pending.Bytes);
             }
             batch.Clear();
         }
@@ -144,20 +162,21 @@ public sealed class GitHubEventStore : IAsyncDisposable
             // and then answers "duplicate", which is still the truth (the event is stored).
             var results = await DatabaseRetry.RunAsync(() => ExecuteAsync(batch), _dataSource,
                 batch.Min(p => p.Deadline), _time, _logger);
-            for (var i = 0; i < batch.Count; i++)
+            var next = 0;
+            foreach (var pending in batch)
             {
-                committed.Add((batch[i], results[i]));
+                committed.Add((pending, results[next..(next += pending.Events.Length)]));
             }
         }
         catch (PostgresException) when (batch.Count > 1)
         {
-            // One row the database refused (e.g. a payload jsonb cannot hold) rolled back the batch: go row by row.
+            // One row the database refused (e.g. a payload jsonb cannot hold) rolled back the batch: go delivery by delivery.
             foreach (var pending in batch)
             {
                 try
                 {
-                    committed.Add((pending, (await DatabaseRetry.RunAsync(() => ExecuteAsync([pending]), _dataSource,
-                        pending.Deadline, _time, _logger))[0]));
+                    committed.Add((pending, await DatabaseRetry.RunAsync(() => ExecuteAsync([pending]), _dataSource,
+                        pending.Deadline, _time, _logger)));
                 }
                 catch (Exception ex)
                 {
@@ -193,17 +212,20 @@ public sealed class GitHubEventStore : IAsyncDisposable
     }
 
     /// <summary>The batch's stored events, in commit order; a paused repo (over the plan's limit) delivers nothing live.</summary>
-    private void Announce(List<(Pending Pending, StoreResult Result)> committed)
+    private void Announce(List<(Pending Pending, StoreResult[] Results)> committed)
     {
         var live = new List<LiveGitHubEvent>(committed.Count);
-        foreach (var (pending, result) in committed)
+        foreach (var (pending, results) in committed)
         {
-            if (result is { Outcome: StoreOutcome.Stored, RepoPaused: false })
+            for (var i = 0; i < results.Length; i++)
             {
-                var (repo, _, eventType, fields, _) = pending.Event;
-                live.Add(new LiveGitHubEvent(repo.UserId, new GitHubEventSummary(result.Id, result.Position, repo.Id,
-                    repo.FullName, eventType, fields.Action, fields.Sender, fields.Title, fields.HtmlUrl, result.ReceivedAt),
-                    LiveEvents.ToTraceParent(pending.Origin)));
+                if (results[i] is { Outcome: StoreOutcome.Stored, RepoPaused: false } result)
+                {
+                    var (repo, _, eventType, fields, _) = pending.Events[i];
+                    live.Add(new LiveGitHubEvent(repo.UserId, new GitHubEventSummary(result.Id, result.Position, repo.Id,
+                        repo.FullName, eventType, fields.Action, fields.Sender, fields.Title, fields.HtmlUrl, result.ReceivedAt),
+                        LiveEvents.ToTraceParent(pending.Origin)));
+                }
             }
         }
         _publisher.Publish(live);
@@ -211,11 +233,12 @@ public sealed class GitHubEventStore : IAsyncDisposable
 
     /// <summary>
     /// One batch, one statement, one implicit transaction (<c>ingest_github_events</c>, migration 0005): the results,
-    /// one per delivery in order, are returned after it has committed.
+    /// one per event in order, are returned after it has committed.
     /// </summary>
     private async Task<StoreResult[]> ExecuteAsync(List<Pending> pendings)
     {
-        var n = pendings.Count;
+        var all = pendings.Count == 1 ? pendings[0].Events : pendings.SelectMany(p => p.Events).ToArray();
+        var n = all.Length;
         var repoIds = new Guid[n];
         var userIds = new Guid[n];
         var deliveryIds = new string[n];
@@ -227,7 +250,7 @@ public sealed class GitHubEventStore : IAsyncDisposable
         var payloads = new byte[n][];
         for (var i = 0; i < n; i++)
         {
-            var incoming = pendings[i].Event;
+            var incoming = all[i];
             repoIds[i] = incoming.Repo.Id;
             userIds[i] = incoming.Repo.UserId;
             deliveryIds[i] = incoming.DeliveryId;

@@ -1,14 +1,8 @@
-using System.Buffers;
-using System.IO.Pipelines;
-using System.Text;
 using System.Text.Json;
 using CoTeX.Contracts;
 using CoTeX.Shared.Web;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
-using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Options;
-using Microsoft.Net.Http.Headers;
 
 namespace CoTeX.Api.GitHubWebhooks;
 
@@ -18,11 +12,8 @@ namespace CoTeX.Api.GitHubWebhooks;
 /// headers are there (400), the body is JSON or GitHub's form encoding (415/400), the payload is about this repo
 /// (422). Only then is the event stored, and the 2xx goes out after the commit.
 /// </summary>
-public static partial class GitHubWebhooksApi
+public static class GitHubWebhooksApi
 {
-    public const string EventHeader = "X-GitHub-Event";
-    public const string DeliveryHeader = "X-GitHub-Delivery";
-
     public static RouteGroupBuilder MapGitHubWebhooksApi(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/webhooks/github").WithTags("Webhooks").AllowAnonymous()
@@ -62,42 +53,26 @@ public static partial class GitHubWebhooksApi
                 $"No tracked repo has the id {repoId}. Register the repo with POST /api/repos and use the webhook URL it returns.");
         }
 
-        if (request.ContentLength > GitHubWebhookOptions.MaxBodyBytes)
+        var (body, tooLarge) = await WebhookRequest.ReadBodyAsync(context, cancellationToken);
+        if (tooLarge is not null)
         {
-            return TooLarge();
-        }
-        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeFeature)
-        {
-            sizeFeature.MaxRequestBodySize = GitHubWebhookOptions.MaxBodyBytes + 1;
-        }
-        var body = await ReadBodyAsync(request.BodyReader, cancellationToken);
-        if (body is null)
-        {
-            return TooLarge();
+            return tooLarge;
         }
 
-        var signatureCheck = await VerifySignatureAsync(request.Headers, repo, body, repos, options.Value, deadline, cancellationToken);
+        var signatureCheck = await VerifySignatureAsync(request.Headers, repo, body!, repos, options.Value, deadline, cancellationToken);
         if (signatureCheck.Problem is { } unauthorized)
         {
             return unauthorized;
         }
         repo = signatureCheck.Repo!;
 
-        // Exactly one of each, shaped as GitHub sends them (event names are snake_case words, delivery ids GUIDs).
-        var eventType = SingleHeader(request.Headers, EventHeader);
-        var deliveryId = SingleHeader(request.Headers, DeliveryHeader);
-        if (eventType is null || !EventTypePattern().IsMatch(eventType))
+        var (eventType, deliveryId, badHeaders) = WebhookRequest.Headers(request.Headers);
+        if (badHeaders is not null)
         {
-            return Problem(StatusCodes.Status400BadRequest, "Missing event type",
-                $"Exactly one {EventHeader} header is required, an event name such as push (GitHub always sends it).");
-        }
-        if (deliveryId is null || !DeliveryIdPattern().IsMatch(deliveryId))
-        {
-            return Problem(StatusCodes.Status400BadRequest, "Missing delivery id",
-                $"Exactly one {DeliveryHeader} header is required: up to 100 letters, digits, '-', '_' or '.'.");
+            return badHeaders;
         }
 
-        var payload = await PayloadAsync(request.ContentType, body);
+        var payload = await WebhookRequest.PayloadAsync(request.ContentType, body!);
         if (payload.Problem is { } badBody)
         {
             return badBody;
@@ -173,76 +148,6 @@ public static partial class GitHubWebhooksApi
             "The signature does not match the body and this repo's webhook secret."));
     }
 
-    /// <summary>Reads the whole body, or returns null as soon as it passes the size limit.</summary>
-    private static async Task<byte[]?> ReadBodyAsync(PipeReader reader, CancellationToken cancellationToken)
-    {
-        while (true)
-        {
-            var read = await reader.ReadAsync(cancellationToken);
-            var buffer = read.Buffer;
-            if (buffer.Length > GitHubWebhookOptions.MaxBodyBytes)
-            {
-                reader.AdvanceTo(buffer.End);
-                return null;
-            }
-            if (read.IsCompleted)
-            {
-                var body = buffer.ToArray();
-                reader.AdvanceTo(buffer.End);
-                return body;
-            }
-            reader.AdvanceTo(buffer.Start, buffer.End);
-        }
-    }
-
-    private static async Task<(byte[] Json, ProblemHttpResult? Problem)> PayloadAsync(string? contentType, byte[] body)
-    {
-        MediaTypeHeaderValue.TryParse(contentType, out var mediaType);
-        var type = mediaType?.MediaType.Value?.ToLowerInvariant();
-        if (type is null or "application/json" || type.EndsWith("+json", StringComparison.Ordinal))
-        {
-            return (body, null);
-        }
-        if (type == "application/x-www-form-urlencoded")
-        {
-            // GitHub's form encoding: payload=<url-encoded JSON>.
-            using var stream = new MemoryStream(body, writable: false);
-            using var form = new FormReader(stream, Encoding.UTF8)
-            {
-                ValueLengthLimit = (int)GitHubWebhookOptions.MaxBodyBytes,
-                KeyLengthLimit = 1024,
-                ValueCountLimit = 64,
-            };
-            Dictionary<string, Microsoft.Extensions.Primitives.StringValues> fields;
-            try
-            {
-                fields = await form.ReadFormAsync();
-            }
-            catch (InvalidDataException ex)
-            {
-                return ([], Problem(StatusCodes.Status400BadRequest, "Invalid form body", ex.Message));
-            }
-            return fields.TryGetValue("payload", out var json) && json.Count == 1 && !string.IsNullOrEmpty(json[0])
-                ? (Encoding.UTF8.GetBytes(json[0]!), null)
-                : ([], Problem(StatusCodes.Status400BadRequest, "Missing payload",
-                    "A form-encoded delivery must have exactly one non-empty payload field."));
-        }
-        return ([], Problem(StatusCodes.Status415UnsupportedMediaType, "Unsupported content type",
-            $"Content-Type '{contentType}' is not supported: use application/json or application/x-www-form-urlencoded."));
-    }
-
-    private static string? SingleHeader(IHeaderDictionary headers, string name) =>
-        headers[name] is { Count: 1 } values ? values[0] : null;
-
-    [System.Text.RegularExpressions.GeneratedRegex("^[a-z][a-z_]{0,99}$")]
-    private static partial System.Text.RegularExpressions.Regex EventTypePattern();
-
-    [System.Text.RegularExpressions.GeneratedRegex("^[A-Za-z0-9._-]{1,100}$")]
-    private static partial System.Text.RegularExpressions.Regex DeliveryIdPattern();
-
-    private static ProblemHttpResult TooLarge() => Problem(StatusCodes.Status413PayloadTooLarge, "Payload too large",
-        $"Webhook bodies are limited to {GitHubWebhookOptions.MaxBodyBytes / (1024 * 1024)} MB, as on GitHub.");
-
     private static ProblemHttpResult Problem(int status, string title, string detail) =>
-        TypedResults.Problem(statusCode: status, title: title, detail: detail);
+        WebhookRequest.Problem(status, title, detail);
 }
