@@ -10,4 +10,11 @@ public sealed class ApiOptions
     /// users start with it; when unset they are built from the request's own scheme and host.
     /// </summary>
     public string? PublicBaseUrl { get; set; }
+
+    /// <summary>The public URL of <paramref name="path"/> (which starts with a slash) on this Api.</summary>
+    public string PublicUrl(HttpRequest request, string path)
+    {
+        var baseUrl = string.IsNullOrEmpty(PublicBaseUrl) ? $"{request.Scheme}://{request.Host}" : PublicBaseUrl.TrimEnd('/');
+        return baseUrl + path;
+    }
 }

@@ -1,6 +1,7 @@
 using CoTeX.Api.Account;
 using CoTeX.Api.Admin;
 using CoTeX.Api.Billing;
+using CoTeX.Api.GitHubApp;
 using CoTeX.Api.GitHubEvents;
 using CoTeX.Api.GitHubWebhooks;
 using CoTeX.Api.Repos;
@@ -27,6 +28,8 @@ if (app.Environment.IsDevelopment())
 app.MapReposApi();
 app.MapGitHubEventsApi();
 app.MapGitHubWebhooksApi();
+app.MapGitHubAppApi();
+app.MapGitHubAppWebhooksApi();
 app.MapBillingApi();
 app.MapStripeWebhooksApi();
 app.MapAdminApi();

@@ -16,7 +16,8 @@ var migrations = builder.AddProject<Projects.CoTeX_MigrationService>("migrations
     .WithReference(cotexdb)
     .WaitFor(cotexdb);
 
-// The REST API and both webhook receivers: GitHub, Stripe and desktop clients call it from outside.
+// The REST API and the webhook receivers (GitHub's, the GitHub App's, Stripe's): GitHub, Stripe and desktop clients
+// call it from outside.
 builder.AddProject<Projects.CoTeX_Api>("api")
     .WithReference(cotexdb)
     .WithReference(redis)
@@ -24,6 +25,7 @@ builder.AddProject<Projects.CoTeX_Api>("api")
     .WaitForCompletion(migrations)
     .WithAuth(parameters)
     .WithBilling(parameters)
+    .WithGitHubApp(parameters)
     .WithCors(parameters)
     .WithEnvironment("Api__PublicBaseUrl", parameters.PublicBaseUrl)
     .WithEnvironment("DataProtection__KeyEncryptionKey", parameters.KeyEncryptionKey)
@@ -43,13 +45,14 @@ builder.AddProject<Projects.CoTeX_Realtime>("realtime")
     .WithExternalHttpEndpoints()
     .WithHttpHealthCheck("/health");
 
-// Background jobs (retention, Stripe reconciliation); internal only.
+// Background jobs (retention, Stripe reconciliation, GitHub App re-checks and redelivery); internal only.
 builder.AddProject<Projects.CoTeX_Worker>("worker")
     .WithReference(cotexdb)
     .WithReference(redis)
     .WaitFor(redis)
     .WaitForCompletion(migrations)
     .WithBilling(parameters)
+    .WithGitHubApp(parameters)
     .WithEnvironment("DataProtection__KeyEncryptionKey", parameters.KeyEncryptionKey)
     .WithHttpHealthCheck("/health");
 

@@ -102,8 +102,9 @@ internal static class DeveloperCommands
         string secret;
         try
         {
-            var created = await client.AddRepoAsync(SampleRepository, cancellationToken);
-            (repoId, secret) = (created.Id, created.WebhookSecret);
+            // A webhook repo, even when a GitHub App could deliver it: this command plays the webhook.
+            var created = await client.AddRepoAsync(SampleRepository, RepoSources.Webhook, cancellationToken);
+            (repoId, secret) = (created.Id, created.WebhookSecret!);
         }
         catch (CoTeXApiException ex) when (ex.Status == HttpStatusCode.Conflict)
         {

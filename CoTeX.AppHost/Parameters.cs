@@ -31,6 +31,15 @@ internal sealed class CoTeXParameters
         StripeCancelUrl = Optional(builder, "stripe-cancel-url", "Where Stripe Checkout returns when abandoned.");
         StripePortalReturnUrl = Optional(builder, "stripe-portal-return-url", "Where the customer portal returns to.");
 
+        // GitHub App mode: off while github-app-id is empty; when it is set, all five are required.
+        GitHubAppId = Optional(builder, "github-app-id", "The GitHub App's id (App settings → About); GitHub App mode is off while it is empty.");
+        GitHubAppClientId = Optional(builder, "github-app-client-id", "The GitHub App's client id (Iv1.… or Iv23…).");
+        GitHubAppClientSecret = Optional(builder, "github-app-client-secret", "A client secret of the GitHub App.", secret: true);
+        GitHubAppPrivateKey = Optional(builder, "github-app-private-key",
+            "The GitHub App's private key: the .pem file's content, or that content in base64.", secret: true);
+        GitHubAppWebhookSecret = Optional(builder, "github-app-webhook-secret",
+            "The GitHub App's webhook secret; its webhook URL is <public-base-url>/api/webhooks/github-app.", secret: true);
+
         CorsOrigins = Optional(builder, "cors-origins", "Browser origins allowed to call the API and open the hub, comma-separated.");
         PublicBaseUrl = Optional(builder, "public-base-url", "The Api's public address, the start of the webhook URLs handed to users.");
     }
@@ -45,6 +54,11 @@ internal sealed class CoTeXParameters
     public IResourceBuilder<ParameterResource> StripeSuccessUrl { get; }
     public IResourceBuilder<ParameterResource> StripeCancelUrl { get; }
     public IResourceBuilder<ParameterResource> StripePortalReturnUrl { get; }
+    public IResourceBuilder<ParameterResource> GitHubAppId { get; }
+    public IResourceBuilder<ParameterResource> GitHubAppClientId { get; }
+    public IResourceBuilder<ParameterResource> GitHubAppClientSecret { get; }
+    public IResourceBuilder<ParameterResource> GitHubAppPrivateKey { get; }
+    public IResourceBuilder<ParameterResource> GitHubAppWebhookSecret { get; }
     public IResourceBuilder<ParameterResource> CorsOrigins { get; }
     public IResourceBuilder<ParameterResource> PublicBaseUrl { get; }
 
@@ -90,6 +104,14 @@ internal static class ParameterExtensions
             .WithEnvironment("Stripe__SuccessUrl", p.StripeSuccessUrl)
             .WithEnvironment("Stripe__CancelUrl", p.StripeCancelUrl)
             .WithEnvironment("Stripe__PortalReturnUrl", p.StripePortalReturnUrl);
+
+    /// <summary>CoTeX's GitHub App, for the Api (connect, the app's webhook) and the Worker (re-checks, redelivery).</summary>
+    public static IResourceBuilder<ProjectResource> WithGitHubApp(this IResourceBuilder<ProjectResource> service, CoTeXParameters p) =>
+        service.WithEnvironment("GitHubApp__AppId", p.GitHubAppId)
+            .WithEnvironment("GitHubApp__ClientId", p.GitHubAppClientId)
+            .WithEnvironment("GitHubApp__ClientSecret", p.GitHubAppClientSecret)
+            .WithEnvironment("GitHubApp__PrivateKey", p.GitHubAppPrivateKey)
+            .WithEnvironment("GitHubApp__WebhookSecret", p.GitHubAppWebhookSecret);
 
     /// <summary>The browser origins the Api and the Realtime hub accept.</summary>
     public static IResourceBuilder<ProjectResource> WithCors(this IResourceBuilder<ProjectResource> service, CoTeXParameters p) =>

@@ -347,7 +347,7 @@ public static class Webhooks
         request.Headers.Add("X-GitHub-Event", eventType);
         request.Headers.Add("X-GitHub-Delivery", deliveryId);
         request.Headers.Add("X-Hub-Signature-256",
-            "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(repo.WebhookSecret), body)));
+            "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(repo.WebhookSecret!), body)));
         using var response = await http.SendAsync(request);
         if (!response.IsSuccessStatusCode)
         {

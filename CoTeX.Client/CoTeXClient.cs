@@ -31,10 +31,29 @@ public sealed class CoTeXClient : IDisposable
     public Task<RepoList> ListReposAsync(CancellationToken cancellationToken = default) =>
         GetAsync<RepoList>("/api/repos", cancellationToken);
 
-    public async Task<CreatedRepo> AddRepoAsync(string fullName, CancellationToken cancellationToken = default)
+    public Task<CreatedRepo> AddRepoAsync(string fullName, CancellationToken cancellationToken) =>
+        AddRepoAsync(fullName, source: null, cancellationToken);
+
+    /// <summary>
+    /// Tracks a repository: through CoTeX's GitHub App when the user can access it there (nothing to set up), else with
+    /// a webhook whose URL and secret the answer holds. <paramref name="source"/> (<see cref="RepoSources"/>) insists
+    /// on one of the two.
+    /// </summary>
+    public async Task<CreatedRepo> AddRepoAsync(string fullName, string? source = null, CancellationToken cancellationToken = default)
     {
-        using var response = await _http.PostAsJsonAsync("/api/repos", new CreateRepoRequest(fullName), cancellationToken);
+        using var response = await _http.PostAsJsonAsync("/api/repos", new CreateRepoRequest(fullName, source), cancellationToken);
         return await ReadAsync<CreatedRepo>(response, cancellationToken);
+    }
+
+    /// <summary>Whether GitHub App mode is on, and the user's GitHub connection with the repositories it gives access to.</summary>
+    public Task<GitHubAppStatus> GetGitHubAppAsync(CancellationToken cancellationToken = default) =>
+        GetAsync<GitHubAppStatus>("/api/github-app", cancellationToken);
+
+    /// <summary>Starts Connect GitHub: open the returned URL in a browser, then poll <see cref="GetGitHubAppAsync"/>.</summary>
+    public async Task<GitHubConnectStart> ConnectGitHubAsync(CancellationToken cancellationToken = default)
+    {
+        using var response = await _http.PostAsync("/api/github-app/connect", content: null, cancellationToken);
+        return await ReadAsync<GitHubConnectStart>(response, cancellationToken);
     }
 
     /// <summary>A new webhook secret for the repo; the old one stops working at once.</summary>

@@ -1,23 +1,41 @@
 namespace CoTeX.Contracts;
 
-public sealed record CreateRepoRequest(string? FullName);
+/// <summary>
+/// <c>POST /api/repos</c>. <see cref="Source"/> says how the repo's events arrive: <c>app</c> (CoTeX's GitHub App,
+/// for a repo the caller can access through one of its installations: no setup), <c>webhook</c> (a webhook the caller
+/// adds to the repository), or nothing: the app where it can, else a webhook.
+/// </summary>
+public sealed record CreateRepoRequest(string? FullName, string? Source = null);
+
+/// <summary>How a tracked repo's events arrive.</summary>
+public static class RepoSources
+{
+    /// <summary>Through the repo's own webhook, which the user adds with the URL and secret CoTeX gives.</summary>
+    public const string Webhook = "webhook";
+
+    /// <summary>Through CoTeX's GitHub App, installed on the repository's account: nothing to set up.</summary>
+    public const string App = "app";
+}
 
 /// <summary>
-/// A newly tracked repo. <see cref="WebhookSecret"/> is shown only here (and after a rotation): paste it, with
-/// <see cref="WebhookUrl"/>, into the repository's Settings → Webhooks.
+/// A newly tracked repo. For a webhook repo, <see cref="WebhookSecret"/> is shown only here (and after a rotation):
+/// paste it, with <see cref="WebhookUrl"/>, into the repository's Settings → Webhooks. An app repo has neither.
 /// </summary>
-public sealed record CreatedRepo(Guid Id, string FullName, string WebhookUrl, string WebhookSecret, string ContentType);
+public sealed record CreatedRepo(Guid Id, string FullName, string? WebhookUrl, string? WebhookSecret, string? ContentType,
+    string Source = RepoSources.Webhook);
 
 public sealed record RotatedSecret(Guid Id, string WebhookSecret);
 
+/// <summary>A tracked repo; <see cref="WebhookUrl"/> is null for a repo the GitHub App delivers.</summary>
 public sealed record TrackedRepo(
     Guid Id,
     string FullName,
-    string WebhookUrl,
+    string? WebhookUrl,
     bool Paused,
     DateTimeOffset CreatedAt,
     DateTimeOffset? LastDeliveryAt,
-    DateTimeOffset? LastPingAt);
+    DateTimeOffset? LastPingAt,
+    string Source = RepoSources.Webhook);
 
 /// <summary>The caller's repos and how many of the plan's active-repo slots they use.</summary>
 public sealed record RepoList(IReadOnlyList<TrackedRepo> Repos, PlanUsage Plan);

@@ -45,11 +45,14 @@ public static class AccountApi
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await connection.LockUserAsync(userId, transaction, cancellationToken);
-        // Repos cascade to their events and dedupe keys; the user row stays as a tombstone so old tokens are refused.
+        // Repos cascade to their events and dedupe keys, a GitHub connection to its access rows (its tokens go with it);
+        // the user row stays as a tombstone so old tokens are refused.
         // The subscription has just ended in Stripe (its webhook will say so too).
         await connection.ExecuteAsync(new CommandDefinition(
             """
             delete from tracked_repos where user_id = @userId;
+            delete from github_connections where user_id = @userId;
+            delete from github_app_connect_states where user_id = @userId;
             update subscriptions set plan = 'free', payment_problem = false where user_id = @userId;
             update users set deleted_at = now(), email = null where id = @userId;
             """, new { userId }, transaction, cancellationToken: cancellationToken));

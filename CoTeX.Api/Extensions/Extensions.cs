@@ -1,4 +1,5 @@
 using CoTeX.Api;
+using CoTeX.Api.GitHubApp;
 using CoTeX.Api.GitHubWebhooks;
 using CoTeX.Api.Infrastructure;
 using CoTeX.Api.Repos;
@@ -33,5 +34,10 @@ internal static class Extensions
         builder.Services.AddSingleton<WebhookRepoCache>();
         builder.Services.AddSingleton<GitHubEventStore>();
         builder.Services.AddSingleton<LiveEventPublisher>();
+
+        // GitHub App mode (off unless the app is configured): connections, the app's deliveries.
+        builder.AddCoTeXGitHubApp();
+        builder.Services.AddSingleton<GitHubAppEvents>();
+        builder.Services.AddSingleton<ConnectStates>();
     }
 }

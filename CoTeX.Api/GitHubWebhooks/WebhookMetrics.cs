@@ -5,8 +5,8 @@ using Microsoft.AspNetCore.Http.HttpResults;
 namespace CoTeX.Api.GitHubWebhooks;
 
 /// <summary>
-/// <c>cotex.github.webhooks</c>: GitHub deliveries by outcome (<c>stored</c>, <c>duplicate</c>, <c>rejected</c>) and
-/// response status. An endpoint filter on the receiver, so every way out of the handler is counted, thrown errors
+/// <c>cotex.github.webhooks</c>: GitHub deliveries by outcome (<c>stored</c>, <c>duplicate</c>, <c>rejected</c>, and
+/// for the GitHub App's also <c>applied</c>, <c>no followers</c>, <c>ignored</c>, <c>pong</c>) and response status. An endpoint filter on the receiver, so every way out of the handler is counted, thrown errors
 /// included (the rate limiter's 429s come before it and are in ASP.NET Core's own rate-limiting metrics).
 /// </summary>
 public sealed class WebhookMetrics(IMeterFactory meters) : IEndpointFilter
@@ -29,6 +29,9 @@ public sealed class WebhookMetrics(IMeterFactory meters) : IEndpointFilter
         switch (result is INestedHttpResult nested ? nested.Result : result)
         {
             case Ok<GitHubWebhooksApi.WebhookAccepted> { Value: { } accepted }:
+                Add(accepted.Status, StatusCodes.Status200OK);
+                break;
+            case Ok<GitHubApp.GitHubAppWebhooksApi.AppWebhookAccepted> { Value: { } accepted }:
                 Add(accepted.Status, StatusCodes.Status200OK);
                 break;
             case IStatusCodeHttpResult { StatusCode: { } status }:

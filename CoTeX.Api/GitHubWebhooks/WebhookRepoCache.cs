@@ -38,7 +38,8 @@ public sealed class WebhookRepoCache(NpgsqlDataSource dataSource, WebhookSecrets
             await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
             return await connection.QuerySingleOrDefaultAsync<(Guid UserId, string FullName, string ProtectedSecret)?>(
                 new CommandDefinition(
-                    "select user_id, full_name, webhook_secret_protected from tracked_repos where id = @repoId",
+                    // Only webhook repos have a webhook URL; an app repo's id is unknown here.
+                    "select user_id, full_name, webhook_secret_protected from tracked_repos where id = @repoId and source = 'webhook'",
                     new { repoId }, cancellationToken: cancellationToken));
         }, dataSource, deadline, time, logger, cancellationToken);
         if (row is not { } found)

@@ -4,6 +4,7 @@ using CoTeX.Api.GitHubWebhooks;
 using CoTeX.Contracts;
 using CoTeX.Shared.Auth;
 using CoTeX.Shared.Data;
+using CoTeX.Shared.GitHubApp;
 using CoTeX.Shared.Plans;
 using CoTeX.Shared.Web;
 using Dapper;
@@ -13,7 +14,11 @@ using Npgsql;
 
 namespace CoTeX.Api.Repos;
 
-/// <summary>The repos a user tracks: register (and get the webhook URL and secret), list, remove, rotate the secret.</summary>
+/// <summary>
+/// The repos a user tracks: register, list, pause, remove, rotate a webhook secret. A repo's events arrive through
+/// its own webhook (the URL and secret are handed out at registration) or, for a repo the user can access through an
+/// installation of CoTeX's GitHub App, through the app with nothing to set up (<see cref="RepoSources"/>).
+/// </summary>
 public static partial class ReposApi
 {
     public static RouteGroupBuilder MapReposApi(this IEndpointRouteBuilder app)
@@ -44,6 +49,7 @@ public static partial class ReposApi
         WebhookSecrets secrets,
         IOptions<PlanOptions> plans,
         IOptions<ApiOptions> apiOptions,
+        IOptions<GitHubAppOptions> app,
         CancellationToken cancellationToken)
     {
         var fullName = request.FullName?.Trim();
@@ -54,29 +60,56 @@ public static partial class ReposApi
                 ["fullName"] = ["Give the repository as owner/name, e.g. octocat/Hello-World."],
             });
         }
+        if (request.Source is not (null or RepoSources.Webhook or RepoSources.App))
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]>
+            {
+                ["source"] = [$"Give source as \"{RepoSources.App}\" (CoTeX's GitHub App), \"{RepoSources.Webhook}\" (a webhook you add), or leave it out."],
+            });
+        }
+        if (request.Source == RepoSources.App && !app.Value.IsEnabled)
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]>
+            {
+                ["source"] = ["GitHub App mode is off on this server: track the repo with a webhook."],
+            });
+        }
 
         var userId = user.GetUserId();
-        var secret = WebhookSecrets.Generate();
         var id = Guid.CreateVersion7();
 
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         // Lock the user row so two concurrent requests cannot both take the last free slot.
         await connection.LockUserAsync(userId, transaction, cancellationToken);
+        var viaApp = app.Value.IsEnabled && request.Source != RepoSources.Webhook
+            ? await AppAccessAsync(connection, transaction, userId, fullName, cancellationToken)
+            : null;
+        if (request.Source == RepoSources.App && viaApp is null)
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Not accessible through the GitHub App",
+                detail: $"GitHub has not told CoTeX that you can access {fullName} through the CoTeX GitHub App. Connect GitHub " +
+                        "(POST /api/github-app/connect), ask an owner to install the app on the repository, or track it with a webhook.");
+        }
         if (await NoRoomForAnotherActiveRepoAsync(connection, transaction, userId, plans.Value, cancellationToken) is { } full)
         {
             return full;
         }
 
+        var secret = viaApp is null ? WebhookSecrets.Generate() : null;
         try
         {
+            // An app repo keeps GitHub's spelling of its name and is found by GitHub's repository id.
             await connection.ExecuteAsync(new CommandDefinition(
                 """
-                insert into tracked_repos (id, user_id, full_name, webhook_secret_protected)
-                values (@id, @userId, @fullName, @protectedSecret)
+                insert into tracked_repos (id, user_id, full_name, source, webhook_secret_protected, github_repo_id)
+                values (@id, @userId, @fullName, @source, @protectedSecret, @githubRepoId)
                 """,
-                new { id, userId, fullName, protectedSecret = secrets.Protect(secret) }, transaction,
-                cancellationToken: cancellationToken));
+                new
+                {
+                    id, userId, fullName = viaApp?.FullName ?? fullName, source = viaApp is null ? RepoSources.Webhook : RepoSources.App,
+                    protectedSecret = secret is null ? null : secrets.Protect(secret), githubRepoId = viaApp?.RepoId,
+                }, transaction, cancellationToken: cancellationToken));
             await transaction.CommitAsync(cancellationToken);
         }
         catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation)
@@ -85,9 +118,26 @@ public static partial class ReposApi
                 detail: $"You already track {fullName}.");
         }
 
-        var webhookUrl = WebhookUrl(apiOptions.Value, context.Request, id);
-        return TypedResults.Created($"/api/repos/{id}", new CreatedRepo(id, fullName, webhookUrl, secret, "application/json"));
+        var created = viaApp is null
+            ? new CreatedRepo(id, fullName, WebhookUrl(apiOptions.Value, context.Request, id), secret, "application/json")
+            : new CreatedRepo(id, viaApp.FullName, null, null, null, RepoSources.App);
+        return TypedResults.Created($"/api/repos/{id}", created);
     }
+
+    /// <summary>The repository as the user can access it through an installation of the app, or null.</summary>
+    private static Task<AppAccess?> AppAccessAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid userId,
+        string fullName, CancellationToken cancellationToken) =>
+        connection.QueryFirstOrDefaultAsync<AppAccess?>(new CommandDefinition(
+            """
+            select a.repo_id as RepoId, a.full_name as FullName
+              from github_user_repo_access a
+              join github_connections c on c.user_id = a.user_id and c.revoked_at is null
+              join github_app_installations i on i.id = a.installation_id and i.deleted_at is null
+             where a.user_id = @userId and lower(a.full_name) = lower(@fullName)
+             limit 1
+            """, new { userId, fullName }, transaction, cancellationToken: cancellationToken));
+
+    private sealed record AppAccess(long RepoId, string FullName);
 
     internal static async Task<Ok<RepoList>> ListAsync(
         ClaimsPrincipal user,
@@ -102,7 +152,7 @@ public static partial class ReposApi
         var rows = await connection.QueryAsync<RepoRow>(new CommandDefinition(
             """
             select id, full_name as FullName, paused, created_at as CreatedAt,
-                   last_delivery_at as LastDeliveryAt, last_ping_at as LastPingAt
+                   last_delivery_at as LastDeliveryAt, last_ping_at as LastPingAt, source
               from tracked_repos where user_id = @userId order by created_at, id
             """,
             new { userId }, cancellationToken: cancellationToken));
@@ -152,7 +202,7 @@ public static partial class ReposApi
             """
             update tracked_repos set paused = @paused where id = @id
             returning id, full_name as FullName, paused, created_at as CreatedAt,
-                      last_delivery_at as LastDeliveryAt, last_ping_at as LastPingAt
+                      last_delivery_at as LastDeliveryAt, last_ping_at as LastPingAt, source
             """,
             new { id, paused }, transaction, cancellationToken: cancellationToken));
         await transaction.CommitAsync(cancellationToken);
@@ -176,11 +226,21 @@ public static partial class ReposApi
     {
         var secret = WebhookSecrets.Generate();
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var updated = await connection.ExecuteAsync(new CommandDefinition(
-            "update tracked_repos set webhook_secret_protected = @protectedSecret where id = @id and user_id = @userId",
+        var source = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+            """
+            update tracked_repos set webhook_secret_protected = case when source = 'webhook' then @protectedSecret end
+             where id = @id and user_id = @userId
+            returning source
+            """,
             new { id, userId = user.GetUserId(), protectedSecret = secrets.Protect(secret) }, cancellationToken: cancellationToken));
         cache.Evict(id);
-        return updated == 0 ? RepoNotFound(id) : TypedResults.Ok(new RotatedSecret(id, secret));
+        return source switch
+        {
+            null => RepoNotFound(id),
+            RepoSources.App => TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Delivered by the GitHub App",
+                detail: "This repo's events come through CoTeX's GitHub App, which has no per-repo secret to rotate."),
+            _ => TypedResults.Ok(new RotatedSecret(id, secret)),
+        };
     }
 
     /// <summary>The 403 naming the plan's limit when every active slot is taken; null when there is room. User row locked.</summary>
@@ -210,20 +270,15 @@ public static partial class ReposApi
 
     private static string PlanName(Plan plan) => plan == Plan.Pro ? "pro" : "free";
 
-    private static string WebhookUrl(ApiOptions options, HttpRequest request, Guid id)
-    {
-        var baseUrl = string.IsNullOrEmpty(options.PublicBaseUrl)
-            ? $"{request.Scheme}://{request.Host}"
-            : options.PublicBaseUrl.TrimEnd('/');
-        return $"{baseUrl}/api/webhooks/github/{id}";
-    }
+    private static string WebhookUrl(ApiOptions options, HttpRequest request, Guid id) =>
+        options.PublicUrl(request, $"/api/webhooks/github/{id}");
 
 
     // Npgsql reads timestamptz as UTC DateTime.
     private sealed record RepoRow(Guid Id, string FullName, bool Paused, DateTime CreatedAt,
-        DateTime? LastDeliveryAt, DateTime? LastPingAt)
+        DateTime? LastDeliveryAt, DateTime? LastPingAt, string Source)
     {
-        public TrackedRepo ToContract(string webhookUrl) => new(Id, FullName, webhookUrl, Paused,
-            CreatedAt.AsUtcOffset(), LastDeliveryAt.AsUtcOffset(), LastPingAt.AsUtcOffset());
+        public TrackedRepo ToContract(string webhookUrl) => new(Id, FullName, Source == RepoSources.App ? null : webhookUrl, Paused,
+            CreatedAt.AsUtcOffset(), LastDeliveryAt.AsUtcOffset(), LastPingAt.AsUtcOffset(), Source);
     }
 }

@@ -38,6 +38,12 @@ public sealed class ManifestTests
         resources["api"]!["env"]!["Stripe__SecretKey"]!.GetValue<string>().Should().Be("{stripe-secret-key.value}");
         resources["worker"]!["env"]!["Stripe__WebhookSecret"]!.GetValue<string>().Should().Be("{stripe-webhook-secret.value}");
         resources["api"]!["env"]!["DataProtection__KeyEncryptionKey"]!.GetValue<string>().Should().Be("{key-encryption-key.value}");
+        foreach (var service in new[] { "api", "worker" })
+        {
+            resources[service]!["env"]!["GitHubApp__PrivateKey"]!.GetValue<string>().Should().Be("{github-app-private-key.value}");
+            resources[service]!["env"]!["GitHubApp__AppId"]!.GetValue<string>().Should().Be("{github-app-id.value}");
+        }
+        resources["github-app-webhook-secret"]!["inputs"]!["value"]!["secret"]!.GetValue<bool>().Should().BeTrue();
         foreach (var required in new[] { "jwt-secret", "key-encryption-key" })
         {
             var input = resources[required]!["inputs"]!["value"]!;

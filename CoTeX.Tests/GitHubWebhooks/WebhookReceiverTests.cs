@@ -163,7 +163,7 @@ public sealed class WebhookReceiverTests(TestInfrastructure infra)
                 {
                     r.Headers.Remove("X-Hub-Signature-256");
                     r.Headers.Add("X-Hub-Signature", "sha1=" + Convert.ToHexStringLower(
-                        System.Security.Cryptography.HMACSHA1.HashData(Encoding.UTF8.GetBytes(repo.WebhookSecret), body)));
+                        System.Security.Cryptography.HMACSHA1.HashData(Encoding.UTF8.GetBytes(repo.WebhookSecret!), body)));
                 };
                 break;
             case "missing event header":
@@ -235,7 +235,7 @@ public sealed class WebhookReceiverTests(TestInfrastructure infra)
         var repo = await ApiApp.TrackRepoAsync(app.ClientFor(), Repo);
         var body = GitHubPayloads.ForRepo("push/payload.json", Repo);
         var sha1 = "sha1=" + Convert.ToHexStringLower(
-            System.Security.Cryptography.HMACSHA1.HashData(Encoding.UTF8.GetBytes(repo.WebhookSecret), body));
+            System.Security.Cryptography.HMACSHA1.HashData(Encoding.UTF8.GetBytes(repo.WebhookSecret!), body));
 
         var accepted = await app.DeliverAsync(repo.Id, repo.WebhookSecret, "push", body,
             tamper: r => { r.Headers.Remove("X-Hub-Signature-256"); r.Headers.Add("X-Hub-Signature", sha1); });

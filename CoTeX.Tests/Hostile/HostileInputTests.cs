@@ -31,7 +31,8 @@ public sealed class HostileInputTests(TestInfrastructure infra)
     public async Task Hundreds_of_generated_bad_requests_get_4xx_problems_and_change_nothing()
     {
         await using var stripe = await FakeStripe.StartAsync();
-        await using var app = await ApiApp.StartAsync(infra, new(stripe.Settings)
+        await using var gitHub = await FakeGitHub.StartAsync();
+        await using var app = await ApiApp.StartAsync(infra, new(stripe.Settings.Concat(gitHub.Settings))
         {
             ["RateLimiting:Enabled"] = "false", // the limiter is tested on its own; here every case must reach its endpoint
         }, kestrel: true); // a real socket: requests are parsed as the internet's would be
@@ -58,6 +59,7 @@ public sealed class HostileInputTests(TestInfrastructure infra)
         cases.AddRange(AuthCases(random, app, user, repo.Id));
         cases.AddRange(WebhookCases(random, app.AnonymousClient(), repo));
         cases.AddRange(StripeCases(random, app.AnonymousClient()));
+        cases.AddRange(GitHubAppCases(random, app.AnonymousClient()));
         cases.AddRange(ObjectLevelCases(stranger, repo, eventId));
         cases.AddRange(AcceptCases(app, owner, user, anonymousUser, repo, eventId));
 
@@ -283,6 +285,74 @@ public sealed class HostileInputTests(TestInfrastructure infra)
         yield return new("webhook headers", "form with garbage payload", () => Delivery(Encoding.UTF8.GetBytes("payload=%7B%7B%7B"), repo.WebhookSecret, contentType: "application/x-www-form-urlencoded"), client);
     }
 
+    /// <summary>The GitHub App's webhook and the Connect GitHub pages (asked for JSON, so errors are ProblemDetails).</summary>
+    private static IEnumerable<Case> GitHubAppCases(Random random, HttpClient client)
+    {
+        var valid = Encoding.UTF8.GetBytes(GitHubPayloads.Read("push/with-installation.payload.json"));
+        HttpRequestMessage Delivery(byte[] body, string? secret, Action<HttpRequestMessage>? tamper = null, string contentType = "application/json")
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, "/api/webhooks/github-app") { Content = Content(body, contentType) };
+            request.Headers.Add("X-GitHub-Event", "push");
+            request.Headers.Add("X-GitHub-Delivery", Guid.NewGuid().ToString());
+            if (secret is not null)
+            {
+                request.Headers.Add("X-Hub-Signature-256", ApiApp.Sign(secret, body));
+            }
+            tamper?.Invoke(request);
+            return request;
+        }
+        // Signed with the app's secret but not a JSON object (a JSON object is GitHub's to shape: it gets a 200).
+        foreach (var (name, body, contentType) in BadJsonBodies(random).Where(b => b.Body.Length < 1_000_000 && !IsJsonObject(b.Body)))
+        {
+            yield return new("github app webhook", $"signed {name}", () => Delivery(body, FakeGitHub.WebhookSecret, contentType: contentType), client);
+        }
+        foreach (var signature in new[] { "", "sha256=", "sha256=zz", "sha256=" + new string('0', 64), "sha1=" + new string('0', 40) })
+        {
+            yield return new("github app webhook", $"signature '{signature}'", () => Delivery(valid, null,
+                r => r.Headers.TryAddWithoutValidation("X-Hub-Signature-256", signature)), client, Status: 401);
+        }
+        yield return new("github app webhook", "a repo's secret", () => Delivery(valid, new string('f', 64)), client, Status: 401);
+        yield return new("github app webhook", "no event header", () => Delivery(valid, FakeGitHub.WebhookSecret, r => r.Headers.Remove("X-GitHub-Event")), client, Status: 400);
+        yield return new("github app webhook", "two delivery headers", () => Delivery(valid, FakeGitHub.WebhookSecret, r => r.Headers.Add("X-GitHub-Delivery", "x")), client, Status: 400);
+
+        string[] states = ["", "x", "%00", "' or 1=1 --", new string('A', 4000), Convert.ToBase64String(Encoding.UTF8.GetBytes("00000000000000000000000000000000.nonce")), "CfDJ8" + new string('x', 100)];
+        foreach (var state in states)
+        {
+            var query = $"code=abc&state={Uri.EscapeDataString(state)}";
+            yield return new("github app connect", $"callback state '{Truncate(state, 20)}'", () => Json(Get($"/api/github-app/callback?{query}")), client, Status: 400);
+            yield return new("github app connect", $"confirm state '{Truncate(state, 20)}'", () => Json(new HttpRequestMessage(HttpMethod.Post, "/api/github-app/callback")
+            {
+                Content = new FormUrlEncodedContent(new Dictionary<string, string> { ["state"] = state, ["confirm"] = new string('0', 64) }),
+            }), client, Status: 400);
+        }
+        yield return new("github app connect", "callback with no code", () => Json(Get("/api/github-app/callback?state=x")), client, Status: 400);
+        yield return new("github app connect", "callback with GitHub's error", () => Json(Get("/api/github-app/callback?error=access_denied&state=x")), client, Status: 400);
+        yield return new("github app connect", "confirm without a form", () => Json(new HttpRequestMessage(HttpMethod.Post, "/api/github-app/callback")
+        {
+            Content = JsonContent.Create(new { state = "x" }),
+        }), client, Status: 415);
+        yield return new("github app connect", "connect without a token", () => new HttpRequestMessage(HttpMethod.Post, "/api/github-app/connect"), client, Status: 401);
+
+        static HttpRequestMessage Json(HttpRequestMessage request)
+        {
+            request.Headers.Accept.ParseAdd("application/json");
+            return request;
+        }
+    }
+
+    private static bool IsJsonObject(byte[] body)
+    {
+        try
+        {
+            using var document = System.Text.Json.JsonDocument.Parse(body);
+            return document.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return false;
+        }
+    }
+
     private static IEnumerable<Case> StripeCases(Random random, HttpClient client)
     {
         var json = FakeStripe.Event("customer.subscription.updated", new System.Text.Json.Nodes.JsonObject { ["id"] = "sub_x", ["object"] = "subscription", ["customer"] = "cus_x" });
@@ -391,7 +461,9 @@ public sealed class HostileInputTests(TestInfrastructure infra)
                 (select count(*) from users), (select count(*) from tracked_repos),
                 (select string_agg(id::text || paused::text || webhook_secret_protected, ',' order by id) from tracked_repos),
                 (select count(*) from github_events), (select count(*) from github_deliveries),
-                (select count(*) from stripe_events), (select count(*) from subscriptions))
+                (select count(*) from stripe_events), (select count(*) from subscriptions),
+                (select count(*) from github_connections), (select count(*) from github_app_deliveries),
+                (select count(*) from github_app_connect_states))
             """) ?? "";
 
     private static HttpRequestMessage Get(string path) => new(HttpMethod.Get, path);

@@ -52,12 +52,12 @@ public sealed class ApiApp : IAsyncDisposable
         return (await response.Content.ReadFromJsonAsync<CreatedRepo>())!;
     }
 
-    /// <summary>Delivers <paramref name="body"/> the way GitHub does, signed with <paramref name="secret"/>.</summary>
-    public Task<HttpResponseMessage> DeliverAsync(Guid repoId, string secret, string eventType, byte[] body,
+    /// <summary>Delivers <paramref name="body"/> the way GitHub does, signed with <paramref name="secret"/> (a webhook repo's).</summary>
+    public Task<HttpResponseMessage> DeliverAsync(Guid repoId, string? secret, string eventType, byte[] body,
         string? deliveryId = null, Action<HttpRequestMessage>? tamper = null) =>
         DeliverAsync(Host.CreateClient(), repoId, secret, eventType, body, deliveryId, tamper);
 
-    public static Task<HttpResponseMessage> DeliverAsync(HttpClient client, Guid repoId, string secret, string eventType,
+    public static Task<HttpResponseMessage> DeliverAsync(HttpClient client, Guid repoId, string? secret, string eventType,
         byte[] body, string? deliveryId = null, Action<HttpRequestMessage>? tamper = null)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, $"/api/webhooks/github/{repoId}")
@@ -72,9 +72,9 @@ public sealed class ApiApp : IAsyncDisposable
         return client.SendAsync(request);
     }
 
-    public static string Sign(string secret, byte[] body) =>
+    public static string Sign(string? secret, byte[] body) =>
         "sha256=" + Convert.ToHexStringLower(System.Security.Cryptography.HMACSHA256.HashData(
-            System.Text.Encoding.UTF8.GetBytes(secret), body));
+            System.Text.Encoding.UTF8.GetBytes(secret ?? throw new ArgumentNullException(nameof(secret), "An app repo has no webhook secret.")), body));
 
     public async Task<long> CountEventsAsync(Guid? repoId = null)
     {

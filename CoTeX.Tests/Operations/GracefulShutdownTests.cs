@@ -81,7 +81,7 @@ public sealed class GracefulShutdownTests(TestInfrastructure infra)
         var logs = api.Output;
         var probeLine = logs.Should().Contain(l => l.Contains("\"RequestId\":\"log-probe-123\"", StringComparison.Ordinal)).Which;
         JsonDocument.Parse(probeLine).RootElement.GetProperty("@tr").GetString().Should().MatchRegex("^[0-9a-f]{32}$");
-        logs.Should().NotContain(l => l.Contains(repo.WebhookSecret, StringComparison.Ordinal));
+        logs.Should().NotContain(l => l.Contains(repo.WebhookSecret!, StringComparison.Ordinal));
         logs.Should().NotContain(l => l.Contains(TestTokens.Secret, StringComparison.Ordinal));
         logs.Should().NotContain(l => l.Contains("Codertocat/Hello-World/compare", StringComparison.Ordinal), "payloads are not logged");
         logs.Should().NotContain(l => l.Contains("eyJ", StringComparison.Ordinal), "tokens are not logged");

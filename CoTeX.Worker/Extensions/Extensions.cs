@@ -1,4 +1,5 @@
 using CoTeX.Worker.Billing;
+using CoTeX.Worker.GitHubApp;
 using CoTeX.Worker.Retention;
 
 namespace Microsoft.Extensions.Hosting;
@@ -21,5 +22,9 @@ internal static class Extensions
 
         builder.Services.AddSingleton<BillingReconciler>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<BillingReconciler>());
+
+        builder.AddCoTeXGitHubApp();
+        builder.Services.AddSingleton<GitHubAppMaintenance>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<GitHubAppMaintenance>());
     }
 }

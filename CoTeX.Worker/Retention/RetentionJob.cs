@@ -29,7 +29,8 @@ public sealed class RetentionOptions
 /// window is dropped as a whole (no row deletes, no bloat, a brief lock on that partition only); the one partition
 /// that straddles the cut-off, and the default partition, lose their expired rows in small batches. Before events
 /// go, each user's <c>pruned_through_seq</c> records the highest position removed, so a client resuming from before
-/// it gets a reset instead of silently missing events. Dedupe keys and processed Stripe events follow the same window.
+/// it gets a reset instead of silently missing events. Dedupe keys (the GitHub App's too) and processed Stripe events
+/// follow the same window; Connect GitHub flows a day old go (the pending ones hold GitHub tokens).
 /// Also creates the daily partitions for the coming week.
 /// </summary>
 public sealed partial class RetentionJob(NpgsqlDataSource dataSource, IOptions<RetentionOptions> options, TimeProvider time,
@@ -110,6 +111,15 @@ public sealed partial class RetentionJob(NpgsqlDataSource dataSource, IOptions<R
         var deliveries = await DeleteInBatchesAsync(connection,
             "delete from github_deliveries where ctid in (select ctid from github_deliveries where received_at < @cutoff limit @batch)",
             cutoff, batch, cancellationToken);
+        // The GitHub App's: dedupe keys of its access events and redelivery bookkeeping, in the same window.
+        deliveries += await DeleteInBatchesAsync(connection,
+            "delete from github_app_deliveries where ctid in (select ctid from github_app_deliveries where received_at < @cutoff limit @batch)",
+            cutoff, batch, cancellationToken);
+        await connection.ExecuteAsync(new CommandDefinition(
+            """
+            delete from github_app_redeliveries where requested_at < @cutoff;
+            delete from github_app_connect_states where created_at < @staleConnects;
+            """, new { cutoff, staleConnects = now.AddDays(-1) }, cancellationToken: cancellationToken));
         var stripeEvents = await DeleteInBatchesAsync(connection,
             "delete from stripe_events where ctid in (select ctid from stripe_events where processed_at is not null and received_at < @cutoff limit @batch)",
             cutoff, batch, cancellationToken);

@@ -1,0 +1,309 @@
+using System.Security.Claims;
+using System.Security.Cryptography;
+using CoTeX.Contracts;
+using CoTeX.Shared.Auth;
+using CoTeX.Shared.Data;
+using CoTeX.Shared.GitHubApp;
+using CoTeX.Shared.Web;
+using Dapper;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace CoTeX.Api.GitHubApp;
+
+/// <summary>
+/// Connect GitHub: the caller's GitHub account, through the GitHub App's user authorization.
+/// <list type="number">
+/// <item><c>POST /api/github-app/connect</c> (the desktop client) returns GitHub's authorization URL with a signed
+/// state that names the CoTeX user and a one-time nonce, and expires after <see cref="GitHubAppOptions.ConnectSeconds"/>.</item>
+/// <item>GitHub sends the browser to <c>GET /api/github-app/callback?code&amp;state</c>: the state is checked (400 page
+/// when tampered with, expired or used), the code exchanged, and a page asks the person to confirm which CoTeX
+/// account the GitHub account joins.</item>
+/// <item>The page's <c>POST /api/github-app/callback</c> reads from GitHub what that account can access through the
+/// app's installations, records it, and says what was connected; <c>GET /api/github-app</c> shows it to the client.</item>
+/// </list>
+/// </summary>
+public static class GitHubAppApi
+{
+    private const string CallbackPath = "/api/github-app/callback";
+
+    public static void MapGitHubAppApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/github-app").WithTags("GitHub App").RequireAuthorization().RequireRateLimit(RateLimitPolicy.PerUser)
+            .ProducesProblem(StatusCodes.Status401Unauthorized).ProducesProblem(StatusCodes.Status429TooManyRequests);
+        api.MapGet("/", StatusAsync).WithSummary("Whether GitHub App mode is on, and the caller's GitHub connection.");
+        api.MapPost("/connect", ConnectAsync).WithSummary("Starts connecting the caller's GitHub account: returns the URL to open.")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        api.MapPost("/recheck", RecheckAsync).WithSummary("Asks GitHub again, now, what the caller can access through the app.")
+            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status502BadGateway);
+        api.MapDelete("/", DisconnectAsync).WithSummary("Disconnects the caller's GitHub account; app-delivered repos receive nothing until they connect again.")
+            .ProducesProblem(StatusCodes.Status404NotFound);
+
+        // The browser's half: GitHub's redirect and the confirmation form. No CoTeX token here; the state binds the user.
+        var browser = app.MapGroup(CallbackPath).WithTags("GitHub App").AllowAnonymous().RequireRateLimit(RateLimitPolicy.PerIp)
+            .WithMetadata(new Microsoft.AspNetCore.Cors.DisableCorsAttribute());
+        browser.MapGet("/", CallbackAsync).WithSummary("GitHub's redirect after the user authorized the app: asks them to confirm.")
+            .Produces(StatusCodes.Status200OK, contentType: "text/html").Produces(StatusCodes.Status400BadRequest, contentType: "text/html");
+        browser.MapPost("/", ConfirmAsync).WithSummary("The confirmation form: connects the GitHub account.").DisableAntiforgery()
+            .Produces(StatusCodes.Status200OK, contentType: "text/html").Produces(StatusCodes.Status400BadRequest, contentType: "text/html");
+    }
+
+    internal static async Task<Ok<GitHubAppStatus>> StatusAsync(ClaimsPrincipal user, NpgsqlDataSource dataSource,
+        IOptions<GitHubAppOptions> app, CancellationToken cancellationToken)
+    {
+        var userId = user.GetUserId();
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var row = await connection.QuerySingleOrDefaultAsync<ConnectionRow>(new CommandDefinition(
+            """
+            select github_login as Login, connected_at as ConnectedAt, checked_at as CheckedAt, revoked_at as RevokedAt
+              from github_connections where user_id = @userId
+            """, new { userId }, cancellationToken: cancellationToken));
+        if (row is null)
+        {
+            return TypedResults.Ok(new GitHubAppStatus(app.Value.IsEnabled, null));
+        }
+        var repositories = await connection.QueryAsync<AppRepository>(new CommandDefinition(
+            """
+            select a.full_name as FullName, i.account_login as Account, i.suspended_at is not null as Suspended,
+                   exists (select 1 from tracked_repos r
+                            where r.user_id = a.user_id and r.source = 'app' and r.github_repo_id = a.repo_id) as Tracked
+              from github_user_repo_access a
+              join github_app_installations i on i.id = a.installation_id and i.deleted_at is null
+             where a.user_id = @userId
+             order by lower(a.full_name)
+            """, new { userId }, cancellationToken: cancellationToken));
+        return TypedResults.Ok(new GitHubAppStatus(app.Value.IsEnabled, new GitHubConnection(row.Login, row.ConnectedAt.AsUtcOffset(),
+            row.CheckedAt.AsUtcOffset(), row.RevokedAt.AsUtcOffset(), repositories.ToArray())));
+    }
+
+    internal static async Task<Results<Ok<GitHubConnectStart>, ProblemHttpResult>> ConnectAsync(
+        ClaimsPrincipal user, HttpContext context, NpgsqlDataSource dataSource, GitHubAppClient github, ConnectStates states,
+        IOptions<GitHubAppOptions> app, IOptions<ApiOptions> api, TimeProvider time, CancellationToken cancellationToken)
+    {
+        if (!app.Value.IsEnabled)
+        {
+            return ModeOff();
+        }
+        var userId = user.GetUserId();
+        var nonce = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+        await using (var connection = await dataSource.OpenConnectionAsync(cancellationToken))
+        {
+            await connection.ExecuteAsync(new CommandDefinition(
+                "insert into github_app_connect_states (nonce, user_id) values (@nonce, @userId)", new { nonce, userId },
+                cancellationToken: cancellationToken));
+        }
+        var expiresAt = time.GetUtcNow().AddSeconds(app.Value.ConnectSeconds);
+        var url = github.AuthorizeUrl(states.Protect(userId, nonce, expiresAt), api.Value.PublicUrl(context.Request, CallbackPath));
+        return TypedResults.Ok(new GitHubConnectStart(url.ToString(), expiresAt));
+    }
+
+    internal static async Task<Results<Ok<GitHubAppStatus>, ProblemHttpResult>> RecheckAsync(
+        ClaimsPrincipal user, NpgsqlDataSource dataSource, GitHubConnections connections, IOptions<GitHubAppOptions> app,
+        CancellationToken cancellationToken)
+    {
+        if (!app.Value.IsEnabled)
+        {
+            return ModeOff();
+        }
+        try
+        {
+            if (await connections.RecheckAsync(user.GetUserId(), cancellationToken) == RecheckOutcome.NotConnected)
+            {
+                return NotConnected();
+            }
+        }
+        catch (Exception ex) when (ex is GitHubApiException or HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status502BadGateway, title: "GitHub is unavailable",
+                detail: "GitHub did not answer the access check; nothing changed. Try again later.");
+        }
+        return (await StatusAsync(user, dataSource, app, cancellationToken));
+    }
+
+    internal static async Task<Results<NoContent, ProblemHttpResult>> DisconnectAsync(ClaimsPrincipal user,
+        GitHubConnections connections, CancellationToken cancellationToken) =>
+        await connections.DisconnectAsync(user.GetUserId(), cancellationToken) ? TypedResults.NoContent() : NotConnected();
+
+    internal static async Task<IResult> CallbackAsync(HttpContext context, string? code, string? state, string? error,
+        NpgsqlDataSource dataSource, GitHubAppClient github, GitHubConnections connections, ConnectStates states,
+        IOptions<GitHubAppOptions> app, IOptions<ApiOptions> api, CancellationToken cancellationToken)
+    {
+        if (!app.Value.IsEnabled)
+        {
+            return ConnectPages.Problem(context, StatusCodes.Status404NotFound, "GitHub App mode is off", "This CoTeX server has no GitHub App.");
+        }
+        if (error is not null)
+        {
+            return ConnectPages.Problem(context, StatusCodes.Status400BadRequest, "GitHub was not connected",
+                $"GitHub said: {error}. Nothing was connected; start again from the CoTeX app if you want to connect.");
+        }
+        if (string.IsNullOrEmpty(code) || string.IsNullOrEmpty(state))
+        {
+            return ConnectPages.Problem(context, StatusCodes.Status400BadRequest, "Incomplete link",
+                "This page needs the code and state GitHub adds to the link. Start again from the CoTeX app.");
+        }
+        if (states.Unprotect(state) is not { } claim)
+        {
+            return BadState(context);
+        }
+
+        // One callback per state: whoever comes second (a replay, a leaked link) gets a 400.
+        AccountRow? account;
+        await using (var connection = await dataSource.OpenConnectionAsync(cancellationToken))
+        {
+            account = await connection.QuerySingleOrDefaultAsync<AccountRow>(new CommandDefinition(
+                """
+                update github_app_connect_states s set called_back_at = now()
+                  from users u
+                 where s.nonce = @Nonce and s.user_id = @UserId and s.called_back_at is null and u.id = s.user_id and u.deleted_at is null
+                returning u.id as UserId, u.email as Email
+                """, claim, cancellationToken: cancellationToken));
+        }
+        if (account is null)
+        {
+            return UsedState(context);
+        }
+
+        PendingGitHubConnection pending;
+        try
+        {
+            var tokens = await github.ExchangeCodeAsync(code, api.Value.PublicUrl(context.Request, CallbackPath), cancellationToken);
+            pending = new PendingGitHubConnection(await github.GetUserAsync(tokens.AccessToken, cancellationToken), tokens);
+        }
+        catch (GitHubApiException ex) when (ex.IsUnauthorized)
+        {
+            return ConnectPages.Problem(context, StatusCodes.Status400BadRequest, "GitHub did not accept the authorization",
+                "The authorization code is not valid any more (it is good for a few minutes, once). Start again from the CoTeX app.");
+        }
+        catch (Exception ex) when (ex is GitHubApiException or HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            return GitHubUnavailable(context);
+        }
+
+        var confirmToken = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+        await using (var connection = await dataSource.OpenConnectionAsync(cancellationToken))
+        {
+            await connection.ExecuteAsync(new CommandDefinition(
+                "update github_app_connect_states set pending_protected = @pending, confirm_hash = @hash where nonce = @nonce",
+                new { nonce = claim.Nonce, pending = connections.ProtectPending(pending), hash = SHA256.HashData(Convert.FromHexString(confirmToken)) },
+                cancellationToken: cancellationToken));
+        }
+        return ConnectPages.Confirm(context, pending.User.Login, account.Email ?? $"user {account.UserId}", state, confirmToken);
+    }
+
+    internal static async Task<IResult> ConfirmAsync(HttpContext context, NpgsqlDataSource dataSource, GitHubConnections connections,
+        ConnectStates states, IOptions<GitHubAppOptions> app, CancellationToken cancellationToken)
+    {
+        if (!app.Value.IsEnabled)
+        {
+            return ConnectPages.Problem(context, StatusCodes.Status404NotFound, "GitHub App mode is off", "This CoTeX server has no GitHub App.");
+        }
+        if (!context.Request.HasFormContentType)
+        {
+            return ConnectPages.Problem(context, StatusCodes.Status415UnsupportedMediaType, "Not a form",
+                "This address takes the confirmation form of the Connect GitHub page.");
+        }
+        var form = await context.Request.ReadFormAsync(cancellationToken);
+        if (form["state"] is not { Count: 1 } state || states.Unprotect(state[0]!) is not { } claim)
+        {
+            return BadState(context);
+        }
+        if (form["confirm"] is not { Count: 1 } confirm || confirm[0] is not { Length: 64 } token || !IsHex(token))
+        {
+            return ConnectPages.Problem(context, StatusCodes.Status400BadRequest, "Missing confirmation",
+                "The form must come from the Connect GitHub page. Start again from the CoTeX app.");
+        }
+
+        // Once: the pending connection leaves the row as it is confirmed.
+        string? protectedPending;
+        await using (var connection = await dataSource.OpenConnectionAsync(cancellationToken))
+        {
+            protectedPending = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+                """
+                with pending as (
+                    select nonce, pending_protected from github_app_connect_states
+                     where nonce = @nonce and user_id = @userId and confirmed_at is null and pending_protected is not null
+                       and confirm_hash = @hash
+                       for update)
+                update github_app_connect_states s set confirmed_at = now(), pending_protected = null
+                  from pending p where s.nonce = p.nonce
+                returning p.pending_protected
+                """, new { nonce = claim.Nonce, userId = claim.UserId, hash = SHA256.HashData(Convert.FromHexString(token)) },
+                cancellationToken: cancellationToken));
+        }
+        if (protectedPending is null)
+        {
+            return UsedState(context);
+        }
+
+        var pending = connections.UnprotectPending(protectedPending);
+        GitHubAccess access;
+        try
+        {
+            access = await connections.ConnectAsync(claim.UserId, pending, cancellationToken);
+        }
+        catch (Exception ex) when (ex is GitHubApiException or HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            return GitHubUnavailable(context);
+        }
+        return ConnectPages.Connected(context, pending.User.Login,
+            access.Repositories.Select(r => r.Repository.FullName).Order(StringComparer.OrdinalIgnoreCase).ToArray(),
+            access.Installations.Count);
+    }
+
+    private static bool IsHex(string value) => value.All(char.IsAsciiHexDigit);
+
+    private static IResult BadState(HttpContext context) =>
+        ConnectPages.Problem(context, StatusCodes.Status400BadRequest, "This link is not valid",
+            "The state in this link was not made by CoTeX for you, or it has expired. Start again from the CoTeX app.");
+
+    private static IResult UsedState(HttpContext context) =>
+        ConnectPages.Problem(context, StatusCodes.Status400BadRequest, "This link was used already",
+            "Each Connect GitHub link works once. Start again from the CoTeX app.");
+
+    private static IResult GitHubUnavailable(HttpContext context) =>
+        ConnectPages.Problem(context, StatusCodes.Status502BadGateway, "GitHub is unavailable",
+            "GitHub did not answer; nothing was connected. Start again from the CoTeX app in a moment.");
+
+    private static ProblemHttpResult ModeOff() =>
+        TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "GitHub App mode is off",
+            detail: "This server has no GitHub App configured; track repos with their own webhooks.");
+
+    private static ProblemHttpResult NotConnected() =>
+        TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "GitHub is not connected",
+            detail: "You have not connected a GitHub account: POST /api/github-app/connect.");
+
+    private sealed record ConnectionRow(string Login, DateTime ConnectedAt, DateTime CheckedAt, DateTime? RevokedAt);
+
+    private sealed record AccountRow(Guid UserId, string? Email);
+}
+
+/// <summary>
+/// The connect flow's <c>state</c>: the CoTeX user and a one-time nonce, protected (signed and encrypted) with a
+/// time-limited Data Protection purpose of its own, so it cannot be forged, altered, or used after it expires.
+/// </summary>
+public sealed class ConnectStates(IDataProtectionProvider protection)
+{
+    public sealed record Claim(Guid UserId, string Nonce);
+
+    private readonly ITimeLimitedDataProtector _protector =
+        protection.CreateProtector("CoTeX.GitHubApp.ConnectState.v1").ToTimeLimitedDataProtector();
+
+    public string Protect(Guid userId, string nonce, DateTimeOffset expiresAt) => _protector.Protect($"{userId:N}.{nonce}", expiresAt);
+
+    /// <summary>The claim, or null when the state is not CoTeX's, was altered, or has expired.</summary>
+    public Claim? Unprotect(string state)
+    {
+        try
+        {
+            var parts = _protector.Unprotect(state).Split('.');
+            return parts.Length == 2 && Guid.TryParseExact(parts[0], "N", out var userId) ? new Claim(userId, parts[1]) : null;
+        }
+        catch (CryptographicException)
+        {
+            return null;
+        }
+    }
+}

@@ -1,0 +1,126 @@
+using System.Text;
+using System.Text.Json;
+using CoTeX.Api.GitHubWebhooks;
+using CoTeX.Shared.GitHubApp;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+
+namespace CoTeX.Api.GitHubApp;
+
+/// <summary>
+/// <c>POST /api/webhooks/github-app</c>: the GitHub App's webhook URL, where GitHub sends the events of every
+/// repository of every installation. Checks as the per-repo receiver's: the mode is on (404), the body fits (413), the
+/// signature matches the app's webhook secret (401), GitHub's headers (400), the body (415/400). Then an event that
+/// changes access is applied once per delivery id (<see cref="GitHubAppEvents"/>), and a repository's event is stored
+/// once for each follower, all in one transaction, answered after the commit.
+/// </summary>
+public static class GitHubAppWebhooksApi
+{
+    public static RouteHandlerBuilder MapGitHubAppWebhooksApi(this IEndpointRouteBuilder app) =>
+        // No rate limit: GitHub is the one sender, its bursts are real events, and a forgery costs one HMAC to refuse.
+        app.MapPost("/api/webhooks/github-app", ReceiveAsync)
+            .WithTags("Webhooks").WithName("ReceiveGitHubAppWebhook")
+            .WithSummary("Receives the GitHub App's deliveries, for every repository of every installation.")
+            .AllowAnonymous().WithMetadata(new Microsoft.AspNetCore.Cors.DisableCorsAttribute()).DisableAntiforgery()
+            .AddEndpointFilter<WebhookMetrics>()
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+
+    /// <param name="Status">
+    /// <c>stored</c> (for <paramref name="Stored"/> of <paramref name="Followers"/> followers; the others had it
+    /// already), <c>duplicate</c>, <c>no followers</c> (nobody receives this repository's events),
+    /// <c>applied</c> (an access change), <c>ignored</c> (an event for no repository), or <c>pong</c>.
+    /// </param>
+    public sealed record AppWebhookAccepted(string Status, int Followers = 0, int Stored = 0);
+
+    internal static async Task<Results<Ok<AppWebhookAccepted>, ProblemHttpResult>> ReceiveAsync(
+        HttpContext context,
+        GitHubAppEvents events,
+        GitHubEventStore store,
+        IOptions<GitHubAppOptions> app,
+        IOptions<GitHubWebhookOptions> options,
+        TimeProvider time,
+        CancellationToken cancellationToken)
+    {
+        if (!app.Value.IsEnabled)
+        {
+            return WebhookRequest.Problem(StatusCodes.Status404NotFound, "GitHub App mode is off",
+                "This server has no GitHub App configured (GitHubApp:AppId and the rest). Per-repo webhooks use /api/webhooks/github/{repoId}.");
+        }
+        var deadline = time.GetUtcNow().AddSeconds(options.Value.DatabaseRetrySeconds);
+
+        var (body, tooLarge) = await WebhookRequest.ReadBodyAsync(context, cancellationToken);
+        if (tooLarge is not null)
+        {
+            return tooLarge;
+        }
+        string? signature = context.Request.Headers[WebhookSignature.Sha256Header];
+        if (signature is null)
+        {
+            return WebhookRequest.Problem(StatusCodes.Status401Unauthorized, "Missing signature",
+                $"The {WebhookSignature.Sha256Header} header is required.");
+        }
+        if (!WebhookSignature.IsValidSha256(signature, Encoding.UTF8.GetBytes(app.Value.WebhookSecret!), body!))
+        {
+            return WebhookRequest.Problem(StatusCodes.Status401Unauthorized, "Invalid signature",
+                "The signature does not match the body and the GitHub App's webhook secret.");
+        }
+        var (eventType, deliveryId, badHeaders) = WebhookRequest.Headers(context.Request.Headers);
+        if (badHeaders is not null)
+        {
+            return badHeaders;
+        }
+        var payload = await WebhookRequest.PayloadAsync(context.Request.ContentType, body!);
+        if (payload.Problem is { } badBody)
+        {
+            return badBody;
+        }
+
+        JsonDocument document;
+        try
+        {
+            document = GitHubEventParser.ParseDocument(payload.Json);
+        }
+        catch (JsonException ex)
+        {
+            return WebhookRequest.Problem(StatusCodes.Status400BadRequest, "Invalid payload", $"The payload is not valid JSON: {ex.Message}");
+        }
+        using (document)
+        {
+            if (eventType == "ping")
+            {
+                return TypedResults.Ok(new AppWebhookAccepted("pong"));
+            }
+            var fields = GitHubEventParser.Parse(eventType, document.RootElement);
+            bool? applied = null;
+            if (GitHubAppEvents.ChangesAccess(eventType, fields.Action))
+            {
+                // Before the delivery below: whoever just lost access does not receive the event that says so.
+                applied = await events.ApplyAsync(eventType, deliveryId, document.RootElement, deadline, cancellationToken);
+            }
+            if (fields is not { RepositoryId: { } repositoryId, InstallationId: { } installationId })
+            {
+                return TypedResults.Ok(new AppWebhookAccepted(applied switch { true => "applied", false => "duplicate", null => "ignored" }));
+            }
+
+            var followers = await events.FollowersAsync(installationId, repositoryId, deadline, cancellationToken);
+            if (followers.Length == 0)
+            {
+                return TypedResults.Ok(new AppWebhookAccepted("no followers"));
+            }
+            var now = time.GetUtcNow();
+            var incoming = followers.Select(f => new IncomingGitHubEvent(new WebhookRepo(f.RepoId, f.UserId, f.FullName, [], now),
+                deliveryId, eventType, fields, payload.Json)).ToArray();
+            var results = await store.StoreAsync(incoming, deadline, cancellationToken);
+            if (results.Any(r => r.Outcome == StoreOutcome.Busy))
+            {
+                context.Response.Headers.RetryAfter = "5";
+                return WebhookRequest.Problem(StatusCodes.Status503ServiceUnavailable, "Too many deliveries waiting",
+                    "Too many deliveries are waiting for the database; this one was not stored. Retry later.");
+            }
+            var stored = results.Count(r => r.Outcome == StoreOutcome.Stored);
+            return TypedResults.Ok(new AppWebhookAccepted(stored > 0 ? "stored" : "duplicate", followers.Length, stored));
+        }
+    }
+}

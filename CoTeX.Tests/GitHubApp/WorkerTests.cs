@@ -1,0 +1,146 @@
+extern alias worker;
+
+using CoTeX.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using worker::CoTeX.Worker.GitHubApp;
+
+namespace CoTeX.Tests.GitHubApp;
+
+/// <summary>The Worker's half of GitHub App mode: access re-checks, installation checks, redelivery of failed deliveries.</summary>
+public sealed class WorkerTests(TestInfrastructure infra)
+{
+    [Fact]
+    public async Task The_Worker_rechecks_access_so_a_removal_GitHub_sends_no_event_for_takes_effect_within_the_interval()
+    {
+        await using var world = await GitHubAppWorld.StartAsync(infra, new() { ["GitHubApp:RecheckSeconds"] = "1" });
+        world.AddGitHubUser(1, "alice", GitHubAppWorld.Api);
+        var alice = Guid.NewGuid();
+        await world.ConnectAsync(alice, 1);
+        await world.TrackThroughAppAsync(alice, "acme/api");
+        await using var worker = StartWorker(world, new() { ["GitHubApp:RecheckSeconds"] = "1" });
+        _ = worker.Services;
+
+        // Alice leaves acme on GitHub; the app is told nothing.
+        world.GitHub.Deny(1, GitHubAppWorld.Api);
+        await Eventually.SucceedsAsync(async () =>
+            (await world.DeliverAsync("push", GitHubAppWorld.Push(GitHubAppWorld.Api, "acme/api")))["status"]!.GetValue<string>()
+                .Should().Be("no followers"), TimeSpan.FromSeconds(30));
+
+        // She is back: the next re-check says so.
+        world.GitHub.Grant(1, GitHubAppWorld.Api);
+        await Eventually.SucceedsAsync(async () =>
+            (await world.ApiApp.ScalarAsync<long>($"select count(*) from github_user_repo_access where user_id = '{alice}'")).Should().Be(1),
+            TimeSpan.FromSeconds(30));
+
+        // Her token expires: the Worker refreshes it and goes on.
+        var refreshesBefore = world.GitHub.Calls.Count(c => c == "POST /login/oauth/access_token");
+        world.GitHub.ExpireUserTokens();
+        await Eventually.SucceedsAsync(() =>
+        {
+            world.GitHub.Calls.Count(c => c == "POST /login/oauth/access_token").Should().BeGreaterThan(refreshesBefore);
+            return Task.CompletedTask;
+        }, TimeSpan.FromSeconds(30));
+        (await world.ApiApp.ScalarAsync<bool>($"select revoked_at is null from github_connections where user_id = '{alice}'")).Should().BeTrue();
+
+        // She revokes CoTeX on GitHub and the event is lost: the Worker finds out from GitHub's 401.
+        world.GitHub.RevokeTokens(1);
+        await Eventually.SucceedsAsync(async () =>
+            (await world.ApiApp.ScalarAsync<bool>($"select revoked_at is not null from github_connections where user_id = '{alice}'")).Should().BeTrue(),
+            TimeSpan.FromSeconds(30));
+        (await world.DeliverAsync("push", GitHubAppWorld.Push(GitHubAppWorld.Api, "acme/api")))["status"]!.GetValue<string>()
+            .Should().Be("no followers");
+    }
+
+    [Fact]
+    public async Task The_Worker_checks_installations_with_a_cached_installation_token()
+    {
+        await using var world = await GitHubAppWorld.StartAsync(infra);
+        world.AddGitHubUser(1, "alice", GitHubAppWorld.Api, GitHubAppWorld.Web);
+        var alice = Guid.NewGuid();
+        await world.ConnectAsync(alice, 1);
+        await world.TrackThroughAppAsync(alice, "acme/api");
+        await world.TrackThroughAppAsync(alice, "acme/web");
+        await using var worker = StartWorker(world, new() { ["GitHubApp:RecheckSeconds"] = "86400" });
+        var maintenance = worker.Services.GetRequiredService<GitHubAppMaintenance>();
+        await Eventually.SucceedsAsync(() =>
+        {
+            world.GitHub.InstallationTokensMinted.Should().Be(1); // the Worker's first round, at start
+            return Task.CompletedTask;
+        }, TimeSpan.FromSeconds(30));
+
+        // acme/web leaves the installation and the event is lost.
+        world.GitHub.AddInstallation(GitHubAppWorld.Installation, "acme", "Organization", (GitHubAppWorld.Api, "acme/api"), (GitHubAppWorld.Secret, "acme/secret"));
+        (await maintenance.CheckInstallationsAsync(CancellationToken.None)).Should().Be(1);
+        (await world.DeliverAsync("push", GitHubAppWorld.Push(GitHubAppWorld.Web, "acme/web")))["status"]!.GetValue<string>().Should().Be("no followers");
+        (await world.DeliverAsync("push", GitHubAppWorld.Push(GitHubAppWorld.Api, "acme/api")))["status"]!.GetValue<string>().Should().Be("stored");
+
+        // The app is uninstalled and that event is lost too.
+        world.GitHub.Uninstall(GitHubAppWorld.Installation);
+        await maintenance.CheckInstallationsAsync(CancellationToken.None);
+        (await world.DeliverAsync("push", GitHubAppWorld.Push(GitHubAppWorld.Api, "acme/api")))["status"]!.GetValue<string>().Should().Be("no followers");
+        world.GitHub.InstallationTokensMinted.Should().Be(1, "the token minted in the first round is good for an hour");
+    }
+
+    [Fact]
+    public async Task Failed_deliveries_are_redelivered_at_a_bounded_rate_and_arrive_once()
+    {
+        await using var world = await GitHubAppWorld.StartAsync(infra);
+        world.AddGitHubUser(1, "alice", GitHubAppWorld.Api);
+        var alice = Guid.NewGuid();
+        await world.ConnectAsync(alice, 1);
+        await world.TrackThroughAppAsync(alice, "acme/api");
+        await using var worker = StartWorker(world, new()
+        {
+            ["GitHubApp:RecheckSeconds"] = "86400", ["GitHubApp:RedeliverySeconds"] = "86400", ["GitHubApp:MaxRedeliveriesPerRun"] = "2",
+        });
+        var maintenance = worker.Services.GetRequiredService<GitHubAppMaintenance>();
+        await Eventually.SucceedsAsync(async () =>
+            (await world.ApiApp.ScalarAsync<long>("select count(*) from github_app_state")).Should().Be(1), TimeSpan.FromSeconds(30));
+
+        // A long outage: GitHub cannot reach CoTeX for three deliveries, then it can again.
+        var api = world.GitHub.WebhookClient!;
+        world.GitHub.WebhookClient = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ProcessRunner.FreePort()}") };
+        for (var i = 0; i < 3; i++)
+        {
+            (await world.GitHub.DeliverAsync("push", GitHubAppWorld.Push(GitHubAppWorld.Api, "acme/api"))).StatusCode.Should().Be(0);
+        }
+        world.GitHub.WebhookClient = api;
+        await world.DeliverAsync("push", GitHubAppWorld.Push(GitHubAppWorld.Api, "acme/api"));
+
+        var first = await maintenance.RedeliverFailedAsync(CancellationToken.None);
+        first.Should().Be(new GitHubAppMaintenance.RedeliveryReport(Failed: 3, Requested: 2, Waiting: 1, GivenUp: 0));
+        await Eventually.SucceedsAsync(async () => (await world.CountEventsAsync(alice)).Should().Be(3), TimeSpan.FromSeconds(30));
+        var second = await maintenance.RedeliverFailedAsync(CancellationToken.None);
+        second.Should().Be(new GitHubAppMaintenance.RedeliveryReport(Failed: 1, Requested: 1, Waiting: 0, GivenUp: 0));
+        await Eventually.SucceedsAsync(async () => (await world.CountEventsAsync(alice)).Should().Be(4), TimeSpan.FromSeconds(30));
+        (await maintenance.RedeliverFailedAsync(CancellationToken.None)).Failed.Should().Be(0);
+        world.GitHub.Deliveries.Count(d => d.Redelivery).Should().Be(3);
+
+        // A delivery that fails every time is asked for three times, then given up.
+        world.GitHub.WebhookClient = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ProcessRunner.FreePort()}") };
+        await world.GitHub.DeliverAsync("push", GitHubAppWorld.Push(GitHubAppWorld.Api, "acme/api"));
+        for (var attempt = 1; attempt <= 3; attempt++)
+        {
+            (await maintenance.RedeliverFailedAsync(CancellationToken.None)).Should().Be(
+                new GitHubAppMaintenance.RedeliveryReport(Failed: 1, Requested: 1, Waiting: 0, GivenUp: 0), $"attempt {attempt}");
+            var attempts = attempt + 1;
+            await Eventually.SucceedsAsync(() =>
+            {
+                world.GitHub.Deliveries.Count(d => d.StatusCode == 0).Should().Be(3 + attempts);
+                return Task.CompletedTask;
+            }, TimeSpan.FromSeconds(30));
+        }
+        (await maintenance.RedeliverFailedAsync(CancellationToken.None)).Should().Be(
+            new GitHubAppMaintenance.RedeliveryReport(Failed: 1, Requested: 0, Waiting: 0, GivenUp: 1));
+    }
+
+    private ServiceHost<worker::Program> StartWorker(GitHubAppWorld world, Dictionary<string, string?> settings)
+    {
+        var all = new Dictionary<string, string?>(world.GitHub.Settings) { ["Retention:Enabled"] = "false" };
+        foreach (var (key, value) in settings)
+        {
+            all[key] = value;
+        }
+        return ServiceHost<worker::Program>.Create(world.ApiApp.DatabaseConnectionString, infra.Redis.ConnectionString, all);
+    }
+}
