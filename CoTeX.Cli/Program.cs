@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using CoTeX.Cli;
 using CoTeX.Client;
+using CoTeX.Contracts;
 
 // cotex: track repos and watch their GitHub events live, from a terminal.
 //   COTEX_API_URL        default http://127.0.0.1:5080
@@ -44,12 +45,21 @@ watch.SetAction(async (parse, cancellationToken) =>
 
 var repos = new Command("repos", "The repositories you track.");
 var fullName = new Argument<string>("owner/name");
-var add = new Command("add", "Track a repository; prints the webhook URL and secret to paste into GitHub.") { fullName };
+var viaWebhook = new Option<bool>("--webhook") { Description = "Use a webhook even if the GitHub App can deliver the repository." };
+var add = new Command("add", "Track a repository: through the CoTeX GitHub App when it can (cotex connect), else prints the webhook URL and secret to paste into GitHub.")
+{
+    fullName, viaWebhook,
+};
 add.SetAction(async (parse, cancellationToken) =>
 {
     using var client = Settings.CreateClient();
-    var repo = await client.AddRepoAsync(parse.GetValue(fullName)!, cancellationToken);
+    var repo = await client.AddRepoAsync(parse.GetValue(fullName)!, parse.GetValue(viaWebhook) ? RepoSources.Webhook : null, cancellationToken);
     Console.WriteLine($"Tracking {repo.FullName} ({repo.Id}).");
+    if (repo.Source == RepoSources.App)
+    {
+        Console.WriteLine("Delivered by the CoTeX GitHub App: nothing to set up.");
+        return 0;
+    }
     Console.WriteLine("In GitHub → Settings → Webhooks → Add webhook:");
     Console.WriteLine($"  Payload URL:  {repo.WebhookUrl}");
     Console.WriteLine($"  Content type: {repo.ContentType}");
@@ -64,7 +74,7 @@ list.SetAction(async (_, cancellationToken) =>
     Console.WriteLine($"{result.Plan.Name} plan: {result.Plan.Used} of {result.Plan.Limit} active repos");
     foreach (var r in result.Repos)
     {
-        Console.WriteLine($"{r.Id}  {r.FullName}{(r.Paused ? " (paused)" : "")}  last delivery {r.LastDeliveryAt?.ToString("u", CultureInfo.InvariantCulture) ?? "never"}");
+        Console.WriteLine($"{r.Id}  {r.FullName}{(r.Paused ? " (paused)" : "")}  via {r.Source}  last delivery {r.LastDeliveryAt?.ToString("u", CultureInfo.InvariantCulture) ?? "never"}");
     }
     return 0;
 });
@@ -100,7 +110,55 @@ events.SetAction(async (parse, cancellationToken) =>
     return 0;
 });
 
+var wait = new Option<int>("--wait") { Description = "Seconds to wait for the connection (0: print the URL and exit).", DefaultValueFactory = _ => 600 };
+var connect = new Command("connect", "Connects your GitHub account through the CoTeX GitHub App: prints the URL to open, then waits for the connection.") { wait };
+connect.SetAction(async (parse, cancellationToken) =>
+{
+    using var client = Settings.CreateClient();
+    var before = await client.GetGitHubAppAsync(cancellationToken);
+    if (!before.Enabled)
+    {
+        Console.Error.WriteLine("cotex: this CoTeX server has no GitHub App; track repos with webhooks (cotex repos add).");
+        return ExitCodes.Refused;
+    }
+    var start = await client.ConnectGitHubAsync(cancellationToken);
+    Console.WriteLine("Open this URL in your browser and approve CoTeX (it works once, until " +
+                      $"{start.ExpiresAt.ToLocalTime():HH:mm}):");
+    Console.WriteLine($"  {start.Url}");
+    var seconds = parse.GetValue(wait);
+    if (seconds <= 0)
+    {
+        return 0;
+    }
+    Console.Error.WriteLine("Waiting for the connection…");
+    using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+    timeout.CancelAfter(TimeSpan.FromSeconds(seconds));
+    try
+    {
+        while (true)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(2), timeout.Token);
+            var status = await client.GetGitHubAppAsync(timeout.Token);
+            if (status.Connection is { RevokedAt: null } connection && connection.CheckedAt > (before.Connection?.CheckedAt ?? DateTimeOffset.MinValue))
+            {
+                Console.WriteLine($"Connected GitHub @{connection.Login}. Repositories you can track without a webhook:");
+                foreach (var repository in connection.Repositories)
+                {
+                    Console.WriteLine($"  {repository.FullName}{(repository.Tracked ? " (tracked)" : "")}{(repository.Suspended ? " (installation suspended)" : "")}");
+                }
+                return 0;
+            }
+        }
+    }
+    catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+    {
+        Console.Error.WriteLine($"cotex: no connection within {seconds} s; run cotex connect again for a new link.");
+        return ExitCodes.Refused;
+    }
+});
+
 root.Subcommands.Add(watch);
+root.Subcommands.Add(connect);
 root.Subcommands.Add(repos);
 root.Subcommands.Add(events);
 

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using CoTeX.Tests.Infrastructure;
 using Microsoft.IdentityModel.Tokens;
 
@@ -66,48 +65,6 @@ public sealed class CliErrorTests(TestInfrastructure infra)
         help.Output.Should().Contain("Exit codes:").And.Contain("3  the token was rejected").And.Contain("6  CoTeX cannot be reached");
     }
 
-    public sealed record CliRun(int ExitCode, string Output, string Error)
-    {
-        /// <summary>Asserts stderr is a single line (no stack trace) and returns it.</summary>
-        public string ShouldBeOneErrorLine()
-        {
-            var lines = Error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-            lines.Should().ContainSingle(ToString());
-            lines[0].Should().NotContain("Exception").And.StartWith("cotex: ");
-            return lines[0];
-        }
-
-        public override string ToString() => $"exit {ExitCode}; stdout: {Output}; stderr: {Error}";
-    }
-
-    /// <summary>Runs the built CLI (next to the tests) against <paramref name="api"/>, or <paramref name="apiUrl"/>.</summary>
-    private static async Task<CliRun> RunAsync(ApiApp? api, string? token, string[] arguments, string? apiUrl = null)
-    {
-        var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "cotex.dll"), .. arguments])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            Environment =
-            {
-                ["COTEX_API_URL"] = apiUrl ?? api?.Host.ClientOptions.BaseAddress.ToString().TrimEnd('/') ?? "http://127.0.0.1:1",
-                ["COTEX_REALTIME_URLS"] = "http://127.0.0.1:1",
-                ["COTEX_TOKEN"] = token,
-            },
-        };
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"cotex {string.Join(' ', arguments)} did not finish: {await error}");
-        }
-        return new CliRun(process.ExitCode, await output, await error);
-    }
+    private static Task<CliRun> RunAsync(ApiApp? api, string? token, string[] arguments, string? apiUrl = null) =>
+        CotexCli.RunAsync(apiUrl ?? api?.Host.ClientOptions.BaseAddress.ToString().TrimEnd('/'), token, arguments);
 }
