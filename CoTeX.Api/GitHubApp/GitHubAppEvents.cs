@@ -4,6 +4,7 @@ using CoTeX.Api.GitHubWebhooks;
 using CoTeX.Shared.GitHubApp;
 using Dapper;
 using Npgsql;
+using static CoTeX.Api.GitHubWebhooks.JsonFields;
 
 namespace CoTeX.Api.GitHubApp;
 
@@ -204,15 +205,6 @@ public sealed class GitHubAppEvents(NpgsqlDataSource dataSource, TimeProvider ti
         private Task ExecuteAsync(string sql, object parameters) =>
             connection.ExecuteAsync(new CommandDefinition(sql, parameters, transaction, cancellationToken: cancellationToken));
     }
-
-    private static JsonElement Property(JsonElement element, string name) =>
-        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) ? value : default;
-
-    private static string? String(JsonElement element, string name) =>
-        Property(element, name) is { ValueKind: JsonValueKind.String } value ? value.GetString() : null;
-
-    private static long? Long(JsonElement element, string name) =>
-        Property(element, name) is { ValueKind: JsonValueKind.Number } value && value.TryGetInt64(out var number) ? number : null;
 
     /// <summary>A timestamp as GitHub writes them in payloads: ISO 8601, or (in some) seconds since the epoch.</summary>
     private static DateTimeOffset? Time(JsonElement element, string name) => Property(element, name) switch

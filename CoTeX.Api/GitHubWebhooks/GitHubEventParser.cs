@@ -1,4 +1,5 @@
 using System.Text.Json;
+using static CoTeX.Api.GitHubWebhooks.JsonFields;
 
 namespace CoTeX.Api.GitHubWebhooks;
 
@@ -122,15 +123,6 @@ public static class GitHubEventParser
         : gitRef.StartsWith("refs/heads/", StringComparison.Ordinal) ? gitRef["refs/heads/".Length..]
         : gitRef.StartsWith("refs/tags/", StringComparison.Ordinal) ? gitRef["refs/tags/".Length..]
         : gitRef;
-
-    private static JsonElement Property(JsonElement element, string name) =>
-        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) ? value : default;
-
-    private static string? String(JsonElement element, string name) =>
-        Property(element, name) is { ValueKind: JsonValueKind.String } value ? value.GetString() : null;
-
-    private static long? Long(JsonElement element, string name) =>
-        Property(element, name) is { ValueKind: JsonValueKind.Number } value && value.TryGetInt64(out var number) ? number : null;
 
     private static string? Truncate(string? value) => value is { Length: > 500 } ? value[..500] : value;
 }

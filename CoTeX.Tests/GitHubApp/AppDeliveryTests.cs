@@ -55,10 +55,7 @@ public sealed class AppDeliveryTests(TestInfrastructure infra)
     public async Task Forged_and_malformed_deliveries_are_refused_and_store_nothing()
     {
         await using var world = await GitHubAppWorld.StartAsync(infra);
-        world.AddGitHubUser(1, "alice", GitHubAppWorld.Api);
-        var alice = Guid.NewGuid();
-        await world.ConnectAsync(alice, 1);
-        await world.TrackThroughAppAsync(alice, "acme/api");
+        var alice = await world.NewFollowerAsync(1, "alice", (GitHubAppWorld.Api, "acme/api"));
         var push = GitHubAppWorld.Push(GitHubAppWorld.Api, "acme/api");
 
         (await world.GitHub.DeliverAsync("push", push, secret: "not-the-app-secret")).StatusCode.Should().Be(401);
@@ -105,8 +102,7 @@ public sealed class AppDeliveryTests(TestInfrastructure infra)
                 json["repositories_removed"]![0]!["id"] = GitHubAppWorld.Web;
             }));
         removed["status"]!.GetValue<string>().Should().Be("applied");
-        (await world.DeliverAsync("push", GitHubAppWorld.Push(GitHubAppWorld.Web, "acme/web")))["status"]!.GetValue<string>()
-            .Should().Be("no followers");
+        (await world.PushAsync(GitHubAppWorld.Web, "acme/web")).Should().Be("no followers");
 
         // Alice revokes CoTeX's authorization on GitHub.
         var revoked = await world.DeliverAsync("github_app_authorization", GitHubAppWorld.Payload(
@@ -129,11 +125,7 @@ public sealed class AppDeliveryTests(TestInfrastructure infra)
     public async Task A_suspended_or_uninstalled_installation_delivers_nothing_and_an_older_event_cannot_undo_a_newer_one()
     {
         await using var world = await GitHubAppWorld.StartAsync(infra);
-        world.AddGitHubUser(1, "alice", GitHubAppWorld.Api);
-        var alice = Guid.NewGuid();
-        await world.ConnectAsync(alice, 1);
-        await world.TrackThroughAppAsync(alice, "acme/api");
-        var push = () => world.DeliverAsync("push", GitHubAppWorld.Push(GitHubAppWorld.Api, "acme/api"));
+        var alice = await world.NewFollowerAsync(1, "alice", (GitHubAppWorld.Api, "acme/api"));
         byte[] Installation(string file, string updatedAt) => GitHubAppWorld.Payload(file, json =>
         {
             json["installation"]!["id"] = GitHubAppWorld.Installation;
@@ -142,21 +134,21 @@ public sealed class AppDeliveryTests(TestInfrastructure infra)
 
         var suspend = Installation("installation/suspend.payload.json", "2030-01-01T10:00:00Z");
         (await world.DeliverAsync("installation", suspend))["status"]!.GetValue<string>().Should().Be("applied");
-        (await push())["status"]!.GetValue<string>().Should().Be("no followers");
+        (await world.PushAsync()).Should().Be("no followers");
 
         await world.DeliverAsync("installation", Installation("installation/unsuspend.payload.json", "2030-01-01T11:00:00Z"));
-        (await push())["status"]!.GetValue<string>().Should().Be("stored");
+        (await world.PushAsync()).Should().Be("stored");
 
         // GitHub redelivers the old suspend after the unsuspend: it is older, so it changes nothing.
         await world.DeliverAsync("installation", Installation("installation/suspend.payload.json", "2030-01-01T10:00:00Z"));
-        (await push())["status"]!.GetValue<string>().Should().Be("stored");
+        (await world.PushAsync()).Should().Be("stored");
 
         await world.DeliverAsync("installation", Installation("installation/deleted.payload.json", "2030-01-01T12:00:00Z"));
-        (await push())["status"]!.GetValue<string>().Should().Be("no followers");
+        (await world.PushAsync()).Should().Be("no followers");
         (await world.ApiApp.ScalarAsync<long>("select count(*) from github_user_repo_access")).Should().Be(0);
         // An older "created" cannot bring an uninstalled installation back.
         await world.DeliverAsync("installation", Installation("installation/created.payload.json", "2030-01-01T09:00:00Z"));
-        (await push())["status"]!.GetValue<string>().Should().Be("no followers");
+        (await world.PushAsync()).Should().Be("no followers");
         (await world.CountEventsAsync(alice)).Should().Be(2);
     }
 
@@ -164,10 +156,7 @@ public sealed class AppDeliveryTests(TestInfrastructure infra)
     public async Task A_member_removed_from_the_organisation_stops_receiving_at_once()
     {
         await using var world = await GitHubAppWorld.StartAsync(infra);
-        world.AddGitHubUser(1, "alice", GitHubAppWorld.Api);
-        var alice = Guid.NewGuid();
-        await world.ConnectAsync(alice, 1);
-        await world.TrackThroughAppAsync(alice, "acme/api");
+        var alice = await world.NewFollowerAsync(1, "alice", (GitHubAppWorld.Api, "acme/api"));
 
         // The shape of organization.member_removed (GitHub's member_added payload, with that action).
         var removed = await world.DeliverAsync("organization", GitHubAppWorld.Payload(
@@ -180,8 +169,7 @@ public sealed class AppDeliveryTests(TestInfrastructure infra)
             }));
 
         removed["status"]!.GetValue<string>().Should().Be("applied");
-        (await world.DeliverAsync("push", GitHubAppWorld.Push(GitHubAppWorld.Api, "acme/api")))["status"]!.GetValue<string>()
-            .Should().Be("no followers");
+        (await world.PushAsync()).Should().Be("no followers");
         // The Worker re-checks at once: GitHub decides what, if anything, is left.
         (await world.ApiApp.ScalarAsync<bool>($"select recheck_after <= now() from github_connections where user_id = '{alice}'")).Should().BeTrue();
     }

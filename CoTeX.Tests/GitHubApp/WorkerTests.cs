@@ -13,18 +13,14 @@ public sealed class WorkerTests(TestInfrastructure infra)
     public async Task The_Worker_rechecks_access_so_a_removal_GitHub_sends_no_event_for_takes_effect_within_the_interval()
     {
         await using var world = await GitHubAppWorld.StartAsync(infra, new() { ["GitHubApp:RecheckSeconds"] = "1" });
-        world.AddGitHubUser(1, "alice", GitHubAppWorld.Api);
-        var alice = Guid.NewGuid();
-        await world.ConnectAsync(alice, 1);
-        await world.TrackThroughAppAsync(alice, "acme/api");
+        var alice = await world.NewFollowerAsync(1, "alice", (GitHubAppWorld.Api, "acme/api"));
         await using var worker = StartWorker(world, new() { ["GitHubApp:RecheckSeconds"] = "1" });
         _ = worker.Services;
 
         // Alice leaves acme on GitHub; the app is told nothing.
         world.GitHub.Deny(1, GitHubAppWorld.Api);
         await Eventually.SucceedsAsync(async () =>
-            (await world.DeliverAsync("push", GitHubAppWorld.Push(GitHubAppWorld.Api, "acme/api")))["status"]!.GetValue<string>()
-                .Should().Be("no followers"), TimeSpan.FromSeconds(30));
+            (await world.PushAsync()).Should().Be("no followers"), TimeSpan.FromSeconds(30));
 
         // She is back: the next re-check says so.
         world.GitHub.Grant(1, GitHubAppWorld.Api);
@@ -47,19 +43,14 @@ public sealed class WorkerTests(TestInfrastructure infra)
         await Eventually.SucceedsAsync(async () =>
             (await world.ApiApp.ScalarAsync<bool>($"select revoked_at is not null from github_connections where user_id = '{alice}'")).Should().BeTrue(),
             TimeSpan.FromSeconds(30));
-        (await world.DeliverAsync("push", GitHubAppWorld.Push(GitHubAppWorld.Api, "acme/api")))["status"]!.GetValue<string>()
-            .Should().Be("no followers");
+        (await world.PushAsync()).Should().Be("no followers");
     }
 
     [Fact]
     public async Task The_Worker_checks_installations_with_a_cached_installation_token()
     {
         await using var world = await GitHubAppWorld.StartAsync(infra);
-        world.AddGitHubUser(1, "alice", GitHubAppWorld.Api, GitHubAppWorld.Web);
-        var alice = Guid.NewGuid();
-        await world.ConnectAsync(alice, 1);
-        await world.TrackThroughAppAsync(alice, "acme/api");
-        await world.TrackThroughAppAsync(alice, "acme/web");
+        await world.NewFollowerAsync(1, "alice", (GitHubAppWorld.Api, "acme/api"), (GitHubAppWorld.Web, "acme/web"));
         await using var worker = StartWorker(world, new() { ["GitHubApp:RecheckSeconds"] = "86400" });
         var maintenance = worker.Services.GetRequiredService<GitHubAppMaintenance>();
         await Eventually.SucceedsAsync(() =>
@@ -71,13 +62,13 @@ public sealed class WorkerTests(TestInfrastructure infra)
         // acme/web leaves the installation and the event is lost.
         world.GitHub.AddInstallation(GitHubAppWorld.Installation, "acme", "Organization", (GitHubAppWorld.Api, "acme/api"), (GitHubAppWorld.Secret, "acme/secret"));
         (await maintenance.CheckInstallationsAsync(CancellationToken.None)).Should().Be(1);
-        (await world.DeliverAsync("push", GitHubAppWorld.Push(GitHubAppWorld.Web, "acme/web")))["status"]!.GetValue<string>().Should().Be("no followers");
-        (await world.DeliverAsync("push", GitHubAppWorld.Push(GitHubAppWorld.Api, "acme/api")))["status"]!.GetValue<string>().Should().Be("stored");
+        (await world.PushAsync(GitHubAppWorld.Web, "acme/web")).Should().Be("no followers");
+        (await world.PushAsync()).Should().Be("stored");
 
         // The app is uninstalled and that event is lost too.
         world.GitHub.Uninstall(GitHubAppWorld.Installation);
         await maintenance.CheckInstallationsAsync(CancellationToken.None);
-        (await world.DeliverAsync("push", GitHubAppWorld.Push(GitHubAppWorld.Api, "acme/api")))["status"]!.GetValue<string>().Should().Be("no followers");
+        (await world.PushAsync()).Should().Be("no followers");
         world.GitHub.InstallationTokensMinted.Should().Be(1, "the token minted in the first round is good for an hour");
     }
 
@@ -85,10 +76,7 @@ public sealed class WorkerTests(TestInfrastructure infra)
     public async Task Failed_deliveries_are_redelivered_at_a_bounded_rate_and_arrive_once()
     {
         await using var world = await GitHubAppWorld.StartAsync(infra);
-        world.AddGitHubUser(1, "alice", GitHubAppWorld.Api);
-        var alice = Guid.NewGuid();
-        await world.ConnectAsync(alice, 1);
-        await world.TrackThroughAppAsync(alice, "acme/api");
+        var alice = await world.NewFollowerAsync(1, "alice", (GitHubAppWorld.Api, "acme/api"));
         await using var worker = StartWorker(world, new()
         {
             ["GitHubApp:RecheckSeconds"] = "86400", ["GitHubApp:RedeliverySeconds"] = "86400", ["GitHubApp:MaxRedeliveriesPerRun"] = "2",
@@ -132,6 +120,35 @@ public sealed class WorkerTests(TestInfrastructure infra)
         }
         (await maintenance.RedeliverFailedAsync(CancellationToken.None)).Should().Be(
             new GitHubAppMaintenance.RedeliveryReport(Failed: 1, Requested: 0, Waiting: 0, GivenUp: 1));
+    }
+
+    [Fact]
+    public async Task Tokens_keys_and_secrets_never_reach_the_log()
+    {
+        await using var world = await GitHubAppWorld.StartAsync(infra, new() { ["GitHubApp:RecheckSeconds"] = "1" });
+        var alice = await world.NewFollowerAsync(1, "alice", (GitHubAppWorld.Api, "acme/api"));
+        world.GitHub.ExpireUserTokens(); // the re-check refreshes: a code exchange's answer goes through the Worker too
+        var environment = world.GitHub.Settings.ToDictionary(s => s.Key.Replace(":", "__", StringComparison.Ordinal), s => s.Value!);
+        environment["ConnectionStrings__cotexdb"] = world.ApiApp.DatabaseConnectionString;
+        environment["ConnectionStrings__redis"] = infra.Redis.ConnectionString;
+        environment["GitHubApp__RecheckSeconds"] = "1";
+        environment["Serilog__MinimumLevel__Default"] = "Debug";
+
+        await using var worker = await ServiceProcess.StartAsync("CoTeX.Worker", environment);
+        await Eventually.SucceedsAsync(() =>
+        {
+            world.GitHub.InstallationTokensMinted.Should().BeGreaterThan(0);
+            world.GitHub.Calls.Should().Contain("POST /login/oauth/access_token");
+            worker.Output.Should().Contain(l => l.Contains("GitHub App access re-checked", StringComparison.Ordinal));
+            return Task.CompletedTask;
+        }, TimeSpan.FromSeconds(30));
+
+        worker.Output.Should().Contain(l => l.Contains("GitHub App mode is on", StringComparison.Ordinal));
+        foreach (var secret in new[] { "ghu_", "ghr_", "ghs_", "eyJ", FakeGitHub.ClientSecret, FakeGitHub.WebhookSecret, "PRIVATE KEY" })
+        {
+            worker.Output.Should().NotContain(l => l.Contains(secret, StringComparison.Ordinal), $"{secret}… must not be logged");
+        }
+        (await world.ApiApp.ScalarAsync<bool>($"select revoked_at is null from github_connections where user_id = '{alice}'")).Should().BeTrue();
     }
 
     private ServiceHost<worker::Program> StartWorker(GitHubAppWorld world, Dictionary<string, string?> settings)

@@ -247,18 +247,8 @@ public sealed class HostileInputTests(TestInfrastructure infra)
     private static IEnumerable<Case> WebhookCases(Random random, HttpClient client, CreatedRepo repo)
     {
         var valid = GitHubPayloads.ForRepo("push/payload.json", repo.FullName);
-        HttpRequestMessage Delivery(byte[] body, string? secret, Action<HttpRequestMessage>? tamper = null, string contentType = "application/json")
-        {
-            var request = new HttpRequestMessage(HttpMethod.Post, $"/api/webhooks/github/{repo.Id}") { Content = Content(body, contentType) };
-            request.Headers.Add("X-GitHub-Event", "push");
-            request.Headers.Add("X-GitHub-Delivery", Guid.NewGuid().ToString());
-            if (secret is not null)
-            {
-                request.Headers.Add("X-Hub-Signature-256", ApiApp.Sign(secret, body));
-            }
-            tamper?.Invoke(request);
-            return request;
-        }
+        HttpRequestMessage Delivery(byte[] body, string? secret, Action<HttpRequestMessage>? tamper = null, string contentType = "application/json") =>
+            GitHubDelivery($"/api/webhooks/github/{repo.Id}", body, secret, tamper, contentType);
         foreach (var (name, body, contentType) in BadJsonBodies(random).Where(b => b.Body.Length < 1_000_000))
         {
             // Correctly signed garbage: it passes the signature check and must still be refused.
@@ -289,18 +279,8 @@ public sealed class HostileInputTests(TestInfrastructure infra)
     private static IEnumerable<Case> GitHubAppCases(Random random, HttpClient client)
     {
         var valid = Encoding.UTF8.GetBytes(GitHubPayloads.Read("push/with-installation.payload.json"));
-        HttpRequestMessage Delivery(byte[] body, string? secret, Action<HttpRequestMessage>? tamper = null, string contentType = "application/json")
-        {
-            var request = new HttpRequestMessage(HttpMethod.Post, "/api/webhooks/github-app") { Content = Content(body, contentType) };
-            request.Headers.Add("X-GitHub-Event", "push");
-            request.Headers.Add("X-GitHub-Delivery", Guid.NewGuid().ToString());
-            if (secret is not null)
-            {
-                request.Headers.Add("X-Hub-Signature-256", ApiApp.Sign(secret, body));
-            }
-            tamper?.Invoke(request);
-            return request;
-        }
+        HttpRequestMessage Delivery(byte[] body, string? secret, Action<HttpRequestMessage>? tamper = null, string contentType = "application/json") =>
+            GitHubDelivery("/api/webhooks/github-app", body, secret, tamper, contentType);
         // Signed with the app's secret but not a JSON object (a JSON object is GitHub's to shape: it gets a 200).
         foreach (var (name, body, contentType) in BadJsonBodies(random).Where(b => b.Body.Length < 1_000_000 && !IsJsonObject(b.Body)))
         {
@@ -338,6 +318,21 @@ public sealed class HostileInputTests(TestInfrastructure infra)
             request.Headers.Accept.ParseAdd("application/json");
             return request;
         }
+    }
+
+    /// <summary>A push delivery to <paramref name="path"/> as GitHub sends it, signed when a secret is given.</summary>
+    private static HttpRequestMessage GitHubDelivery(string path, byte[] body, string? secret, Action<HttpRequestMessage>? tamper,
+        string contentType)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = Content(body, contentType) };
+        request.Headers.Add("X-GitHub-Event", "push");
+        request.Headers.Add("X-GitHub-Delivery", Guid.NewGuid().ToString());
+        if (secret is not null)
+        {
+            request.Headers.Add("X-Hub-Signature-256", ApiApp.Sign(secret, body));
+        }
+        tamper?.Invoke(request);
+        return request;
     }
 
     private static bool IsJsonObject(byte[] body)

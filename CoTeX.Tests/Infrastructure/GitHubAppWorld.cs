@@ -108,6 +108,26 @@ public sealed class GitHubAppWorld : IAsyncDisposable
         return (await response.Content.ReadFromJsonAsync<CreatedRepo>())!;
     }
 
+    /// <summary>
+    /// A CoTeX user whose GitHub account (<paramref name="githubUserId"/>) can access <paramref name="repositories"/>,
+    /// connected, and tracking each of them through the app.
+    /// </summary>
+    public async Task<Guid> NewFollowerAsync(long githubUserId, string login, params (long Id, string FullName)[] repositories)
+    {
+        AddGitHubUser(githubUserId, login, repositories.Select(r => r.Id).ToArray());
+        var userId = Guid.NewGuid();
+        await ConnectAsync(userId, githubUserId);
+        foreach (var (_, fullName) in repositories)
+        {
+            await TrackThroughAppAsync(userId, fullName);
+        }
+        return userId;
+    }
+
+    /// <summary>GitHub delivers a push for acme/api (or <paramref name="repositoryId"/>); the Api's <c>status</c>.</summary>
+    public async Task<string> PushAsync(long repositoryId = Api, string fullName = "acme/api") =>
+        (await DeliverAsync("push", Push(repositoryId, fullName)))["status"]!.GetValue<string>();
+
     /// <summary>A real push payload (push/with-installation) about <paramref name="repositoryId"/> of installation 10.</summary>
     public static byte[] Push(long repositoryId, string fullName, long installation = Installation)
     {
