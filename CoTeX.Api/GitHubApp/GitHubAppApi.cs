@@ -119,7 +119,7 @@ public static class GitHubAppApi
             return TypedResults.Problem(statusCode: StatusCodes.Status502BadGateway, title: "GitHub is unavailable",
                 detail: "GitHub did not answer the access check; nothing changed. Try again later.");
         }
-        return (await StatusAsync(user, dataSource, app, cancellationToken));
+        return await StatusAsync(user, dataSource, app, cancellationToken);
     }
 
     internal static async Task<Results<NoContent, ProblemHttpResult>> DisconnectAsync(ClaimsPrincipal user,
