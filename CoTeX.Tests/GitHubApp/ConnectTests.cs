@@ -42,6 +42,12 @@ public sealed class ConnectTests(TestInfrastructure infra)
         (await user.GetFromJsonAsync<GitHubAppStatus>("/api/github-app"))!.Connection!.Repositories
             .Where(r => r.Tracked).Select(r => r.FullName).Should().Equal("acme/api", "acme/web");
 
+        // The plan's limit counts app repos like any other (Free: 3 active).
+        await world.TrackThroughAppAsync(userId, "octo/blog");
+        var fourth = await world.TrackAsync(userId, "octo/notes");
+        fourth.StatusCode.Should().Be(HttpStatusCode.Forbidden);
+        (await fourth.Content.ReadAsStringAsync()).Should().Contain("Repo limit reached");
+
         // No secret to rotate; pause and delete work as for any repo.
         var rotate = await user.PostAsync($"/api/repos/{created.Id}/rotate-secret", null);
         rotate.StatusCode.Should().Be(HttpStatusCode.Conflict);

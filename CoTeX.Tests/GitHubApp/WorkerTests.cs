@@ -82,8 +82,7 @@ public sealed class WorkerTests(TestInfrastructure infra)
             ["GitHubApp:RecheckSeconds"] = "86400", ["GitHubApp:RedeliverySeconds"] = "86400", ["GitHubApp:MaxRedeliveriesPerRun"] = "2",
         });
         var maintenance = worker.Services.GetRequiredService<GitHubAppMaintenance>();
-        await Eventually.SucceedsAsync(async () =>
-            (await world.ApiApp.ScalarAsync<long>("select count(*) from github_app_state")).Should().Be(1), TimeSpan.FromSeconds(30));
+        await FirstRoundDoneAsync(world);
 
         // A long outage: GitHub cannot reach CoTeX for three deliveries, then it can again.
         var api = world.GitHub.WebhookClient!;
@@ -123,6 +122,29 @@ public sealed class WorkerTests(TestInfrastructure infra)
     }
 
     [Fact]
+    public async Task Every_due_connection_is_rechecked_in_one_round_however_many_there_are()
+    {
+        await using var world = await GitHubAppWorld.StartAsync(infra);
+        await using var worker = StartWorker(world, new() { ["GitHubApp:RecheckSeconds"] = "86400" });
+        var maintenance = worker.Services.GetRequiredService<GitHubAppMaintenance>();
+        await FirstRoundDoneAsync(world);
+        // 250 connections due, whose tokens this Worker cannot read: each check fails and is retried a minute later.
+        await world.ApiApp.ScalarAsync<int>(
+            """
+            with u as (insert into users (id) select gen_random_uuid() from generate_series(1, 250) returning id)
+            insert into github_connections (user_id, github_user_id, github_login, token_protected, recheck_after)
+            select id, 1, 'someone', 'not-a-protected-token', now() - interval '1 minute' from u;
+            select 0
+            """);
+
+        var report = await maintenance.RecheckDueAsync(CancellationToken.None);
+
+        report.Should().Be(new GitHubAppMaintenance.RecheckReport(Connections: 250, Revoked: 0, Failed: 250));
+        (await world.ApiApp.ScalarAsync<long>("select count(*) from github_connections where recheck_after > now()")).Should().Be(250);
+        (await maintenance.RecheckDueAsync(CancellationToken.None)).Connections.Should().Be(0);
+    }
+
+    [Fact]
     public async Task Tokens_keys_and_secrets_never_reach_the_log()
     {
         await using var world = await GitHubAppWorld.StartAsync(infra, new() { ["GitHubApp:RecheckSeconds"] = "1" });
@@ -150,6 +172,11 @@ public sealed class WorkerTests(TestInfrastructure infra)
         }
         (await world.ApiApp.ScalarAsync<bool>($"select revoked_at is null from github_connections where user_id = '{alice}'")).Should().BeTrue();
     }
+
+    /// <summary>The Worker's round at start has ended (its last step, the look at the deliveries, has left its mark).</summary>
+    private static Task FirstRoundDoneAsync(GitHubAppWorld world) =>
+        Eventually.SucceedsAsync(async () =>
+            (await world.ApiApp.ScalarAsync<long>("select count(*) from github_app_state")).Should().Be(1), TimeSpan.FromSeconds(30));
 
     private ServiceHost<worker::Program> StartWorker(GitHubAppWorld world, Dictionary<string, string?> settings)
     {

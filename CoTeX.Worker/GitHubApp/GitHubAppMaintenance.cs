@@ -29,7 +29,7 @@ public sealed partial class GitHubAppMaintenance(
     ILogger<GitHubAppMaintenance> logger) : BackgroundService
 {
     private const string DeliveriesCheckedUntil = "deliveries_checked_until";
-    private const int ConnectionsPerRound = 100;
+    private const int ConnectionsPerPage = 100;
     // GitHub keeps an app's deliveries for three days; the first look goes back that far.
     private static readonly TimeSpan DeliveryHistory = TimeSpan.FromDays(3);
     // GitHub's clock and ours: each look starts a little before the last one ended.
@@ -81,40 +81,55 @@ public sealed partial class GitHubAppMaintenance(
         }
     }
 
-    /// <summary>Checks the connections whose re-check is due (oldest first, a bounded number per round).</summary>
+    /// <summary>Checks every connection whose re-check is due, oldest first, a page of them at a time.</summary>
     public async Task<RecheckReport> RecheckDueAsync(CancellationToken cancellationToken)
     {
-        Guid[] due;
-        await using (var connection = await dataSource.OpenConnectionAsync(cancellationToken))
+        var now = time.GetUtcNow();
+        int checkedCount = 0, revoked = 0, failed = 0;
+        // Keyset paging: each page starts after the last one (a connection that is not re-checked cannot come round again).
+        (DateTime RecheckAfter, Guid UserId)? after = null;
+        while (true)
         {
-            due = (await connection.QueryAsync<Guid>(new CommandDefinition(
-                """
-                select user_id from github_connections
-                 where revoked_at is null and recheck_after <= @now
-                 order by recheck_after limit @limit
-                """, new { now = time.GetUtcNow(), limit = ConnectionsPerRound }, cancellationToken: cancellationToken))).ToArray();
-        }
-        int revoked = 0, failed = 0;
-        foreach (var userId in due)
-        {
-            try
+            (DateTime RecheckAfter, Guid UserId)[] due;
+            await using (var connection = await dataSource.OpenConnectionAsync(cancellationToken))
             {
-                if (await connections.RecheckAsync(userId, cancellationToken) == RecheckOutcome.Revoked)
+                due = (await connection.QueryAsync<(DateTime, Guid)>(new CommandDefinition(
+                    """
+                    select recheck_after, user_id from github_connections
+                     where revoked_at is null and recheck_after <= @now
+                       and (@afterTime::timestamptz is null or (recheck_after, user_id) > (@afterTime, @afterUser))
+                     order by recheck_after, user_id limit @limit
+                    """,
+                    new { now, afterTime = after?.RecheckAfter, afterUser = after?.UserId ?? Guid.Empty, limit = ConnectionsPerPage },
+                    cancellationToken: cancellationToken))).ToArray();
+            }
+            foreach (var (_, userId) in due)
+            {
+                try
                 {
-                    revoked++;
+                    if (await connections.RecheckAsync(userId, cancellationToken) == RecheckOutcome.Revoked)
+                    {
+                        revoked++;
+                    }
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    failed++;
+                    LogRecheckFailed(logger, userId, ex.Message);
                 }
             }
-            catch (Exception ex) when (ex is not OperationCanceledException)
+            checkedCount += due.Length;
+            if (due.Length < ConnectionsPerPage)
             {
-                failed++;
-                LogRecheckFailed(logger, userId, ex.Message);
+                break;
             }
+            after = due[^1];
         }
-        if (due.Length > 0)
+        if (checkedCount > 0)
         {
-            LogRechecked(logger, due.Length, revoked, failed);
+            LogRechecked(logger, checkedCount, revoked, failed);
         }
-        return new RecheckReport(due.Length, revoked, failed);
+        return new RecheckReport(checkedCount, revoked, failed);
     }
 
     /// <summary>
