@@ -8,9 +8,6 @@ using static CoTeX.Api.GitHubWebhooks.JsonFields;
 
 namespace CoTeX.Api.GitHubApp;
 
-/// <summary>A user who receives an app delivery for a repository: their tracked repo for it.</summary>
-public sealed record AppFollower(Guid RepoId, Guid UserId, string FullName);
-
 /// <summary>
 /// What the app's deliveries change, and who receives them.
 /// <para>
@@ -30,13 +27,13 @@ public sealed class GitHubAppEvents(NpgsqlDataSource dataSource, TimeProvider ti
         _ => false,
     };
 
-    /// <summary>Every user the delivery goes to, by the rule above.</summary>
-    public async Task<AppFollower[]> FollowersAsync(long installationId, long repositoryId, DateTimeOffset deadline,
+    /// <summary>Every user the delivery goes to (with their tracked repo for it), by the rule above.</summary>
+    public async Task<Recipient[]> FollowersAsync(long installationId, long repositoryId, DateTimeOffset deadline,
         CancellationToken cancellationToken) =>
         await DatabaseRetry.RunAsync(async () =>
         {
             await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-            return (await connection.QueryAsync<AppFollower>(new CommandDefinition(
+            return (await connection.QueryAsync<Recipient>(new CommandDefinition(
                 """
                 select r.id as RepoId, r.user_id as UserId, r.full_name as FullName
                   from tracked_repos r

@@ -109,9 +109,7 @@ public static class GitHubAppWebhooksApi
             {
                 return TypedResults.Ok(new AppWebhookAccepted("no followers"));
             }
-            var now = time.GetUtcNow();
-            var incoming = followers.Select(f => new IncomingGitHubEvent(new WebhookRepo(f.RepoId, f.UserId, f.FullName, [], now),
-                deliveryId, eventType, fields, payload.Json)).ToArray();
+            var incoming = followers.Select(f => new IncomingGitHubEvent(f, deliveryId, eventType, fields, payload.Json)).ToArray();
             var results = await store.StoreAsync(incoming, deadline, cancellationToken);
             if (results.Any(r => r.Outcome == StoreOutcome.Busy))
             {

@@ -10,8 +10,11 @@ using NpgsqlTypes;
 
 namespace CoTeX.Api.GitHubWebhooks;
 
+/// <summary>Whom an event is stored for: a user, and their tracked repo it arrived for.</summary>
+public sealed record Recipient(Guid RepoId, Guid UserId, string FullName);
+
 public sealed record IncomingGitHubEvent(
-    WebhookRepo Repo, string DeliveryId, string EventType, ParsedGitHubEvent Fields, byte[] Payload);
+    Recipient Recipient, string DeliveryId, string EventType, ParsedGitHubEvent Fields, byte[] Payload);
 
 public enum StoreOutcome
 {
@@ -221,9 +224,9 @@ public sealed class GitHubEventStore : IAsyncDisposable
             {
                 if (results[i] is { Outcome: StoreOutcome.Stored, RepoPaused: false } result)
                 {
-                    var (repo, _, eventType, fields, _) = pending.Events[i];
-                    live.Add(new LiveGitHubEvent(repo.UserId, new GitHubEventSummary(result.Id, result.Position, repo.Id,
-                        repo.FullName, eventType, fields.Action, fields.Sender, fields.Title, fields.HtmlUrl, result.ReceivedAt),
+                    var (recipient, _, eventType, fields, _) = pending.Events[i];
+                    live.Add(new LiveGitHubEvent(recipient.UserId, new GitHubEventSummary(result.Id, result.Position,
+                        recipient.RepoId, recipient.FullName, eventType, fields.Action, fields.Sender, fields.Title, fields.HtmlUrl, result.ReceivedAt),
                         LiveEvents.ToTraceParent(pending.Origin)));
                 }
             }
@@ -251,8 +254,8 @@ public sealed class GitHubEventStore : IAsyncDisposable
         for (var i = 0; i < n; i++)
         {
             var incoming = all[i];
-            repoIds[i] = incoming.Repo.Id;
-            userIds[i] = incoming.Repo.UserId;
+            repoIds[i] = incoming.Recipient.RepoId;
+            userIds[i] = incoming.Recipient.UserId;
             deliveryIds[i] = incoming.DeliveryId;
             eventTypes[i] = incoming.EventType;
             actions[i] = Text(incoming.Fields.Action);

@@ -100,7 +100,7 @@ public static class GitHubWebhooksApi
                 $"The payload is for {fields.RepositoryFullName}, but this webhook URL belongs to {repo.FullName}.");
         }
 
-        var result = await store.StoreAsync(new IncomingGitHubEvent(repo, deliveryId, eventType, fields, payload.Json), deadline,
+        var result = await store.StoreAsync(new IncomingGitHubEvent(new Recipient(repo.Id, repo.UserId, repo.FullName), deliveryId, eventType, fields, payload.Json), deadline,
             cancellationToken);
         switch (result.Outcome)
         {
