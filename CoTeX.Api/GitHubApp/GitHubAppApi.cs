@@ -114,7 +114,7 @@ public static class GitHubAppApi
                 return NotConnected();
             }
         }
-        catch (Exception ex) when (ex is GitHubApiException or HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (IsGitHubUnavailable(ex, cancellationToken))
         {
             return TypedResults.Problem(statusCode: StatusCodes.Status502BadGateway, title: "GitHub is unavailable",
                 detail: "GitHub did not answer the access check; nothing changed. Try again later.");
@@ -177,7 +177,7 @@ public static class GitHubAppApi
             return ConnectPages.Problem(context, StatusCodes.Status400BadRequest, "GitHub did not accept the authorization",
                 "The authorization code is not valid any more (it is good for a few minutes, once). Start again from the CoTeX app.");
         }
-        catch (Exception ex) when (ex is GitHubApiException or HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (IsGitHubUnavailable(ex, cancellationToken))
         {
             return GitHubUnavailable(context);
         }
@@ -244,7 +244,7 @@ public static class GitHubAppApi
         {
             access = await connections.ConnectAsync(claim.UserId, pending, cancellationToken);
         }
-        catch (Exception ex) when (ex is GitHubApiException or HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (IsGitHubUnavailable(ex, cancellationToken))
         {
             return GitHubUnavailable(context);
         }
@@ -252,6 +252,10 @@ public static class GitHubAppApi
             access.Repositories.Select(r => r.Repository.FullName).Order(StringComparer.OrdinalIgnoreCase).ToArray(),
             access.Installations.Count);
     }
+
+    /// <summary>GitHub failed, could not be reached, or timed out (not the caller going away).</summary>
+    private static bool IsGitHubUnavailable(Exception exception, CancellationToken cancellationToken) =>
+        exception is GitHubApiException or HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested;
 
     private static bool IsHex(string value) => value.All(char.IsAsciiHexDigit);
 

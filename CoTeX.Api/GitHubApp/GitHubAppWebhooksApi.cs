@@ -32,7 +32,7 @@ public static class GitHubAppWebhooksApi
     /// already), <c>duplicate</c>, <c>no followers</c> (nobody receives this repository's events),
     /// <c>applied</c> (an access change), <c>ignored</c> (an event for no repository), or <c>pong</c>.
     /// </param>
-    public sealed record AppWebhookAccepted(string Status, int Followers = 0, int Stored = 0);
+    public sealed record AppWebhookAccepted(string Status, int Followers = 0, int Stored = 0) : IWebhookAnswer;
 
     internal static async Task<Results<Ok<AppWebhookAccepted>, ProblemHttpResult>> ReceiveAsync(
         HttpContext context,

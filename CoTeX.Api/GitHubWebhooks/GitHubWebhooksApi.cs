@@ -31,7 +31,7 @@ public static class GitHubWebhooksApi
         return api;
     }
 
-    public sealed record WebhookAccepted(string Status, long? Id, long? Position);
+    public sealed record WebhookAccepted(string Status, long? Id, long? Position) : IWebhookAnswer;
 
     internal static async Task<Results<Ok<WebhookAccepted>, ProblemHttpResult>> ReceiveAsync(
         Guid repoId,

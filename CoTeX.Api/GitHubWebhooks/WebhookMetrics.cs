@@ -6,8 +6,9 @@ namespace CoTeX.Api.GitHubWebhooks;
 
 /// <summary>
 /// <c>cotex.github.webhooks</c>: GitHub deliveries by outcome (<c>stored</c>, <c>duplicate</c>, <c>rejected</c>, and
-/// for the GitHub App's also <c>applied</c>, <c>no followers</c>, <c>ignored</c>, <c>pong</c>) and response status. An endpoint filter on the receiver, so every way out of the handler is counted, thrown errors
-/// included (the rate limiter's 429s come before it and are in ASP.NET Core's own rate-limiting metrics).
+/// for the GitHub App's also <c>applied</c>, <c>no followers</c>, <c>ignored</c>, <c>pong</c>) and response status.
+/// An endpoint filter on the receivers, so every way out of a handler is counted, thrown errors included (the rate
+/// limiter's 429s come before it and are in ASP.NET Core's own rate-limiting metrics).
 /// </summary>
 public sealed class WebhookMetrics(IMeterFactory meters) : IEndpointFilter
 {
@@ -28,10 +29,7 @@ public sealed class WebhookMetrics(IMeterFactory meters) : IEndpointFilter
         }
         switch (result is INestedHttpResult nested ? nested.Result : result)
         {
-            case Ok<GitHubWebhooksApi.WebhookAccepted> { Value: { } accepted }:
-                Add(accepted.Status, StatusCodes.Status200OK);
-                break;
-            case Ok<GitHubApp.GitHubAppWebhooksApi.AppWebhookAccepted> { Value: { } accepted }:
+            case IValueHttpResult { Value: IWebhookAnswer accepted }:
                 Add(accepted.Status, StatusCodes.Status200OK);
                 break;
             case IStatusCodeHttpResult { StatusCode: { } status }:
@@ -44,4 +42,10 @@ public sealed class WebhookMetrics(IMeterFactory meters) : IEndpointFilter
     private void Add(string outcome, int status) =>
         _deliveries.Add(1, new KeyValuePair<string, object?>("outcome", outcome),
             new KeyValuePair<string, object?>("http.response.status_code", status));
+}
+
+/// <summary>A receiver's 200 answer: <see cref="Status"/> is the delivery's outcome, counted by <see cref="WebhookMetrics"/>.</summary>
+public interface IWebhookAnswer
+{
+    string Status { get; }
 }

@@ -50,8 +50,7 @@ public sealed class FeedQueries(NpgsqlDataSource dataSource, Microsoft.Extension
         return row is { } found ? new UserPosition(found.Current, found.PrunedThrough) : new UserPosition(0, 0);
     }
 
-    /// <summary>Latest positions of many users in one query (the periodic sweep).</summary>
-    /// <summary>Each user's latest position, and whether their account is closed.</summary>
+    /// <summary>Each user's latest position, and whether their account is closed, in one query (the periodic sweep).</summary>
     public async Task<Dictionary<Guid, (long Position, bool Closed)>> GetPositionsAsync(Guid[] userIds, CancellationToken cancellationToken)
     {
         await using var slot = await AcquireAsync(cancellationToken);
