@@ -132,7 +132,7 @@ public static class GitHubAppApi
     {
         if (!app.Value.IsEnabled)
         {
-            return ConnectPages.Problem(context, StatusCodes.Status404NotFound, "GitHub App mode is off", "This CoTeX server has no GitHub App.");
+            return ModeOffPage(context);
         }
         if (error is not null)
         {
@@ -198,7 +198,7 @@ public static class GitHubAppApi
     {
         if (!app.Value.IsEnabled)
         {
-            return ConnectPages.Problem(context, StatusCodes.Status404NotFound, "GitHub App mode is off", "This CoTeX server has no GitHub App.");
+            return ModeOffPage(context);
         }
         if (!context.Request.HasFormContentType)
         {
@@ -258,6 +258,9 @@ public static class GitHubAppApi
         exception is GitHubApiException or HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested;
 
     private static bool IsHex(string value) => value.All(char.IsAsciiHexDigit);
+
+    private static IResult ModeOffPage(HttpContext context) =>
+        ConnectPages.Problem(context, StatusCodes.Status404NotFound, "GitHub App mode is off", "This CoTeX server has no GitHub App.");
 
     private static IResult BadState(HttpContext context) =>
         ConnectPages.Problem(context, StatusCodes.Status400BadRequest, "This link is not valid",
