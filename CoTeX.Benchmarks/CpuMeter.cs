@@ -5,68 +5,112 @@ namespace CoTeX.Benchmarks;
 /// <summary>
 /// CPU time used by each part of the topology over a measured window, from /proc (Linux only; empty elsewhere). On a
 /// box where the load generator and the system share the cores, CPU per request is a steadier figure than throughput.
+/// <para>
+/// Besides the parts, it accounts for the whole machine's busy time (/proc/stat): kernel time spent in interrupts and
+/// softirqs (loopback TCP is delivered there, and without CONFIG_IRQ_TIME_ACCOUNTING that time is charged to no
+/// process), every other process that ran in the window (the largest by name), and what remains unaccounted.
+/// </para>
 /// </summary>
 public sealed class CpuMeter
 {
     private const double TicksPerSecond = 100; // USER_HZ, 100 on every Linux the tool runs on
     private readonly Topology _topology;
-    private readonly Dictionary<string, double> _start;
+    private readonly Snapshot _start;
+
+    /// <param name="Started">Start time since boot, which tells a reused pid from the process that had it.</param>
+    private sealed record Process(int Pid, int Parent, string Name, long Started, double Seconds, double ChildrenSeconds);
+
+    private sealed record Snapshot(Dictionary<int, Process> Processes, double[] Machine);
 
     private CpuMeter(Topology topology)
     {
         _topology = topology;
-        _start = Sample(topology);
+        _start = Take();
     }
 
     public static CpuMeter Start(Topology topology) => new(topology);
 
-    /// <summary>CPU milliseconds per unit of work (e.g. per webhook) for each part since <see cref="Start"/>.</summary>
+    /// <summary>
+    /// CPU milliseconds per unit of work (e.g. per webhook) since <see cref="Start"/>: each part (api, realtime-1,
+    /// realtime-2, worker, redis, postgres, load generator), then <c>kernel irq+softirq</c>, <c>other processes</c>
+    /// with the largest of them as <c>other: name</c>, <c>unaccounted</c> and <c>whole machine</c>.
+    /// </summary>
     public IReadOnlyDictionary<string, double> MillisecondsPer(long units)
     {
-        var end = Sample(_topology);
-        return end.Where(kv => _start.ContainsKey(kv.Key))
-            .ToDictionary(kv => kv.Key, kv => Math.Round((kv.Value - _start[kv.Key]) * 1000 / Math.Max(1, units), 3));
-    }
-
-    private static Dictionary<string, double> Sample(Topology topology)
-    {
+        var end = Take();
         var result = new Dictionary<string, double>();
-        if (!File.Exists("/proc/stat"))
+        if (end.Machine.Length == 0)
         {
             return result;
         }
-        var pids = Directory.EnumerateDirectories("/proc").Select(d => Path.GetFileName(d))
-            .Where(n => n.All(char.IsAsciiDigit)).Select(int.Parse).ToArray();
-        var stats = pids.Select(ReadStat).OfType<(int Pid, int Parent, double Seconds)>().ToArray();
-        double Of(int pid) => stats.Where(s => s.Pid == pid).Sum(s => s.Seconds);
+        double Used(int pid) => end.Processes.TryGetValue(pid, out var p)
+            ? p.Seconds - (_start.Processes.TryGetValue(pid, out var s) && s.Started == p.Started ? s.Seconds : 0)
+            : 0;
 
-        foreach (var (name, pid) in topology.ServicePids())
+        var counted = new HashSet<int>();
+        foreach (var (name, pid) in _topology.ServicePids())
         {
-            result[name] = Of(pid);
+            result[name] = Used(pid);
+            counted.Add(pid);
         }
-        if (topology.PostmasterPid() is { } postmaster)
+        if (_topology.PostmasterPid() is { } postmaster)
         {
             // The postmaster and its backends (connections are pooled, so the backends live through the window).
-            result["postgres"] = Of(postmaster) + stats.Where(s => s.Parent == postmaster).Sum(s => s.Seconds);
+            var postgres = end.Processes.Values.Where(p => p.Pid == postmaster || p.Parent == postmaster).Select(p => p.Pid).ToList();
+            // Backends that exited in the window were reaped by the postmaster: their time is in its children's.
+            result["postgres"] = postgres.Sum(Used) + end.Processes[postmaster].ChildrenSeconds
+                - (_start.Processes.TryGetValue(postmaster, out var before) ? before.ChildrenSeconds : 0);
+            counted.UnionWith(postgres);
         }
-        result["load generator"] = Of(Environment.ProcessId);
-        // Every core's busy time, whoever used it.
-        var cpu = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1)
-            .Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray();
-        result["whole machine"] = (cpu.Sum() - cpu[3] - cpu[4]) / TicksPerSecond; // minus idle and iowait
-        return result;
+        // This process, plus its children that exited in the window (wrk, pgbench): their time is added to ours when reaped.
+        var self = Environment.ProcessId;
+        result["load generator"] = Used(self) + end.Processes[self].ChildrenSeconds - _start.Processes[self].ChildrenSeconds;
+        counted.Add(self);
+
+        // /proc/stat: user nice system idle iowait irq softirq steal ...
+        var machine = end.Machine.Zip(_start.Machine, (e, s) => (e - s) / TicksPerSecond).ToArray();
+        result["kernel irq+softirq"] = machine[5] + machine[6];
+        var others = end.Processes.Values.Where(p => !counted.Contains(p.Pid))
+            .Select(p => (p.Name, Seconds: Used(p.Pid))).Where(p => p.Seconds > 0)
+            .GroupBy(p => p.Name, p => p.Seconds).Select(g => (Name: g.Key, Seconds: g.Sum())).OrderByDescending(g => g.Seconds).ToList();
+        result["other processes"] = others.Sum(o => o.Seconds);
+        foreach (var (name, seconds) in others.Take(4))
+        {
+            result[$"other: {name}"] = seconds;
+        }
+        var busy = machine.Sum() - machine[3] - machine[4]; // minus idle and iowait
+        result["whole machine"] = busy;
+        result["unaccounted"] = busy - result.Where(kv => !kv.Key.StartsWith("other: ", StringComparison.Ordinal) && kv.Key != "whole machine").Sum(kv => kv.Value);
+        return result.ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value * 1000 / Math.Max(1, units), 3));
     }
 
-    private static (int Pid, int Parent, double Seconds)? ReadStat(int pid)
+    private static Snapshot Take()
+    {
+        if (!File.Exists("/proc/stat"))
+        {
+            return new Snapshot([], []);
+        }
+        var machine = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1)
+            .Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray();
+        var processes = Directory.EnumerateDirectories("/proc").Select(Path.GetFileName)
+            .Where(n => n!.All(char.IsAsciiDigit)).Select(n => Read(int.Parse(n!, CultureInfo.InvariantCulture)))
+            .OfType<Process>().ToDictionary(p => p.Pid);
+        return new Snapshot(processes, machine);
+    }
+
+    private static Process? Read(int pid)
     {
         try
         {
             var stat = File.ReadAllText($"/proc/{pid}/stat");
             // The command name is in parentheses and may contain spaces; the fields after it are fixed.
-            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            var parent = int.Parse(fields[1], CultureInfo.InvariantCulture);
-            var ticks = double.Parse(fields[11], CultureInfo.InvariantCulture) + double.Parse(fields[12], CultureInfo.InvariantCulture);
-            return (pid, parent, ticks / TicksPerSecond);
+            var close = stat.LastIndexOf(')');
+            var name = stat[(stat.IndexOf('(') + 1)..close];
+            var fields = stat[(close + 2)..].Split(' ');
+            double Field(int i) => double.Parse(fields[i], CultureInfo.InvariantCulture) / TicksPerSecond;
+            // Kernel threads rename themselves with their work (kworker/0:1-events): grouped by what precedes the '/'.
+            return new Process(pid, int.Parse(fields[1], CultureInfo.InvariantCulture), name.Split('/')[0],
+                long.Parse(fields[19], CultureInfo.InvariantCulture), Field(11) + Field(12), Field(13) + Field(14));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
         {

@@ -21,7 +21,7 @@ var connections = new Option<int>("--connections") { DefaultValueFactory = _ => 
 var missed = new Option<int>("--missed") { DefaultValueFactory = _ => 10_000, Description = "Catch-up: events the client missed." };
 var basePort = new Option<int>("--base-port") { DefaultValueFactory = _ => 6180, Description = "Ports of the topology: Api, Realtime ×2, Worker from here; Postgres +100, Redis +101." };
 var dataDir = new Option<DirectoryInfo?>("--data") { Description = "Folder for the topology's Postgres, Redis and logs, emptied first (default .data/bench in the repo)." };
-var output = new Option<DirectoryInfo>("--out") { DefaultValueFactory = _ => new DirectoryInfo("artifacts/benchmarks"), Description = "Report folder." };
+var output = new Option<DirectoryInfo?>("--out") { Description = "Report folder (default docs/benchmarks in the repo, artifacts/benchmarks with --quick): report.md, report.json and the charts." };
 
 var root = new RootCommand("CoTeX benchmarks") { quick, scenarios, senders, seconds, warmup, repos, clients, clientsPerUser, rate, connections, missed, basePort, dataDir, output };
 root.SetAction(async (parse, cancellationToken) =>
@@ -54,6 +54,11 @@ root.SetAction(async (parse, cancellationToken) =>
         Console.WriteLine($"ingest: {r.AckedPerSecond:F0} acked/s ({r.Acked} acked, {r.Failed} failed), ack {r.AckLatency}; " +
             $"pgbench {r.PgbenchTps:F0} tps (bare table {r.PgbenchBareTps:F0}); ratio {r.Ratio:F2} (bare {r.RatioBare:F2}); " +
             $"CPU ms per webhook: {Cpu(r.CpuMsPerWebhook)}");
+        if (r.Wrk is { } w)
+        {
+            Console.WriteLine($"ingest (wrk): {w.AckedPerSecond:F0} acked/s ({w.Requests} requests, {w.Errors} errors), ack {w.AckLatency}; " +
+                $"ratio {w.Ratio:F2}; CPU ms per webhook: {Cpu(w.CpuMsPerWebhook)}");
+        }
         results["ingest"] = r;
     }
     if (selected.Contains("e2e"))
@@ -86,11 +91,12 @@ root.SetAction(async (parse, cancellationToken) =>
         ["cpu"] = File.Exists("/proc/cpuinfo") ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':')[1].Trim() ?? "?" : "?",
     };
     var report = new Dictionary<string, object> { ["date"] = DateTimeOffset.UtcNow, ["machine"] = machine, ["settings"] = settings, ["results"] = results };
-    var folder = parse.GetValue(output)!;
+    var folder = parse.GetValue(output) ?? new DirectoryInfo(Path.Combine(repoRoot, isQuick ? "artifacts" : "docs", "benchmarks"));
     folder.Create();
+    DrawCharts(folder.FullName, results);
     var json = JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase });
     await File.WriteAllTextAsync(Path.Combine(folder.FullName, "report.json"), json, cancellationToken);
-    await File.WriteAllTextAsync(Path.Combine(folder.FullName, "report.md"), Markdown(report, results), cancellationToken);
+    await File.WriteAllTextAsync(Path.Combine(folder.FullName, "report.md"), Markdown(report, results, folder.FullName), cancellationToken);
     Console.WriteLine($"Report: {Path.Combine(folder.FullName, "report.md")}");
     return 0;
 });
@@ -111,7 +117,46 @@ static string FindRepoRoot()
 static string Cpu(IReadOnlyDictionary<string, double> perWebhook) =>
     perWebhook.Count == 0 ? "n/a" : string.Join(", ", perWebhook.Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key} {kv.Value:F2}")));
 
-static string Markdown(Dictionary<string, object> report, Dictionary<string, object> results)
+// Charts the report links to (ingest-latency.png, e2e-latency.png, cpu.png), for the scenarios that ran.
+static void DrawCharts(string folder, Dictionary<string, object> results)
+{
+    var ingest = results.GetValueOrDefault("ingest") as IngestResult;
+    var e2e = results.GetValueOrDefault("e2e") as EndToEndResult;
+    if (ingest is not null)
+    {
+        var series = new List<(string, IReadOnlyList<double>)> { ($"ack, .NET load tool ({ingest.AckedPerSecond:F0}/s)", ingest.AckMilliseconds) };
+        if (ingest.Wrk is { } w)
+        {
+            series.Add(($"ack, wrk ({w.AckedPerSecond:F0}/s)", w.AckMilliseconds));
+        }
+        Charts.Latency(Path.Combine(folder, "ingest-latency.png"), $"Ingest: webhook ack latency, {ingest.Senders} senders as fast as acked", series);
+    }
+    if (e2e is not null)
+    {
+        Charts.Latency(Path.Combine(folder, "e2e-latency.png"),
+            $"End-to-end: {e2e.Clients} clients ({e2e.ClientsPerUser} per user), {e2e.AchievedRate:F0} webhooks/s",
+            [("webhook sent → client received", e2e.LatencyMilliseconds), ("webhook ack", e2e.AckMilliseconds)]);
+    }
+    var cpu = new List<(string, IReadOnlyDictionary<string, double>)>();
+    if (ingest is not null)
+    {
+        cpu.Add(("ingest, .NET tool", ingest.CpuMsPerWebhook));
+        if (ingest.Wrk is { } w)
+        {
+            cpu.Add(("ingest, wrk", w.CpuMsPerWebhook));
+        }
+    }
+    if (e2e is not null)
+    {
+        cpu.Add(($"end-to-end {e2e.AchievedRate:F0}/s", e2e.CpuMsPerWebhook));
+    }
+    if (cpu.Count > 0)
+    {
+        Charts.Cpu(Path.Combine(folder, "cpu.png"), "CPU per webhook, by part (2 shared cores)", cpu);
+    }
+}
+
+static string Markdown(Dictionary<string, object> report, Dictionary<string, object> results, string folder)
 {
     var md = new StringBuilder();
     var inv = CultureInfo.InvariantCulture;
@@ -126,6 +171,12 @@ static string Markdown(Dictionary<string, object> report, Dictionary<string, obj
         md.AppendLine(inv, $"| pgbench, single-row insert of the same rows into a table with github_events' indexes, {i.Senders} clients | {i.PgbenchTps:F0} tps | |");
         md.AppendLine(inv, $"| Ingest / pgbench | **{i.Ratio:F2}** | ≥ 1.0 |");
         md.AppendLine(inv, $"| Ingest: CPU ms per acked webhook | {Cpu(i.CpuMsPerWebhook)} | |");
+        if (i.Wrk is { } w)
+        {
+            md.AppendLine(inv, $"| Ingest driven by wrk ({i.Senders} connections, pre-signed bodies, {w.Seconds:F0} s) | {w.AckedPerSecond:F0} acked/s, ack {w.AckLatency}; {w.Errors} errors | |");
+            md.AppendLine(inv, $"| Ingest (wrk) / pgbench | **{w.Ratio:F2}** | ≥ 1.0 |");
+            md.AppendLine(inv, $"| Ingest (wrk): CPU ms per acked webhook | {Cpu(w.CpuMsPerWebhook)} | |");
+        }
         md.AppendLine(inv, $"| pgbench into a bare table (no indexes, default compression) | {i.PgbenchBareTps:F0} tps; ingest / bare {i.RatioBare:F2} | |");
     }
     if (results.GetValueOrDefault("e2e") is EndToEndResult e)
@@ -141,6 +192,11 @@ static string Markdown(Dictionary<string, object> report, Dictionary<string, obj
     if (results.GetValueOrDefault("catchup") is CatchUpResult u)
     {
         md.AppendLine(inv, $"| Catch-up ({u.Missed} missed events) | **{u.SecondsToHoldAll * 1000:F0} ms** until the client holds all ({u.Received}) | < 1 s |");
+    }
+    md.AppendLine();
+    foreach (var chart in new[] { "ingest-latency.png", "e2e-latency.png", "cpu.png" }.Where(c => File.Exists(Path.Combine(folder, c))))
+    {
+        md.AppendLine(inv, $"![{chart}]({chart})");
     }
     return md.ToString();
 }

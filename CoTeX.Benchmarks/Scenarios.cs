@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using System.Text.Json.Serialization;
 using CoTeX.Client;
 
 namespace CoTeX.Benchmarks;
@@ -23,12 +24,27 @@ public sealed record Percentiles(double P50, double P95, double P99, double Max)
         string.Create(CultureInfo.InvariantCulture, $"p50 {P50:F2} ms, p95 {P95:F2} ms, p99 {P99:F2} ms, max {Max:F2} ms");
 }
 
+/// <param name="Wrk">The same load driven by wrk, when it is installed.</param>
 public sealed record IngestResult(int Senders, double Seconds, long Acked, long Failed, double AckedPerSecond, Percentiles AckLatency,
     double PgbenchTps, double Ratio, double PgbenchBareTps, double RatioBare, string PayloadSizes,
-    IReadOnlyDictionary<string, double> CpuMsPerWebhook);
+    IReadOnlyDictionary<string, double> CpuMsPerWebhook, WrkIngestResult? Wrk)
+{
+    [JsonIgnore] public IReadOnlyList<double> AckMilliseconds { get; init; } = [];
+}
+
+public sealed record WrkIngestResult(double Seconds, long Requests, long Errors, double AckedPerSecond, Percentiles AckLatency, double Ratio,
+    IReadOnlyDictionary<string, double> CpuMsPerWebhook)
+{
+    /// <summary>wrk reports percentiles, not samples: 0.1%..100%, which draw the same curve.</summary>
+    [JsonIgnore] public IReadOnlyList<double> AckMilliseconds { get; init; } = [];
+}
 
 public sealed record EndToEndResult(int Clients, int ClientsPerUser, int TargetRate, double Seconds, long Sent, long Expected, long Delivered,
-    double AchievedRate, Percentiles Latency, Percentiles AckLatency, IReadOnlyDictionary<string, double> CpuMsPerWebhook);
+    double AchievedRate, Percentiles Latency, Percentiles AckLatency, IReadOnlyDictionary<string, double> CpuMsPerWebhook)
+{
+    [JsonIgnore] public IReadOnlyList<double> LatencyMilliseconds { get; init; } = [];
+    [JsonIgnore] public IReadOnlyList<double> AckMilliseconds { get; init; } = [];
+}
 
 public sealed record ConnectionsResult(int Connections, long RssBeforeKb, long RssAfterKb, double KbPerConnection, double SecondsToConnect);
 
@@ -38,7 +54,10 @@ public static class Scenarios
 {
     private static readonly HttpClient Http = new(new SocketsHttpHandler { MaxConnectionsPerServer = 256 });
 
-    /// <summary>Concurrent senders post signed webhooks as fast as they are acked; then pgbench inserts the same rows.</summary>
+    /// <summary>
+    /// Concurrent senders post signed webhooks as fast as they are acked, first from this process, then from wrk (a
+    /// native client, so that the ratio is not the .NET client's cost); then pgbench inserts the same rows.
+    /// </summary>
     public static async Task<IngestResult> IngestAsync(Topology topology, int senders, TimeSpan duration, TimeSpan warmup, int repos)
     {
         var payloads = Payloads.Load();
@@ -79,12 +98,27 @@ public static class Scenarios
         var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
         var cpuPerWebhook = cpu.MillisecondsPer(acked);
 
+        Wrk.Run? wrk = null;
+        IReadOnlyDictionary<string, double> wrkCpu = new Dictionary<string, double>();
+        if (Wrk.IsInstalled())
+        {
+            var wrkTargets = targets.SelectMany(t => payloads.Select((p, k) => new Wrk.Target(t.Repo.Id, p.EventType, t.Bodies[k], t.Repo.WebhookSecret!))).ToList();
+            await Wrk.RunAsync(topology.ApiUrl, wrkTargets, senders, TimeSpan.FromSeconds(Math.Min(5, warmup.TotalSeconds))); // the services are warm already
+            var wrkCpuMeter = CpuMeter.Start(topology);
+            wrk = await Wrk.RunAsync(topology.ApiUrl, wrkTargets, senders, duration);
+            wrkCpu = wrkCpuMeter.MillisecondsPer(wrk.Requests - wrk.Errors);
+        }
+
         var pgbench = await PgbenchAsync(topology, senders, duration, targets[0].Bodies.Select(b => Encoding.UTF8.GetString(b)).ToArray());
         var ackedPerSecond = acked / seconds;
+        double Ratio(double perSecond) => pgbench.SameTable > 0 ? perSecond / pgbench.SameTable : 0;
+        var wrkResult = wrk is null ? null : new WrkIngestResult(wrk.Seconds, wrk.Requests, wrk.Errors, (wrk.Requests - wrk.Errors) / wrk.Seconds,
+            wrk.Latency, Ratio((wrk.Requests - wrk.Errors) / wrk.Seconds), wrkCpu) { AckMilliseconds = wrk.LatencyMs };
         var sizes = string.Join(", ", payloads.Select(p => $"{p.EventType} {Payloads.For(p.Template, "bench/ingest-0").Length / 1024.0:F1} KB"));
-        return new IngestResult(senders, seconds, acked, failed, ackedPerSecond, Percentiles.Of(latencies.ToArray()),
-            pgbench.SameTable, pgbench.SameTable > 0 ? ackedPerSecond / pgbench.SameTable : 0, pgbench.Bare,
-            pgbench.Bare > 0 ? ackedPerSecond / pgbench.Bare : 0, sizes, cpuPerWebhook);
+        var ackLatencies = latencies.ToArray();
+        return new IngestResult(senders, seconds, acked, failed, ackedPerSecond, Percentiles.Of(ackLatencies),
+            pgbench.SameTable, Ratio(ackedPerSecond), pgbench.Bare,
+            pgbench.Bare > 0 ? ackedPerSecond / pgbench.Bare : 0, sizes, cpuPerWebhook, wrkResult) { AckMilliseconds = ackLatencies };
     }
 
     /// <summary>
@@ -235,8 +269,13 @@ public static class Scenarios
         var latencies = received.Where(r => sentAt.ContainsKey(r.Id))
             .Select(r => (r.At - sentAt[r.Id].At) * 1000.0 / Stopwatch.Frequency).ToArray();
         await Task.WhenAll(feeds.Select(f => f.DisposeAsync().AsTask()));
+        var ackLatencies = acks.ToArray();
         return new EndToEndResult(clients, clientsPerUser, rate, sendSeconds, sentAt.Count, expected, latencies.Length,
-            sentAt.Count / sendSeconds, Percentiles.Of(latencies), Percentiles.Of(acks.ToArray()), cpuPerWebhook);
+            sentAt.Count / sendSeconds, Percentiles.Of(latencies), Percentiles.Of(ackLatencies), cpuPerWebhook)
+        {
+            LatencyMilliseconds = latencies,
+            AckMilliseconds = ackLatencies,
+        };
     }
 
     /// <summary>Idle clients on one replica: resident memory per connection.</summary>
