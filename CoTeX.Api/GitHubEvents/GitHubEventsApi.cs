@@ -131,14 +131,16 @@ public static class GitHubEventsApi
             return BadRequest("id is required: the id of one of your events.");
         }
 
-        // Postgres writes the JSON, payload included, so a 25 MB payload is never parsed and re-serialised here.
+        // Postgres writes the JSON, payload included, so a 25 MB payload is never parsed and re-serialised here. The
+        // payload is the JSON as delivered (body, migration 0007), or jsonb for events stored before that.
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         var json = await connection.ExecuteScalarAsync<string?>(new CommandDefinition(
             """
             select json_build_object(
                        'id', e.id, 'position', e.seq, 'repoId', e.repo_id, 'repoFullName', r.full_name,
                        'type', e.event_type, 'deliveryId', e.delivery_id, 'action', e.action, 'sender', e.sender,
-                       'title', e.title, 'htmlUrl', e.html_url, 'receivedAt', e.received_at, 'payload', e.payload)::text
+                       'title', e.title, 'htmlUrl', e.html_url, 'receivedAt', e.received_at,
+                       'payload', coalesce(convert_from(e.body, 'UTF8')::json, e.payload::json))::text
               from github_events e join tracked_repos r on r.id = e.repo_id
              where e.id = @id and e.user_id = @userId
             """,

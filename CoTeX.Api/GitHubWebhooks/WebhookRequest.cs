@@ -74,7 +74,10 @@ internal static partial class WebhookRequest
         var type = mediaType?.MediaType.Value?.ToLowerInvariant();
         if (type is null or "application/json" || type.EndsWith("+json", StringComparison.Ordinal))
         {
-            return (body, null);
+            // Stored as delivered and served as JSON text later: it must be UTF-8 (RFC 8259), as GitHub sends it.
+            return System.Text.Unicode.Utf8.IsValid(body)
+                ? (body, null)
+                : ([], Problem(StatusCodes.Status400BadRequest, "Invalid payload", "The payload is not valid UTF-8."));
         }
         if (type == "application/x-www-form-urlencoded")
         {

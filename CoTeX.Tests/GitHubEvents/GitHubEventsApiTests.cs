@@ -91,6 +91,28 @@ public sealed class GitHubEventsApiTests(TestInfrastructure infra)
     }
 
     [Fact]
+    public async Task The_payload_comes_back_as_delivered_and_events_stored_as_jsonb_before_0007_still_read()
+    {
+        await using var app = await ApiApp.StartAsync(infra);
+        var owner = app.ClientFor();
+        var repo = await ApiApp.TrackRepoAsync(owner);
+        // Spacing, key order and a duplicate key that jsonb would have normalised away.
+        var body = System.Text.Encoding.UTF8.GetBytes(
+            $$"""{ "zeta" : 1, "action":"opened",  "repository": {"full_name": "{{repo.FullName}}"}, "zeta": 2 }""");
+        var ack = await (await app.DeliverAsync(repo.Id, repo.WebhookSecret, "issues", body)).Content.ReadFromJsonAsync<System.Text.Json.JsonElement>();
+        var id = ack.GetProperty("id").GetInt64();
+
+        (await app.ScalarAsync<byte[]>($"select body from github_events where id = {id}")).Should().Equal(body);
+        var detail = await owner.GetStringAsync($"/api/github-events/event?id={id}");
+        detail.Should().Contain(System.Text.Encoding.UTF8.GetString(body), "the payload is served byte for byte");
+
+        // A row from before migration 0007: jsonb payload, no body.
+        await app.ScalarAsync<int>($"update github_events set payload = convert_from(body, 'UTF8')::jsonb, body = null where id = {id}");
+        var old = await owner.GetFromJsonAsync<GitHubEventDetail>($"/api/github-events/event?id={id}");
+        old!.Payload.GetProperty("action").GetString().Should().Be("opened");
+    }
+
+    [Fact]
     public async Task An_unknown_event_id_is_404()
     {
         await using var app = await ApiApp.StartAsync(infra);

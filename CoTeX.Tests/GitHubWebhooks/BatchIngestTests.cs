@@ -4,7 +4,7 @@ using Npgsql;
 namespace CoTeX.Tests.GitHubWebhooks;
 
 /// <summary>
-/// <c>ingest_github_events</c> (migration 0005) stores a whole group-committed batch in one call. The receiver tests
+/// <c>ingest_github_events</c> (migrations 0005, 0007) stores a whole group-committed batch in one call. The receiver tests
 /// reach it through HTTP, where which deliveries share a batch is up to timing; here the batches are exact.
 /// </summary>
 public sealed class BatchIngestTests(TestInfrastructure infra)
@@ -69,13 +69,31 @@ public sealed class BatchIngestTests(TestInfrastructure infra)
             """);
         await IngestAsync(db, [new(repo, user, "big")], payload: GitHubPayloads.ForRepo("pull_request/opened.payload.json", "a/b"));
 
-        (await ScalarAsync<string>(db, "select pg_column_compression(payload) from github_events")).Should().Be("lz4");
+        (await ScalarAsync<string>(db, "select pg_column_compression(body) from github_events")).Should().Be("lz4");
     }
 
-    private static async Task<List<Outcome>> IngestAsync(NpgsqlDataSource db, Delivery[] batch, byte[]? payload = null)
+    [Fact]
+    public async Task The_previous_versions_jsonb_call_still_stores_during_a_rollout()
+    {
+        await using var db = NpgsqlDataSource.Create(await infra.CreateMigratedDatabaseAsync());
+        var (user, repo) = (Guid.NewGuid(), Guid.NewGuid());
+        await ExecuteAsync(db, $"""
+            insert into users (id) values ('{user}');
+            insert into tracked_repos (id, user_id, full_name, webhook_secret_protected) values ('{repo}', '{user}', 'a/b', 'x');
+            """);
+
+        var outcomes = await IngestAsync(db, [new(repo, user, "old-1"), new(repo, user, "old-2"), new(repo, user, "old-1")], legacyJsonb: true);
+
+        outcomes.Select(o => o.Status).Should().Equal("stored", "stored", "duplicate");
+        (await ScalarAsync<string>(db, "select string_agg(convert_from(body, 'UTF8'), ',' order by seq) from github_events"))
+            .Should().Be("""{"action": "opened"},{"action": "opened"}""");
+    }
+
+    /// <param name="legacyJsonb">Call the jsonb[] overload, as an Api from before migration 0007 does.</param>
+    private static async Task<List<Outcome>> IngestAsync(NpgsqlDataSource db, Delivery[] batch, byte[]? payload = null, bool legacyJsonb = false)
     {
         await using var command = db.CreateCommand(
-            "select o_outcome, o_id, o_position, o_paused from ingest_github_events($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb[])");
+            $"select o_outcome, o_id, o_position, o_paused from ingest_github_events($1, $2, $3, $4, $5, $6, $7, $8, $9{(legacyJsonb ? "::jsonb[]" : "")})");
         command.Parameters.AddWithValue(batch.Select(d => d.RepoId).ToArray());
         command.Parameters.AddWithValue(batch.Select(d => d.UserId).ToArray());
         command.Parameters.AddWithValue(batch.Select(d => d.DeliveryId).ToArray());
@@ -84,8 +102,15 @@ public sealed class BatchIngestTests(TestInfrastructure infra)
         {
             command.Parameters.AddWithValue(batch.Select(_ => (string?)null).ToArray());
         }
-        var json = payload is null ? """{"action":"opened"}""" : System.Text.Encoding.UTF8.GetString(payload);
-        command.Parameters.AddWithValue(batch.Select(_ => json).ToArray());
+        var json = payload ?? """{"action":"opened"}"""u8.ToArray();
+        if (legacyJsonb)
+        {
+            command.Parameters.AddWithValue(batch.Select(_ => System.Text.Encoding.UTF8.GetString(json)).ToArray());
+        }
+        else
+        {
+            command.Parameters.AddWithValue(batch.Select(_ => json).ToArray());
+        }
 
         var outcomes = new List<Outcome>();
         await using var reader = await command.ExecuteReaderAsync();
