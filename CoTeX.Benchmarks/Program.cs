@@ -21,9 +21,10 @@ var connections = new Option<int>("--connections") { DefaultValueFactory = _ => 
 var missed = new Option<int>("--missed") { DefaultValueFactory = _ => 10_000, Description = "Catch-up: events the client missed." };
 var basePort = new Option<int>("--base-port") { DefaultValueFactory = _ => 6180, Description = "Ports of the topology: Api, Realtime ×2, Worker from here; Postgres +100, Redis +101." };
 var dataDir = new Option<DirectoryInfo?>("--data") { Description = "Folder for the topology's Postgres, Redis and logs, emptied first (default .data/bench in the repo)." };
+var set = new Option<string[]>("--set") { AllowMultipleArgumentsPerToken = true, Description = "Service settings as NAME=VALUE environment variables (e.g. GitHub__IngestWriters=2), for every service." };
 var output = new Option<DirectoryInfo?>("--out") { Description = "Report folder (default docs/benchmarks in the repo, artifacts/benchmarks with --quick): report.md, report.json and the charts." };
 
-var root = new RootCommand("CoTeX benchmarks") { quick, scenarios, senders, seconds, warmup, repos, clients, clientsPerUser, rate, connections, missed, basePort, dataDir, output };
+var root = new RootCommand("CoTeX benchmarks") { quick, scenarios, senders, seconds, warmup, repos, clients, clientsPerUser, rate, connections, missed, basePort, dataDir, set, output };
 root.SetAction(async (parse, cancellationToken) =>
 {
     var isQuick = parse.GetValue(quick);
@@ -40,11 +41,17 @@ root.SetAction(async (parse, cancellationToken) =>
         ["connections"] = isQuick ? 100 : parse.GetValue(connections),
         ["missed"] = isQuick ? 200 : parse.GetValue(missed),
     };
+    var serviceSettings = (parse.GetValue(set) ?? []).Select(s => s.Split('=', 2))
+        .ToDictionary(p => p[0], p => p.Length == 2 ? p[1] : throw new ArgumentException($"--set takes NAME=VALUE, not '{p[0]}'"));
+    if (serviceSettings.Count > 0)
+    {
+        settings["services"] = string.Join(" ", serviceSettings.Select(kv => $"{kv.Key}={kv.Value}"));
+    }
     var selected = parse.GetValue(scenarios)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet();
     var repoRoot = FindRepoRoot();
     Console.WriteLine($"Starting the topology (Release) from {repoRoot} ...");
     var data = parse.GetValue(dataDir)?.FullName ?? Path.Combine(repoRoot, ".data", "bench");
-    await using var topology = await Topology.StartAsync(repoRoot, data, parse.GetValue(basePort));
+    await using var topology = await Topology.StartAsync(repoRoot, data, parse.GetValue(basePort), serviceSettings);
 
     var results = new Dictionary<string, object>();
     if (selected.Contains("ingest"))

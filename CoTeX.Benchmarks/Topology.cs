@@ -26,10 +26,12 @@ public sealed class Topology : IAsyncDisposable
     private readonly string _logs;
     private readonly List<(string Name, Process Process)> _services = [];
     private readonly List<(string Name, Process Process)> _servers = [];
+    private readonly IReadOnlyDictionary<string, string> _settings;
 
-    private Topology(string repoRoot, string dataDir, int basePort)
+    private Topology(string repoRoot, string dataDir, int basePort, IReadOnlyDictionary<string, string> settings)
     {
         _repoRoot = repoRoot;
+        _settings = settings;
         DataDir = dataDir;
         _logs = Path.Combine(dataDir, "logs");
         ApiUrl = new($"http://127.0.0.1:{basePort}");
@@ -50,7 +52,9 @@ public sealed class Topology : IAsyncDisposable
     /// Services on <paramref name="basePort"/> (Api) to +3, Postgres on +100, Redis on +101; everything in
     /// <paramref name="dataDir"/>, emptied first so every run starts from an empty database.
     /// </summary>
-    public static async Task<Topology> StartAsync(string repoRoot, string dataDir, int basePort)
+    /// <param name="settings">Configuration for every service on top of the defaults (environment variable names,
+    /// e.g. <c>GitHub__IngestWriters</c>): how a change is compared with the code as it is, in one run.</param>
+    public static async Task<Topology> StartAsync(string repoRoot, string dataDir, int basePort, IReadOnlyDictionary<string, string> settings)
     {
         // The folder itself stays (it may have been made reachable for the 'postgres' user); its contents go.
         var folder = Directory.CreateDirectory(dataDir);
@@ -62,7 +66,7 @@ public sealed class Topology : IAsyncDisposable
         {
             file.Delete();
         }
-        var topology = new Topology(repoRoot, dataDir, basePort);
+        var topology = new Topology(repoRoot, dataDir, basePort, settings);
         Directory.CreateDirectory(topology._logs);
         try
         {
@@ -148,6 +152,10 @@ public sealed class Topology : IAsyncDisposable
             ["RateLimiting__Enabled"] = "false",
             ["Serilog__MinimumLevel__Default"] = "Warning",
         };
+        foreach (var (key, value) in _settings)
+        {
+            environment[key] = value;
+        }
         if (port is not null)
         {
             environment["ASPNETCORE_URLS"] = port.ToString().TrimEnd('/');

@@ -29,12 +29,17 @@ public sealed record StoreResult(
     StoreOutcome Outcome, long Id = 0, long Position = 0, DateTimeOffset ReceivedAt = default, bool RepoPaused = false);
 
 /// <summary>
-/// Stores deliveries through <c>ingest_github_events</c> (migration 0005), with group commit: deliveries that
+/// Stores deliveries through <c>ingest_github_events</c> (migrations 0005 and 0007), with group commit: deliveries that
 /// arrive while a commit is under way are queued and written together in one batch — one statement, one transaction,
 /// one WAL flush — and each caller is answered once that transaction has committed. Then the batch's stored events
-/// are announced to Realtime in one message. One writer per Api process, so a user's positions are announced in
-/// commit order, and the batches grow with the load (measured in docs/benchmarks.md: four writers made batches of
-/// about four deliveries and cost more database time per delivery than one writer with batches of about twenty).
+/// are announced to Realtime in one message. The batches grow with the load.
+/// <para>
+/// <see cref="GitHubWebhookOptions.IngestWriters"/> writers, partitioned by user: every delivery for a user goes
+/// through the same writer, so a user's positions are announced in commit order and two writers never wait for the
+/// same user's row lock (which is what made unpartitioned parallel writers lose, docs/benchmarks.md). A GitHub App
+/// delivery for several users goes to its first follower's writer; a user whose positions are then announced by
+/// two writers out of order still gets everything once and in order, because a replica fills a hole from Postgres.
+/// </para>
 /// A batch that fails on one bad row is retried delivery by delivery, so one delivery cannot fail its neighbours.
 /// <para>
 /// A delivery is one event, or (from the GitHub App) the same event for each of the repo's followers: those are
@@ -69,10 +74,9 @@ public sealed class GitHubEventStore : IAsyncDisposable
     private readonly GitHubWebhookOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<GitHubEventStore> _logger;
-    private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<Pending>[] _queues;
     private readonly Histogram<int> _batchSizes;
-    private readonly List<(Pending, StoreResult[])> _committed = new(MaxBatch); // the writer's, reused batch to batch
-    private readonly Task _writer;
+    private readonly Task[] _writers;
     private int _pendingDeliveries;
     private long _pendingBytes;
 
@@ -87,7 +91,9 @@ public sealed class GitHubEventStore : IAsyncDisposable
         _batchSizes = meters.Create(CoTeXTelemetry.Name).CreateHistogram<int>("cotex.ingest.batch.size", "{delivery}",
             "Deliveries written per group-committed batch",
             advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 64, 128] });
-        _writer = Task.Run(WriteAsync);
+        _queues = Enumerable.Range(0, _options.IngestWriters)
+            .Select(_ => Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true })).ToArray();
+        _writers = _queues.Select(queue => Task.Run(() => WriteAsync(queue))).ToArray();
     }
 
     /// <summary>
@@ -114,7 +120,7 @@ public sealed class GitHubEventStore : IAsyncDisposable
         }
         var pending = new Pending(events, new TaskCompletionSource<StoreResult[]>(TaskCreationOptions.RunContinuationsAsynchronously),
             Activity.Current?.Context ?? default, deadline);
-        if (!_queue.Writer.TryWrite(pending))
+        if (!QueueOf(events[0].Recipient.UserId).Writer.TryWrite(pending))
         {
             Release(size);
             throw new ObjectDisposedException(nameof(GitHubEventStore), "The service is shutting down.");
@@ -123,28 +129,31 @@ public sealed class GitHubEventStore : IAsyncDisposable
         return pending.Result.Task.WaitAsync(cancellationToken);
     }
 
+    private Channel<Pending> QueueOf(Guid userId) => _queues[(uint)userId.GetHashCode() % (uint)_queues.Length];
+
     private void Release(int size)
     {
         Interlocked.Decrement(ref _pendingDeliveries);
         Interlocked.Add(ref _pendingBytes, -size);
     }
 
-    private async Task WriteAsync()
+    private async Task WriteAsync(Channel<Pending> queue)
     {
         // The writer outlives the request that happened to create the store; its spans belong to its batches.
         Activity.Current = null;
         var batch = new List<Pending>(MaxBatch);
-        while (await _queue.Reader.WaitToReadAsync())
+        var committed = new List<(Pending, StoreResult[])>(MaxBatch); // reused batch to batch
+        while (await queue.Reader.WaitToReadAsync())
         {
             long bytes = 0;
             var events = 0;
-            while (events < MaxBatch && bytes < MaxBatchBytes && _queue.Reader.TryRead(out var next))
+            while (events < MaxBatch && bytes < MaxBatchBytes && queue.Reader.TryRead(out var next))
             {
                 batch.Add(next);
                 bytes += next.Bytes;
                 events += next.Events.Length;
             }
-            await CommitAsync(batch);
+            await CommitAsync(batch, committed);
             foreach (var pending in batch)
             {
                 Release(pending.Bytes);
@@ -154,11 +163,10 @@ public sealed class GitHubEventStore : IAsyncDisposable
     }
 
     /// <summary>Writes one batch, announces what was stored, then answers every caller in it.</summary>
-    private async Task CommitAsync(List<Pending> batch)
+    private async Task CommitAsync(List<Pending> batch, List<(Pending, StoreResult[])> committed)
     {
         using var activity = StartBatchActivity(batch);
         _batchSizes.Record(batch.Count);
-        var committed = _committed;
         try
         {
             // Until the oldest delivery's deadline: a batch that succeeds after all may already have committed once,
@@ -173,7 +181,7 @@ public sealed class GitHubEventStore : IAsyncDisposable
         }
         catch (PostgresException) when (batch.Count > 1)
         {
-            // One row the database refused (e.g. a payload jsonb cannot hold) rolled back the batch: go delivery by delivery.
+            // One row the database refused rolled back the batch: go delivery by delivery.
             foreach (var pending in batch)
             {
                 try
@@ -235,7 +243,7 @@ public sealed class GitHubEventStore : IAsyncDisposable
     }
 
     /// <summary>
-    /// One batch, one statement, one implicit transaction (<c>ingest_github_events</c>, migration 0005): the results,
+    /// One batch, one statement, one implicit transaction (<c>ingest_github_events</c>, migration 0007): the results,
     /// one per event in order, are returned after it has committed.
     /// </summary>
     private async Task<StoreResult[]> ExecuteAsync(List<Pending> pendings)
@@ -275,7 +283,8 @@ public sealed class GitHubEventStore : IAsyncDisposable
         command.Parameters.Add(TextArray(senders));
         command.Parameters.Add(TextArray(titles));
         command.Parameters.Add(TextArray(htmlUrls));
-        command.Parameters.Add(new NpgsqlParameter<byte[][]> { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb, TypedValue = payloads });
+        // The payload as delivered (bytea, migration 0007): Postgres no longer parses it into jsonb.
+        command.Parameters.Add(new NpgsqlParameter<byte[][]> { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea, TypedValue = payloads });
 
         // Prepared once per pooled connection, then reused: parsing and planning this call each time cost ~0.9 ms.
         await command.PrepareAsync();
@@ -303,7 +312,10 @@ public sealed class GitHubEventStore : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        _queue.Writer.TryComplete();
-        await _writer;
+        foreach (var queue in _queues)
+        {
+            queue.Writer.TryComplete();
+        }
+        await Task.WhenAll(_writers);
     }
 }

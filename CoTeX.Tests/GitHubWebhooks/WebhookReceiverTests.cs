@@ -81,6 +81,31 @@ public sealed class WebhookReceiverTests(TestInfrastructure infra)
     }
 
     [Fact]
+    public async Task With_several_writers_each_users_positions_stay_contiguous_and_every_delivery_is_stored_once()
+    {
+        await using var app = await ApiApp.StartAsync(infra, new() { ["GitHub:IngestWriters"] = "3" });
+        var users = await Task.WhenAll(Enumerable.Range(0, 6).Select(async u =>
+        {
+            var client = app.ClientFor();
+            var fullName = $"owner{u}/repo";
+            return (Repo: await ApiApp.TrackRepoAsync(client, fullName), Body: GitHubPayloads.ForRepo("issues/opened.payload.json", fullName));
+        }));
+
+        // Twelve deliveries per user, all at once, each sent twice.
+        var sends = users.SelectMany(u => Enumerable.Range(0, 12).Select(i => (u.Repo, u.Body, Delivery: $"{u.Repo.Id}-{i}")))
+            .SelectMany(d => new[] { d, d })
+            .Select(d => app.DeliverAsync(d.Repo.Id, d.Repo.WebhookSecret, "issues", d.Body, d.Delivery));
+        var responses = await Task.WhenAll(sends);
+
+        responses.Should().OnlyContain(r => r.StatusCode == HttpStatusCode.OK);
+        foreach (var (repo, _) in users)
+        {
+            (await app.ScalarAsync<long[]>($"select array_agg(seq order by seq) from github_events where repo_id = '{repo.Id}'"))
+                .Should().Equal(Enumerable.Range(1, 12).Select(i => (long)i));
+        }
+    }
+
+    [Fact]
     public async Task Ping_is_acknowledged_and_recorded_on_the_repo()
     {
         await using var app = await ApiApp.StartAsync(infra);
@@ -128,6 +153,7 @@ public sealed class WebhookReceiverTests(TestInfrastructure infra)
         { "payload for another repository", 422, "octocat/Spoon-Knife" },
         { "payload without a repository", 422, "repository.full_name" },
         { "invalid JSON", 400, "not valid JSON" },
+        { "invalid UTF-8 in a string", 400, "UTF-8" },
         { "JSON that is not an object", 400, "JSON object" },
         { "unsupported content type", 415, "text/plain" },
         { "form body without payload", 400, "payload field" },
@@ -180,6 +206,9 @@ public sealed class WebhookReceiverTests(TestInfrastructure infra)
                 break;
             case "invalid JSON":
                 body = Encoding.UTF8.GetBytes("""{"repository": {"full_name": "Codertocat/Hello-World" """);
+                break;
+            case "invalid UTF-8 in a string":
+                body = [.. Encoding.UTF8.GetBytes("""{"repository": {"full_name": "Codertocat/Hello-World"}, "x": " """), 0xC3, 0x28, .. "\"}"u8];
                 break;
             case "JSON that is not an object":
                 body = Encoding.UTF8.GetBytes("[1, 2, 3]");
