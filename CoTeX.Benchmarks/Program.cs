@@ -9,7 +9,7 @@ using CoTeX.Benchmarks;
 //   dotnet run -c Release --project CoTeX.Benchmarks -- [--quick] [--scenarios ingest,e2e,connections,catchup] ...
 
 var quick = new Option<bool>("--quick") { Description = "Run every scenario briefly (proves the tool works; numbers mean little)." };
-var scenarios = new Option<string>("--scenarios") { DefaultValueFactory = _ => "ingest,e2e,connections,catchup", Description = "Comma-separated." };
+var scenarios = new Option<string>("--scenarios") { DefaultValueFactory = _ => "ingest,e2e,connections,catchup,coldstart", Description = "Comma-separated." };
 var senders = new Option<int>("--senders") { DefaultValueFactory = _ => 32, Description = "Ingest: concurrent webhook senders (and pgbench clients)." };
 var seconds = new Option<int>("--seconds") { DefaultValueFactory = _ => 20, Description = "Ingest and end-to-end: duration." };
 var warmup = new Option<int>("--warmup") { DefaultValueFactory = _ => 30, Description = "Ingest and end-to-end: seconds of the same load before measuring (the services JIT-compile their hot paths for ~25 s after start)." };
@@ -88,6 +88,16 @@ root.SetAction(async (parse, cancellationToken) =>
         Console.WriteLine($"catch-up: {r.Received}/{r.Missed} events in {r.SecondsToHoldAll * 1000:F0} ms");
         results["catchup"] = r;
     }
+    if (selected.Contains("coldstart"))
+    {
+        var runs = await Scenarios.ColdStartAsync(topology, (int)settings["missed"]);
+        foreach (var r in runs)
+        {
+            Console.WriteLine($"cold start, {r.Build}: healthy in {r.MsToHealthy:F0} ms, first catch-up of {r.Missed} {r.MsFirstCatchUp:F0} ms, " +
+                $"second {r.MsSecondCatchUp:F0} ms{(r.Complete ? "" : " (INCOMPLETE)")}");
+        }
+        results["coldstart"] = runs;
+    }
 
     var machine = new Dictionary<string, object>
     {
@@ -147,6 +157,7 @@ static void DrawCharts(string folder, Dictionary<string, object> results)
     var cpu = new List<(string, IReadOnlyDictionary<string, double>)>();
     if (ingest is not null)
     {
+        cpu.Add(("pgbench insert", ingest.PgbenchCpuMsPerInsert));
         cpu.Add(("ingest, .NET tool", ingest.CpuMsPerWebhook));
         if (ingest.Wrk is { } w)
         {
@@ -159,7 +170,7 @@ static void DrawCharts(string folder, Dictionary<string, object> results)
     }
     if (cpu.Count > 0)
     {
-        Charts.Cpu(Path.Combine(folder, "cpu.png"), "CPU per webhook, by part (2 shared cores)", cpu);
+        Charts.Cpu(Path.Combine(folder, "cpu.png"), "CPU per webhook (per insert for pgbench), by part (2 shared cores)", cpu);
     }
 }
 
@@ -176,6 +187,7 @@ static string Markdown(Dictionary<string, object> report, Dictionary<string, obj
     {
         md.AppendLine(inv, $"| Ingest ({i.Senders} senders, {i.Seconds:F0} s; {i.PayloadSizes}) | {i.AckedPerSecond:F0} acked/s, ack {i.AckLatency}; {i.Failed} failed | |");
         md.AppendLine(inv, $"| pgbench, single-row insert of the same rows into a table with github_events' indexes, {i.Senders} clients | {i.PgbenchTps:F0} tps | |");
+        md.AppendLine(inv, $"| pgbench: CPU ms per insert | {Cpu(i.PgbenchCpuMsPerInsert)} | |");
         md.AppendLine(inv, $"| Ingest / pgbench | **{i.Ratio:F2}** | ≥ 1.0 |");
         md.AppendLine(inv, $"| Ingest: CPU ms per acked webhook | {Cpu(i.CpuMsPerWebhook)} | |");
         if (i.Wrk is { } w)
@@ -198,7 +210,14 @@ static string Markdown(Dictionary<string, object> report, Dictionary<string, obj
     }
     if (results.GetValueOrDefault("catchup") is CatchUpResult u)
     {
-        md.AppendLine(inv, $"| Catch-up ({u.Missed} missed events) | **{u.SecondsToHoldAll * 1000:F0} ms** until the client holds all ({u.Received}) | < 1 s |");
+        md.AppendLine(inv, $"| Catch-up ({u.Missed} missed events, warm replica) | **{u.SecondsToHoldAll * 1000:F0} ms** until the client holds all ({u.Received}) | < 250 ms |");
+    }
+    if (results.GetValueOrDefault("coldstart") is IReadOnlyList<ColdStartResult> cold)
+    {
+        foreach (var r in cold)
+        {
+            md.AppendLine(inv, $"| Replica just restarted, {r.Build}: healthy after; first catch-up of {r.Missed}; second | {r.MsToHealthy:F0} ms; **{r.MsFirstCatchUp:F0} ms**; {r.MsSecondCatchUp:F0} ms{(r.Complete ? "" : " (incomplete)")} | first < 1 s |");
+        }
     }
     md.AppendLine();
     foreach (var chart in new[] { "ingest-latency.png", "e2e-latency.png", "cpu.png" }.Where(c => File.Exists(Path.Combine(folder, c))))

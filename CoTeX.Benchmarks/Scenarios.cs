@@ -27,7 +27,7 @@ public sealed record Percentiles(double P50, double P95, double P99, double Max)
 /// <param name="Wrk">The same load driven by wrk, when it is installed.</param>
 public sealed record IngestResult(int Senders, double Seconds, long Acked, long Failed, double AckedPerSecond, Percentiles AckLatency,
     double PgbenchTps, double Ratio, double PgbenchBareTps, double RatioBare, string PayloadSizes,
-    IReadOnlyDictionary<string, double> CpuMsPerWebhook, WrkIngestResult? Wrk)
+    IReadOnlyDictionary<string, double> CpuMsPerWebhook, WrkIngestResult? Wrk, IReadOnlyDictionary<string, double> PgbenchCpuMsPerInsert)
 {
     [JsonIgnore] public IReadOnlyList<double> AckMilliseconds { get; init; } = [];
 }
@@ -49,6 +49,9 @@ public sealed record EndToEndResult(int Clients, int ClientsPerUser, int TargetR
 public sealed record ConnectionsResult(int Connections, long RssBeforeKb, long RssAfterKb, double KbPerConnection, double SecondsToConnect);
 
 public sealed record CatchUpResult(int Missed, double SecondsToHoldAll, long Received);
+
+/// <param name="Complete">Both clients received every missed event.</param>
+public sealed record ColdStartResult(string Build, int Missed, double MsToHealthy, double MsFirstCatchUp, double MsSecondCatchUp, bool Complete);
 
 public static class Scenarios
 {
@@ -118,15 +121,16 @@ public static class Scenarios
         var ackLatencies = latencies.ToArray();
         return new IngestResult(senders, seconds, acked, failed, ackedPerSecond, Percentiles.Of(ackLatencies),
             pgbench.SameTable, Ratio(ackedPerSecond), pgbench.Bare,
-            pgbench.Bare > 0 ? ackedPerSecond / pgbench.Bare : 0, sizes, cpuPerWebhook, wrkResult) { AckMilliseconds = ackLatencies };
+            pgbench.Bare > 0 ? ackedPerSecond / pgbench.Bare : 0, sizes, cpuPerWebhook, wrkResult, pgbench.Cpu) { AckMilliseconds = ackLatencies };
     }
 
     /// <summary>
     /// pgbench, same Postgres, same client count: one single-row insert per transaction, with the same columns and the
-    /// same payload mix as the ingest run. Twice: into a table with github_events' indexes and payload compression
+    /// same payload mix as the ingest run (as bytes, as the ingest stores them). pgbench is a C client and its payloads
+    /// are in the database already, so it measures Postgres alone. Twice: into a table with github_events' indexes and payload compression
     /// (the baseline the ratio uses), and into a bare table with neither (the most a single-row insert can do).
     /// </summary>
-    private static async Task<(double SameTable, double Bare)> PgbenchAsync(Topology topology, int clients, TimeSpan duration,
+    private static async Task<(double SameTable, double Bare, IReadOnlyDictionary<string, double> Cpu)> PgbenchAsync(Topology topology, int clients, TimeSpan duration,
         IReadOnlyList<string> payloads)
     {
         var folder = Directory.CreateTempSubdirectory("cotex-pgbench").FullName;
@@ -134,7 +138,7 @@ public static class Scenarios
             drop table if exists bench_events, bench_events_bare, bench_payload;
             create table bench_events (like github_events including defaults including indexes including compression);
             create table bench_events_bare (like github_events including defaults);
-            create table bench_payload (k int primary key, payload jsonb);
+            create table bench_payload (k int primary key, body bytea);
 
             """);
         for (var k = 0; k < payloads.Count; k++)
@@ -143,30 +147,36 @@ public static class Scenarios
             await File.WriteAllTextAsync(file, payloads[k]);
             // pgbench and psql treat ':' as variables, so the payloads go in through a file.
             setup.AppendLine(CultureInfo.InvariantCulture, $"\\set content{k} `cat {file}`");
-            setup.AppendLine(CultureInfo.InvariantCulture, $"insert into bench_payload values ({k}, :'content{k}');");
+            setup.AppendLine(CultureInfo.InvariantCulture, $"insert into bench_payload values ({k}, convert_to(:'content{k}', 'UTF8'));");
         }
         var setupFile = Path.Combine(folder, "setup.sql");
         await File.WriteAllTextAsync(setupFile, setup.ToString());
         await RunAsync("psql", $"-h 127.0.0.1 -p {topology.PostgresPort} -U postgres -d cotexdb -q -v ON_ERROR_STOP=1 -f {setupFile}");
 
-        async Task<double> RunPgbenchAsync(string table)
+        async Task<(double Tps, long Transactions)> RunPgbenchAsync(string table)
         {
             var script = Path.Combine(folder, $"{table}.sql");
             await File.WriteAllTextAsync(script,
                 $"\\set k random(0, {payloads.Count - 1})\n" +
-                $"insert into {table} (repo_id, user_id, seq, delivery_id, event_type, action, sender, title, html_url, payload) " +
+                $"insert into {table} (repo_id, user_id, seq, delivery_id, event_type, action, sender, title, html_url, body) " +
                 "select gen_random_uuid(), gen_random_uuid(), :client_id, md5(random()::text), 'push', null, 'octocat', " +
-                "'Pushed 1 commit to main', 'https://github.com/x/y', payload from bench_payload where k = :k;\n");
+                "'Pushed 1 commit to main', 'https://github.com/x/y', body from bench_payload where k = :k;\n");
             var output = await RunAsync("pgbench",
                 $"-n -h 127.0.0.1 -p {topology.PostgresPort} -U postgres -c {clients} -j 2 -T {Math.Max(1, (int)duration.TotalSeconds)} -f {script} cotexdb");
-            var line = output.Split('\n').FirstOrDefault(l => l.StartsWith("tps = ", StringComparison.Ordinal));
-            return line is null ? 0 : double.Parse(line.Split(' ')[2], CultureInfo.InvariantCulture);
+            var lines = output.Split('\n');
+            var tps = lines.FirstOrDefault(l => l.StartsWith("tps = ", StringComparison.Ordinal));
+            var processed = lines.FirstOrDefault(l => l.StartsWith("number of transactions actually processed: ", StringComparison.Ordinal));
+            return (tps is null ? 0 : double.Parse(tps.Split(' ')[2], CultureInfo.InvariantCulture),
+                processed is null ? 0 : long.Parse(processed.Split(' ')[^1], CultureInfo.InvariantCulture));
         }
+        // CPU per insert, by part, on the same meter as the ingest runs: the baseline's own cost.
+        var cpu = CpuMeter.Start(topology);
         var sameTable = await RunPgbenchAsync("bench_events");
+        var cpuPerInsert = cpu.MillisecondsPer(sameTable.Transactions);
         var bare = await RunPgbenchAsync("bench_events_bare");
         await RunAsync("psql", $"-h 127.0.0.1 -p {topology.PostgresPort} -U postgres -d cotexdb -q -c \"drop table bench_events, bench_events_bare, bench_payload\"");
         Directory.Delete(folder, recursive: true);
-        return (sameTable, bare);
+        return (sameTable.Tps, bare.Tps, cpuPerInsert);
     }
 
     /// <summary>
@@ -321,7 +331,11 @@ public static class Scenarios
         return new CatchUpResult(missed, seconds, received);
     }
 
-    private static async Task<(double Seconds, long Received)> MissAndCatchUpAsync(Topology topology, int missed)
+    private static async Task<(double Seconds, long Received)> MissAndCatchUpAsync(Topology topology, int missed) =>
+        await CatchUpOnAsync(topology, await UserWhoMissedAsync(topology, missed), topology.RealtimeUrls[0], missed);
+
+    /// <summary>A new user with <paramref name="missed"/> stored events and no client connected.</summary>
+    private static async Task<Guid> UserWhoMissedAsync(Topology topology, int missed)
     {
         var payloads = Payloads.Load();
         var (userId, repo) = await topology.NewUserWithRepoAsync($"bench/catchup-{Guid.NewGuid():N}");
@@ -335,8 +349,13 @@ public static class Scenarios
                 await Webhooks.SendAsync(Http, repo, "push", body, Guid.NewGuid().ToString("N"));
             }
         })));
+        return userId;
+    }
 
-        await using var feed = topology.ClientFor(userId, topology.RealtimeUrls[0]).Watch(fromPosition: 0);
+    /// <summary>The user's client connects to <paramref name="realtime"/> from position 0: time until it holds all.</summary>
+    private static async Task<(double Seconds, long Received)> CatchUpOnAsync(Topology topology, Guid userId, Uri realtime, int missed)
+    {
+        await using var feed = topology.ClientFor(userId, realtime).Watch(fromPosition: 0);
         var started = Stopwatch.GetTimestamp();
         long count = 0;
         await foreach (var _ in feed.ReadAllAsync())
@@ -347,6 +366,34 @@ public static class Scenarios
             }
         }
         return (Stopwatch.GetElapsedTime(started).TotalSeconds, count);
+    }
+
+    /// <summary>
+    /// A replica that just started (a deploy, a scale-out) is what reconnecting clients meet first. For each build of
+    /// Realtime (the JIT-only build, and the ReadyToRun build a deploy publishes), realtime-2 is restarted and then
+    /// serves two catch-ups of <paramref name="missed"/> events, each for a user who missed them: time to healthy,
+    /// the first catch-up, the second.
+    /// </summary>
+    public static async Task<IReadOnlyList<ColdStartResult>> ColdStartAsync(Topology topology, int missed)
+    {
+        var builds = new List<(string Name, string? Dll, Dictionary<string, string>? Settings)> { ("JIT (dotnet build)", null, null) };
+        var readyToRun = await topology.PublishReadyToRunAsync("CoTeX.Realtime");
+        builds.Add(("ReadyToRun (dotnet publish)", readyToRun, null));
+        builds.Add(("ReadyToRun, TieredPGO off", readyToRun, new() { ["DOTNET_TieredPGO"] = "0" }));
+
+        var results = new List<ColdStartResult>();
+        foreach (var (name, dll, settings) in builds)
+        {
+            var first = await UserWhoMissedAsync(topology, missed);
+            var second = await UserWhoMissedAsync(topology, missed);
+            var healthy = await topology.RestartAsync("realtime-2", dll, settings);
+            var (firstSeconds, firstReceived) = await CatchUpOnAsync(topology, first, topology.RealtimeUrls[1], missed);
+            var (secondSeconds, secondReceived) = await CatchUpOnAsync(topology, second, topology.RealtimeUrls[1], missed);
+            results.Add(new ColdStartResult(name, missed, healthy.TotalMilliseconds, firstSeconds * 1000, secondSeconds * 1000,
+                firstReceived + secondReceived == 2L * missed));
+        }
+        await topology.RestartAsync("realtime-2"); // as the other scenarios expect it
+        return results;
     }
 
     private static long RssKb(int pid) =>

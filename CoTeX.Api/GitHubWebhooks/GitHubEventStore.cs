@@ -32,14 +32,10 @@ public sealed record StoreResult(
 /// Stores deliveries through <c>ingest_github_events</c> (migrations 0005 and 0007), with group commit: deliveries that
 /// arrive while a commit is under way are queued and written together in one batch — one statement, one transaction,
 /// one WAL flush — and each caller is answered once that transaction has committed. Then the batch's stored events
-/// are announced to Realtime in one message. The batches grow with the load.
-/// <para>
-/// <see cref="GitHubWebhookOptions.IngestWriters"/> writers, partitioned by user: every delivery for a user goes
-/// through the same writer, so a user's positions are announced in commit order and two writers never wait for the
-/// same user's row lock (which is what made unpartitioned parallel writers lose, docs/benchmarks.md). A GitHub App
-/// delivery for several users goes to its first follower's writer; a user whose positions are then announced by
-/// two writers out of order still gets everything once and in order, because a replica fills a hole from Postgres.
-/// </para>
+/// are announced to Realtime in one message. One writer per Api process, so a user's positions are announced in
+/// commit order, and the batches grow with the load (measured in docs/benchmarks.md: four writers made batches of
+/// about four deliveries and cost more database time per delivery than one writer with batches of about twenty; two
+/// writers partitioned by user, which never wait on each other's row locks, still lost on two shared cores).
 /// A batch that fails on one bad row is retried delivery by delivery, so one delivery cannot fail its neighbours.
 /// <para>
 /// A delivery is one event, or (from the GitHub App) the same event for each of the repo's followers: those are
@@ -74,9 +70,10 @@ public sealed class GitHubEventStore : IAsyncDisposable
     private readonly GitHubWebhookOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<GitHubEventStore> _logger;
-    private readonly Channel<Pending>[] _queues;
+    private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Histogram<int> _batchSizes;
-    private readonly Task[] _writers;
+    private readonly List<(Pending, StoreResult[])> _committed = new(MaxBatch); // the writer's, reused batch to batch
+    private readonly Task _writer;
     private int _pendingDeliveries;
     private long _pendingBytes;
 
@@ -91,9 +88,7 @@ public sealed class GitHubEventStore : IAsyncDisposable
         _batchSizes = meters.Create(CoTeXTelemetry.Name).CreateHistogram<int>("cotex.ingest.batch.size", "{delivery}",
             "Deliveries written per group-committed batch",
             advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 64, 128] });
-        _queues = Enumerable.Range(0, _options.IngestWriters)
-            .Select(_ => Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true })).ToArray();
-        _writers = _queues.Select(queue => Task.Run(() => WriteAsync(queue))).ToArray();
+        _writer = Task.Run(WriteAsync);
     }
 
     /// <summary>
@@ -120,7 +115,7 @@ public sealed class GitHubEventStore : IAsyncDisposable
         }
         var pending = new Pending(events, new TaskCompletionSource<StoreResult[]>(TaskCreationOptions.RunContinuationsAsynchronously),
             Activity.Current?.Context ?? default, deadline);
-        if (!QueueOf(events[0].Recipient.UserId).Writer.TryWrite(pending))
+        if (!_queue.Writer.TryWrite(pending))
         {
             Release(size);
             throw new ObjectDisposedException(nameof(GitHubEventStore), "The service is shutting down.");
@@ -129,31 +124,28 @@ public sealed class GitHubEventStore : IAsyncDisposable
         return pending.Result.Task.WaitAsync(cancellationToken);
     }
 
-    private Channel<Pending> QueueOf(Guid userId) => _queues[(uint)userId.GetHashCode() % (uint)_queues.Length];
-
     private void Release(int size)
     {
         Interlocked.Decrement(ref _pendingDeliveries);
         Interlocked.Add(ref _pendingBytes, -size);
     }
 
-    private async Task WriteAsync(Channel<Pending> queue)
+    private async Task WriteAsync()
     {
         // The writer outlives the request that happened to create the store; its spans belong to its batches.
         Activity.Current = null;
         var batch = new List<Pending>(MaxBatch);
-        var committed = new List<(Pending, StoreResult[])>(MaxBatch); // reused batch to batch
-        while (await queue.Reader.WaitToReadAsync())
+        while (await _queue.Reader.WaitToReadAsync())
         {
             long bytes = 0;
             var events = 0;
-            while (events < MaxBatch && bytes < MaxBatchBytes && queue.Reader.TryRead(out var next))
+            while (events < MaxBatch && bytes < MaxBatchBytes && _queue.Reader.TryRead(out var next))
             {
                 batch.Add(next);
                 bytes += next.Bytes;
                 events += next.Events.Length;
             }
-            await CommitAsync(batch, committed);
+            await CommitAsync(batch);
             foreach (var pending in batch)
             {
                 Release(pending.Bytes);
@@ -163,10 +155,11 @@ public sealed class GitHubEventStore : IAsyncDisposable
     }
 
     /// <summary>Writes one batch, announces what was stored, then answers every caller in it.</summary>
-    private async Task CommitAsync(List<Pending> batch, List<(Pending, StoreResult[])> committed)
+    private async Task CommitAsync(List<Pending> batch)
     {
         using var activity = StartBatchActivity(batch);
         _batchSizes.Record(batch.Count);
+        var committed = _committed;
         try
         {
             // Until the oldest delivery's deadline: a batch that succeeds after all may already have committed once,
@@ -312,10 +305,7 @@ public sealed class GitHubEventStore : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var queue in _queues)
-        {
-            queue.Writer.TryComplete();
-        }
-        await Task.WhenAll(_writers);
+        _queue.Writer.TryComplete();
+        await _writer;
     }
 }

@@ -32,11 +32,4 @@ public sealed class GitHubWebhookOptions
     /// </summary>
     [Range(0, 9)]
     public int DatabaseRetrySeconds { get; set; } = 7;
-
-    /// <summary>
-    /// Group-commit writers (<see cref="GitHubEventStore"/>), each with its own queue and database connection; a user's
-    /// deliveries always go to the same one. More than one lets Postgres work on more than one core.
-    /// </summary>
-    [Range(1, 16)]
-    public int IngestWriters { get; set; } = 1;
 }

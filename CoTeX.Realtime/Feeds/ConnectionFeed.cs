@@ -180,19 +180,36 @@ public sealed class ConnectionFeed
 
     private const string SendSpanName = "send " + RealtimeProtocol.Event;
 
-    /// <summary>Sends every deliverable event after <see cref="Covered"/> up to <paramref name="upTo"/> (all committed).</summary>
+    /// <summary>
+    /// Sends every deliverable event after <see cref="Covered"/> up to <paramref name="upTo"/> (all committed). The
+    /// next page is read from Postgres while the current one is being sent.
+    /// </summary>
     private async Task FillAsync(IClientProxy client, long upTo, CancellationToken cancellationToken)
     {
-        while (_covered < upTo)
+        var limit = _options.CatchUpBatchSize;
+        var next = _covered < upTo ? _queries.ReadAsync(UserId, _covered, upTo, limit, cancellationToken) : null;
+        while (next is not null)
         {
-            var batch = await _queries.ReadAsync(UserId, _covered, upTo, _options.CatchUpBatchSize, cancellationToken);
-            if (batch.Count > 0)
+            var batch = await next;
+            // A full page may have more after it; a short one is the last (positions without a deliverable event,
+            // of paused or deleted repos, are covered too).
+            var coveredAfter = batch.Count < limit ? upTo : batch[^1].Position;
+            next = coveredAfter < upTo ? _queries.ReadAsync(UserId, coveredAfter, upTo, limit, cancellationToken) : null;
+            try
             {
-                await client.SendAsync(RealtimeProtocol.Events, batch, cancellationToken);
-                _metrics.SentCatchUp(batch.Count);
+                if (batch.Count > 0)
+                {
+                    await client.SendAsync(RealtimeProtocol.Events, batch, cancellationToken);
+                    _metrics.SentCatchUp(batch.Count);
+                }
             }
-            // Positions without a deliverable event (paused or deleted repos) are covered too.
-            Volatile.Write(ref _covered, batch.Count < _options.CatchUpBatchSize ? upTo : batch[^1].Position);
+            catch
+            {
+                // The read under way is abandoned with the send; its failure, if any, is of no interest.
+                _ = next?.ContinueWith(static t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+                throw;
+            }
+            Volatile.Write(ref _covered, coveredAfter);
         }
     }
 

@@ -39,11 +39,27 @@ public sealed class BenchmarkToolTests
                 cpu.GetProperty(part).GetDouble().Should().BeGreaterThanOrEqualTo(0, part);
             }
             cpu.GetProperty("api").GetDouble().Should().BePositive(log);
+            if (ingest.GetProperty("wrk").ValueKind != JsonValueKind.Null) // wrk is installed (CI installs it)
+            {
+                ingest.GetProperty("wrk").GetProperty("requests").GetInt64().Should().BePositive(log);
+                ingest.GetProperty("wrk").GetProperty("errors").GetInt64().Should().Be(0, log);
+            }
+            ingest.GetProperty("pgbenchCpuMsPerInsert").GetProperty("postgres").GetDouble().Should().BePositive(log);
             var connections = results.GetProperty("connections");
             connections.GetProperty("connections").GetInt32().Should().Be(100, log);
             var catchUp = results.GetProperty("catchup");
             catchUp.GetProperty("received").GetInt64().Should().Be(catchUp.GetProperty("missed").GetInt32(), log);
-            File.ReadAllText(Path.Combine(output, "report.md")).Should().Contain("Ingest / pgbench").And.Contain("Catch-up");
+            foreach (var cold in results.GetProperty("coldstart").EnumerateArray())
+            {
+                cold.GetProperty("complete").GetBoolean().Should().BeTrue(log);
+                cold.GetProperty("msToHealthy").GetDouble().Should().BePositive(log);
+            }
+            File.ReadAllText(Path.Combine(output, "report.md")).Should().Contain("Ingest / pgbench").And.Contain("Catch-up")
+                .And.Contain("ReadyToRun");
+            foreach (var chart in new[] { "ingest-latency.png", "e2e-latency.png", "cpu.png" })
+            {
+                new FileInfo(Path.Combine(output, chart)).Length.Should().BeGreaterThan(10_000, chart);
+            }
         }
         finally
         {

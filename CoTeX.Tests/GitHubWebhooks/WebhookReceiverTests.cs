@@ -81,31 +81,6 @@ public sealed class WebhookReceiverTests(TestInfrastructure infra)
     }
 
     [Fact]
-    public async Task With_several_writers_each_users_positions_stay_contiguous_and_every_delivery_is_stored_once()
-    {
-        await using var app = await ApiApp.StartAsync(infra, new() { ["GitHub:IngestWriters"] = "3" });
-        var users = await Task.WhenAll(Enumerable.Range(0, 6).Select(async u =>
-        {
-            var client = app.ClientFor();
-            var fullName = $"owner{u}/repo";
-            return (Repo: await ApiApp.TrackRepoAsync(client, fullName), Body: GitHubPayloads.ForRepo("issues/opened.payload.json", fullName));
-        }));
-
-        // Twelve deliveries per user, all at once, each sent twice.
-        var sends = users.SelectMany(u => Enumerable.Range(0, 12).Select(i => (u.Repo, u.Body, Delivery: $"{u.Repo.Id}-{i}")))
-            .SelectMany(d => new[] { d, d })
-            .Select(d => app.DeliverAsync(d.Repo.Id, d.Repo.WebhookSecret, "issues", d.Body, d.Delivery));
-        var responses = await Task.WhenAll(sends);
-
-        responses.Should().OnlyContain(r => r.StatusCode == HttpStatusCode.OK);
-        foreach (var (repo, _) in users)
-        {
-            (await app.ScalarAsync<long[]>($"select array_agg(seq order by seq) from github_events where repo_id = '{repo.Id}'"))
-                .Should().Equal(Enumerable.Range(1, 12).Select(i => (long)i));
-        }
-    }
-
-    [Fact]
     public async Task Ping_is_acknowledged_and_recorded_on_the_repo()
     {
         await using var app = await ApiApp.StartAsync(infra);
