@@ -79,13 +79,14 @@ root.SetAction(async (parse, cancellationToken) =>
     if (selected.Contains("connections"))
     {
         var r = await Scenarios.ConnectionsAsync(topology, (int)settings["connections"]);
-        Console.WriteLine($"connections: {r.Connections} connected in {r.SecondsToConnect:F1} s, {r.KbPerConnection:F1} KB RSS per connection");
+        Console.WriteLine($"connections: {r.Connections} connected in {r.SecondsToConnect:F1} s, {r.KbPerConnection:F1} KB RSS per connection" +
+            (r.LiveKbPerConnection is { } live ? $" ({r.KbPerConnectionAfterFullGc:F1} KB after a full GC; {live:F1} KB of live objects)" : ""));
         results["connections"] = r;
     }
     if (selected.Contains("catchup"))
     {
         var r = await Scenarios.CatchUpAsync(topology, (int)settings["missed"]);
-        Console.WriteLine($"catch-up: {r.Received}/{r.Missed} events in {r.SecondsToHoldAll * 1000:F0} ms");
+        Console.WriteLine($"catch-up: {r.Received}/{r.Missed} events in {r.SecondsToHoldAll * 1000:F0} ms (first after {r.MsToFirstEvent:F0} ms)");
         results["catchup"] = r;
     }
     if (selected.Contains("coldstart"))
@@ -207,16 +208,29 @@ static string Markdown(Dictionary<string, object> report, Dictionary<string, obj
     if (results.GetValueOrDefault("connections") is ConnectionsResult c)
     {
         md.AppendLine(inv, $"| Connections ({c.Connections} idle on one replica, {c.SecondsToConnect:F1} s to connect) | **{c.KbPerConnection:F1} KB** RSS per connection ({c.RssBeforeKb} → {c.RssAfterKb} KB) | ≤ 20 KB |");
+        if (c.LiveKbPerConnection is { } live)
+        {
+            md.AppendLine(inv, $"| Connections: after a full GC; live managed objects | {c.KbPerConnectionAfterFullGc:F1} KB RSS; {live:F1} KB live per connection (table below) | |");
+        }
     }
     if (results.GetValueOrDefault("catchup") is CatchUpResult u)
     {
-        md.AppendLine(inv, $"| Catch-up ({u.Missed} missed events, warm replica) | **{u.SecondsToHoldAll * 1000:F0} ms** until the client holds all ({u.Received}) | < 250 ms |");
+        md.AppendLine(inv, $"| Catch-up ({u.Missed} missed events, warm replica) | **{u.SecondsToHoldAll * 1000:F0} ms** until the client holds all ({u.Received}); the first after {u.MsToFirstEvent:F0} ms | < 250 ms |");
     }
     if (results.GetValueOrDefault("coldstart") is IReadOnlyList<ColdStartResult> cold)
     {
         foreach (var r in cold)
         {
             md.AppendLine(inv, $"| Replica just restarted, {r.Build}: healthy after; first catch-up of {r.Missed}; second | {r.MsToHealthy:F0} ms; **{r.MsFirstCatchUp:F0} ms**; {r.MsSecondCatchUp:F0} ms{(r.Complete ? "" : " (incomplete)")} | first < 1 s |");
+        }
+    }
+    if (results.GetValueOrDefault("connections") is ConnectionsResult { LiveBytesPerConnection: { } shares })
+    {
+        md.AppendLine().AppendLine("Live objects per idle connection, by type (dotnet-gcdump after connecting minus before):").AppendLine();
+        md.AppendLine("| Type | Bytes | Objects |").AppendLine("|---|---|---|");
+        foreach (var share in shares)
+        {
+            md.AppendLine(inv, $"| `{share.Type}` | {share.Bytes:F0} | {share.Count:F2} |");
         }
     }
     md.AppendLine();

@@ -46,9 +46,15 @@ public sealed record EndToEndResult(int Clients, int ClientsPerUser, int TargetR
     [JsonIgnore] public IReadOnlyList<double> AckMilliseconds { get; init; } = [];
 }
 
-public sealed record ConnectionsResult(int Connections, long RssBeforeKb, long RssAfterKb, double KbPerConnection, double SecondsToConnect);
+/// <param name="KbPerConnectionAfterFullGc">RSS per connection after the full GC a heap snapshot makes (null without dotnet-gcdump).</param>
+/// <param name="LiveBytesPerConnection">Live managed objects per connection, by type, largest first (dotnet-gcdump, before vs after connecting).</param>
+public sealed record ConnectionsResult(int Connections, long RssBeforeKb, long RssAfterKb, double KbPerConnection, double SecondsToConnect,
+    double? KbPerConnectionAfterFullGc, double? LiveKbPerConnection, IReadOnlyList<HeapShare>? LiveBytesPerConnection);
 
-public sealed record CatchUpResult(int Missed, double SecondsToHoldAll, long Received);
+public sealed record HeapShare(string Type, double Bytes, double Count);
+
+/// <param name="MsToFirstEvent">From opening the feed to the first event: connecting, authenticating and the first page.</param>
+public sealed record CatchUpResult(int Missed, double SecondsToHoldAll, long Received, double MsToFirstEvent);
 
 /// <param name="Complete">Both clients received every missed event.</param>
 public sealed record ColdStartResult(string Build, int Missed, double MsToHealthy, double MsFirstCatchUp, double MsSecondCatchUp, bool Complete);
@@ -296,6 +302,8 @@ public static class Scenarios
         GC.Collect();
         await Task.Delay(1000);
         var before = RssKb(pid);
+        var gcdump = HeapSnapshots.Tool();
+        var heapBefore = gcdump is null ? null : await HeapSnapshots.ByTypeAsync(gcdump, pid);
         var feeds = new List<CoTeXFeed>(connections);
         using var connected = new CountdownEvent(connections);
         var started = Stopwatch.GetTimestamp();
@@ -314,25 +322,42 @@ public static class Scenarios
         var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
         await Task.Delay(3000);
         var after = RssKb(pid);
+        var open = Math.Max(1, connections - connected.CurrentCount);
+        double? afterGc = null, liveKb = null;
+        List<HeapShare>? shares = null;
+        if (gcdump is not null && heapBefore is not null)
+        {
+            // The snapshot walks the heap after a full GC: what each connection keeps alive, by type.
+            var heapAfter = await HeapSnapshots.ByTypeAsync(gcdump, pid);
+            await Task.Delay(1000);
+            afterGc = (RssKb(pid) - before) / (double)open;
+            var grown = heapAfter.Select(kv => (Type: kv.Key,
+                Bytes: kv.Value.Bytes - heapBefore.GetValueOrDefault(kv.Key).Bytes,
+                Count: kv.Value.Count - heapBefore.GetValueOrDefault(kv.Key).Count)).ToList();
+            liveKb = grown.Sum(g => g.Bytes) / 1024.0 / open;
+            shares = grown.Where(g => g.Bytes > 0).OrderByDescending(g => g.Bytes).Take(25)
+                .Select(g => new HeapShare(g.Type, Math.Round(g.Bytes / (double)open), Math.Round(g.Count / (double)open, 2))).ToList();
+        }
         await Task.WhenAll(feeds.Select(f => f.DisposeAsync().AsTask()));
-        return new ConnectionsResult(connections - (int)connected.CurrentCount, before, after,
-            (after - before) / (double)Math.Max(1, connections - connected.CurrentCount), seconds);
+        return new ConnectionsResult(connections - (int)connected.CurrentCount, before, after, (after - before) / (double)open, seconds,
+            afterGc, liveKb, shares);
     }
 
     /// <summary>
     /// A client that missed events reconnects from its position: time until it holds all. A smaller catch-up by another
-    /// user runs first, so the replica's catch-up path is warm, as it is on a replica that has been up for a while
-    /// (on a fresh replica the first catch-up of 10,000 events took ~1.1 s instead of ~0.5 s).
+    /// user runs first, so the replica's catch-up path is warm, as it is on a replica that has been up for a while (the
+    /// cold-start scenario measures a replica that just started). On realtime-2: realtime-1 may still be closing the
+    /// connections scenario's 10,000 connections, which doubled the time.
     /// </summary>
     public static async Task<CatchUpResult> CatchUpAsync(Topology topology, int missed)
     {
         await MissAndCatchUpAsync(topology, Math.Max(1, missed / 10));
-        var (seconds, received) = await MissAndCatchUpAsync(topology, missed);
-        return new CatchUpResult(missed, seconds, received);
+        var (seconds, received, first) = await MissAndCatchUpAsync(topology, missed);
+        return new CatchUpResult(missed, seconds, received, first * 1000);
     }
 
-    private static async Task<(double Seconds, long Received)> MissAndCatchUpAsync(Topology topology, int missed) =>
-        await CatchUpOnAsync(topology, await UserWhoMissedAsync(topology, missed), topology.RealtimeUrls[0], missed);
+    private static async Task<(double Seconds, long Received, double FirstEventSeconds)> MissAndCatchUpAsync(Topology topology, int missed) =>
+        await CatchUpOnAsync(topology, await UserWhoMissedAsync(topology, missed), topology.RealtimeUrls[1], missed);
 
     /// <summary>A new user with <paramref name="missed"/> stored events and no client connected.</summary>
     private static async Task<Guid> UserWhoMissedAsync(Topology topology, int missed)
@@ -353,19 +378,24 @@ public static class Scenarios
     }
 
     /// <summary>The user's client connects to <paramref name="realtime"/> from position 0: time until it holds all.</summary>
-    private static async Task<(double Seconds, long Received)> CatchUpOnAsync(Topology topology, Guid userId, Uri realtime, int missed)
+    private static async Task<(double Seconds, long Received, double FirstEventSeconds)> CatchUpOnAsync(Topology topology, Guid userId, Uri realtime, int missed)
     {
         await using var feed = topology.ClientFor(userId, realtime).Watch(fromPosition: 0);
         var started = Stopwatch.GetTimestamp();
         long count = 0;
+        var first = 0.0;
         await foreach (var _ in feed.ReadAllAsync())
         {
+            if (count == 0)
+            {
+                first = Stopwatch.GetElapsedTime(started).TotalSeconds;
+            }
             if (++count >= missed)
             {
                 break;
             }
         }
-        return (Stopwatch.GetElapsedTime(started).TotalSeconds, count);
+        return (Stopwatch.GetElapsedTime(started).TotalSeconds, count, first);
     }
 
     /// <summary>
@@ -387,8 +417,8 @@ public static class Scenarios
             var first = await UserWhoMissedAsync(topology, missed);
             var second = await UserWhoMissedAsync(topology, missed);
             var healthy = await topology.RestartAsync("realtime-2", dll, settings);
-            var (firstSeconds, firstReceived) = await CatchUpOnAsync(topology, first, topology.RealtimeUrls[1], missed);
-            var (secondSeconds, secondReceived) = await CatchUpOnAsync(topology, second, topology.RealtimeUrls[1], missed);
+            var (firstSeconds, firstReceived, _) = await CatchUpOnAsync(topology, first, topology.RealtimeUrls[1], missed);
+            var (secondSeconds, secondReceived, _) = await CatchUpOnAsync(topology, second, topology.RealtimeUrls[1], missed);
             results.Add(new ColdStartResult(name, missed, healthy.TotalMilliseconds, firstSeconds * 1000, secondSeconds * 1000,
                 firstReceived + secondReceived == 2L * missed));
         }
