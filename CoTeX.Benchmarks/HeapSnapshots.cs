@@ -1,57 +1,55 @@
-using System.Diagnostics;
-using System.Globalization;
+using Microsoft.Diagnostics.Runtime;
 
 namespace CoTeX.Benchmarks;
 
 /// <summary>
-/// Live managed objects of a process by type, from <c>dotnet-gcdump</c> (a heap snapshot taken after a full GC), when
-/// the tool is installed (<c>dotnet tool install -g dotnet-gcdump</c>).
+/// The live managed objects of another .NET process, by type (ClrMD): the process is suspended while its heap is
+/// walked from the GC roots, so only what is reachable counts, not garbage the GC has yet to collect.
 /// </summary>
 public static class HeapSnapshots
 {
-    public static string? Tool()
+    /// <summary>Type name → (bytes, objects) of the objects reachable from the roots; null when attaching is refused.</summary>
+    public static Dictionary<string, (long Bytes, long Count)>? LiveByType(int pid)
     {
-        var candidates = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':')
-            .Append(Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".dotnet", "tools"));
-        return candidates.Select(d => Path.Combine(d, "dotnet-gcdump")).FirstOrDefault(File.Exists);
-    }
-
-    /// <summary>Type name → (bytes, objects) of the live objects.</summary>
-    public static async Task<Dictionary<string, (long Bytes, long Count)>> ByTypeAsync(string tool, int pid)
-    {
-        var file = Path.Combine(Path.GetTempPath(), $"cotex-{pid}-{Guid.NewGuid():N}.gcdump");
         try
         {
-            await RunAsync(tool, ["collect", "-p", pid.ToString(CultureInfo.InvariantCulture), "-o", file]);
-            var report = await RunAsync(tool, ["report", file]);
-            // Lines: "  1,234,567  12,345  Type.Name (Bytes > 1K)  [module]"
-            var result = new Dictionary<string, (long, long)>();
-            foreach (var line in report.Split('\n'))
+            using var target = DataTarget.AttachToProcess(pid, suspend: true);
+            using var runtime = target.ClrVersions[0].CreateRuntime();
+            var heap = runtime.Heap;
+            var seen = new HashSet<ulong>();
+            var pending = new Stack<ulong>();
+            foreach (var root in heap.EnumerateRoots())
             {
-                var parts = line.Trim().Split(' ', 3, StringSplitOptions.RemoveEmptyEntries);
-                if (parts.Length == 3
-                    && long.TryParse(parts[0], NumberStyles.AllowThousands, CultureInfo.InvariantCulture, out var bytes)
-                    && long.TryParse(parts[1], NumberStyles.AllowThousands, CultureInfo.InvariantCulture, out var count))
+                if (root.Object.Address != 0 && seen.Add(root.Object.Address))
                 {
-                    var type = parts[2].Split("  ", 2)[0].Trim();
-                    var (b, c) = result.GetValueOrDefault(type);
-                    result[type] = (b + bytes, c + count);
+                    pending.Push(root.Object.Address);
+                }
+            }
+            var result = new Dictionary<string, (long, long)>();
+            while (pending.TryPop(out var address))
+            {
+                var obj = heap.GetObject(address);
+                if (!obj.IsValid || obj.Type is null)
+                {
+                    continue;
+                }
+                var name = obj.Type.Name ?? "?";
+                var (bytes, count) = result.GetValueOrDefault(name);
+                result[name] = (bytes + (long)obj.Size, count + 1);
+                foreach (var reference in obj.EnumerateReferenceAddresses(carefully: false, considerDependantHandles: true))
+                {
+                    if (reference != 0 && seen.Add(reference))
+                    {
+                        pending.Push(reference);
+                    }
                 }
             }
             return result;
         }
-        finally
+        catch (Exception e) when (e is ClrDiagnosticsException or UnauthorizedAccessException or InvalidOperationException)
         {
-            File.Delete(file);
+            Console.WriteLine($"(no heap walk of {pid}: {e.Message})");
+            return null;
         }
-    }
-
-    private static async Task<string> RunAsync(string file, string[] arguments)
-    {
-        using var process = Process.Start(new ProcessStartInfo(file, arguments) { RedirectStandardOutput = true, RedirectStandardError = true })!;
-        var output = await process.StandardOutput.ReadToEndAsync();
-        var error = await process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        return process.ExitCode == 0 ? output : throw new InvalidOperationException($"{file} {string.Join(' ', arguments)} failed: {error}{output}");
     }
 }

@@ -80,7 +80,7 @@ root.SetAction(async (parse, cancellationToken) =>
     {
         var r = await Scenarios.ConnectionsAsync(topology, (int)settings["connections"]);
         Console.WriteLine($"connections: {r.Connections} connected in {r.SecondsToConnect:F1} s, {r.KbPerConnection:F1} KB RSS per connection" +
-            (r.LiveKbPerConnection is { } live ? $" ({r.KbPerConnectionAfterFullGc:F1} KB after a full GC; {live:F1} KB of live objects)" : ""));
+            (r.LiveKbPerConnection is { } live ? $", {live:F1} KB of it live managed objects" : ""));
         results["connections"] = r;
     }
     if (selected.Contains("catchup"))
@@ -210,7 +210,7 @@ static string Markdown(Dictionary<string, object> report, Dictionary<string, obj
         md.AppendLine(inv, $"| Connections ({c.Connections} idle on one replica, {c.SecondsToConnect:F1} s to connect) | **{c.KbPerConnection:F1} KB** RSS per connection ({c.RssBeforeKb} → {c.RssAfterKb} KB) | ≤ 20 KB |");
         if (c.LiveKbPerConnection is { } live)
         {
-            md.AppendLine(inv, $"| Connections: after a full GC; live managed objects | {c.KbPerConnectionAfterFullGc:F1} KB RSS; {live:F1} KB live per connection (table below) | |");
+            md.AppendLine(inv, $"| Connections: live managed objects | {live:F1} KB per connection (by type below; the rest of the RSS is garbage not yet collected, GC and native memory) | |");
         }
     }
     if (results.GetValueOrDefault("catchup") is CatchUpResult u)
@@ -226,7 +226,7 @@ static string Markdown(Dictionary<string, object> report, Dictionary<string, obj
     }
     if (results.GetValueOrDefault("connections") is ConnectionsResult { LiveBytesPerConnection: { } shares })
     {
-        md.AppendLine().AppendLine("Live objects per idle connection, by type (dotnet-gcdump after connecting minus before):").AppendLine();
+        md.AppendLine().AppendLine("Live objects per idle connection, by type (reachable from the GC roots after connecting, minus before):").AppendLine();
         md.AppendLine("| Type | Bytes | Objects |").AppendLine("|---|---|---|");
         foreach (var share in shares)
         {

@@ -46,10 +46,10 @@ public sealed record EndToEndResult(int Clients, int ClientsPerUser, int TargetR
     [JsonIgnore] public IReadOnlyList<double> AckMilliseconds { get; init; } = [];
 }
 
-/// <param name="KbPerConnectionAfterFullGc">RSS per connection after the full GC a heap snapshot makes (null without dotnet-gcdump).</param>
-/// <param name="LiveBytesPerConnection">Live managed objects per connection, by type, largest first (dotnet-gcdump, before vs after connecting).</param>
+/// <param name="LiveKbPerConnection">Managed objects reachable per connection (heap walks before and after connecting).</param>
+/// <param name="LiveBytesPerConnection">The same by type, largest first.</param>
 public sealed record ConnectionsResult(int Connections, long RssBeforeKb, long RssAfterKb, double KbPerConnection, double SecondsToConnect,
-    double? KbPerConnectionAfterFullGc, double? LiveKbPerConnection, IReadOnlyList<HeapShare>? LiveBytesPerConnection);
+    double? LiveKbPerConnection, IReadOnlyList<HeapShare>? LiveBytesPerConnection);
 
 public sealed record HeapShare(string Type, double Bytes, double Count);
 
@@ -302,8 +302,7 @@ public static class Scenarios
         GC.Collect();
         await Task.Delay(1000);
         var before = RssKb(pid);
-        var gcdump = HeapSnapshots.Tool();
-        var heapBefore = gcdump is null ? null : await HeapSnapshots.ByTypeAsync(gcdump, pid);
+        var heapBefore = HeapSnapshots.LiveByType(pid);
         var feeds = new List<CoTeXFeed>(connections);
         using var connected = new CountdownEvent(connections);
         var started = Stopwatch.GetTimestamp();
@@ -323,14 +322,11 @@ public static class Scenarios
         await Task.Delay(3000);
         var after = RssKb(pid);
         var open = Math.Max(1, connections - connected.CurrentCount);
-        double? afterGc = null, liveKb = null;
+        double? liveKb = null;
         List<HeapShare>? shares = null;
-        if (gcdump is not null && heapBefore is not null)
+        if (heapBefore is not null && HeapSnapshots.LiveByType(pid) is { } heapAfter)
         {
-            // The snapshot walks the heap after a full GC: what each connection keeps alive, by type.
-            var heapAfter = await HeapSnapshots.ByTypeAsync(gcdump, pid);
-            await Task.Delay(1000);
-            afterGc = (RssKb(pid) - before) / (double)open;
+            // What each connection keeps alive, by type (after the RSS was read: the walk suspends the replica).
             var grown = heapAfter.Select(kv => (Type: kv.Key,
                 Bytes: kv.Value.Bytes - heapBefore.GetValueOrDefault(kv.Key).Bytes,
                 Count: kv.Value.Count - heapBefore.GetValueOrDefault(kv.Key).Count)).ToList();
@@ -340,7 +336,7 @@ public static class Scenarios
         }
         await Task.WhenAll(feeds.Select(f => f.DisposeAsync().AsTask()));
         return new ConnectionsResult(connections - (int)connected.CurrentCount, before, after, (after - before) / (double)open, seconds,
-            afterGc, liveKb, shares);
+            liveKb, shares);
     }
 
     /// <summary>
