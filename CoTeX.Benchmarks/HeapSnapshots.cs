@@ -14,7 +14,11 @@ public static class HeapSnapshots
         try
         {
             using var target = DataTarget.AttachToProcess(pid, suspend: true);
-            using var runtime = target.ClrVersions[0].CreateRuntime();
+            // The DAC ships beside the target's runtime (ClrMD does not download one on Linux).
+            var clr = target.ClrVersions[0];
+            var dac = Path.Combine(Path.GetDirectoryName(clr.ModuleInfo.FileName)!, "libmscordaccore.so");
+            // ClrMD 4.2 reads no version off a .NET 10 runtime (it expects 0.0), so the version check is skipped.
+            using var runtime = File.Exists(dac) ? clr.CreateRuntime(dac, ignoreMismatch: true) : clr.CreateRuntime();
             var heap = runtime.Heap;
             var seen = new HashSet<ulong>();
             var pending = new Stack<ulong>();
@@ -46,8 +50,9 @@ public static class HeapSnapshots
             }
             return result;
         }
-        catch (Exception e) when (e is ClrDiagnosticsException or UnauthorizedAccessException or InvalidOperationException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
+            // A missing DAC, ptrace refused, a runtime ClrMD does not know: the report goes without the split.
             Console.WriteLine($"(no heap walk of {pid}: {e.Message})");
             return null;
         }
