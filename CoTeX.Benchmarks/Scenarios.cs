@@ -302,7 +302,7 @@ public static class Scenarios
         GC.Collect();
         await Task.Delay(1000);
         var before = RssKb(pid);
-        var heapBefore = HeapSnapshots.LiveByType(pid);
+        var heapBefore = await HeapSnapshots.LiveByTypeAsync(pid);
         var feeds = new List<CoTeXFeed>(connections);
         using var connected = new CountdownEvent(connections);
         var started = Stopwatch.GetTimestamp();
@@ -324,9 +324,9 @@ public static class Scenarios
         var open = Math.Max(1, connections - connected.CurrentCount);
         double? liveKb = null;
         List<HeapShare>? shares = null;
-        if (heapBefore is not null && HeapSnapshots.LiveByType(pid) is { } heapAfter)
+        if (heapBefore is not null && await HeapSnapshots.LiveByTypeAsync(pid) is { } heapAfter)
         {
-            // What each connection keeps alive, by type (after the RSS was read: the walk suspends the replica).
+            // What each connection keeps alive, by type.
             var grown = heapAfter.Select(kv => (Type: kv.Key,
                 Bytes: kv.Value.Bytes - heapBefore.GetValueOrDefault(kv.Key).Bytes,
                 Count: kv.Value.Count - heapBefore.GetValueOrDefault(kv.Key).Count)).ToList();
