@@ -181,20 +181,23 @@ public sealed class ConnectionFeed
     private const string SendSpanName = "send " + RealtimeProtocol.Event;
 
     /// <summary>
-    /// Sends every deliverable event after <see cref="Covered"/> up to <paramref name="upTo"/> (all committed). The
-    /// next page is read from Postgres while the current one is being sent.
+    /// Sends every deliverable event after <see cref="Covered"/> up to <paramref name="upTo"/> (all committed), one
+    /// range of <see cref="RealtimeOptions.CatchUpBatchSize"/> positions at a time (positions without a deliverable
+    /// event, of paused or deleted repos, are covered too). The next range is read from Postgres while the current one
+    /// is being sent.
     /// </summary>
     private async Task FillAsync(IClientProxy client, long upTo, CancellationToken cancellationToken)
     {
-        var limit = _options.CatchUpBatchSize;
-        var next = _covered < upTo ? _queries.ReadAsync(UserId, _covered, upTo, limit, cancellationToken) : null;
+        Task<IReadOnlyList<GitHubEventSummary>>? Read(long after) =>
+            after < upTo ? _queries.ReadAsync(UserId, after, RangeEnd(after), cancellationToken) : null;
+        long RangeEnd(long after) => Math.Min(upTo, after + _options.CatchUpBatchSize);
+
+        var next = Read(_covered);
         while (next is not null)
         {
             var batch = await next;
-            // A full page may have more after it; a short one is the last (positions without a deliverable event,
-            // of paused or deleted repos, are covered too).
-            var coveredAfter = batch.Count < limit ? upTo : batch[^1].Position;
-            next = coveredAfter < upTo ? _queries.ReadAsync(UserId, coveredAfter, upTo, limit, cancellationToken) : null;
+            var coveredAfter = RangeEnd(_covered);
+            next = Read(coveredAfter);
             try
             {
                 if (batch.Count > 0)

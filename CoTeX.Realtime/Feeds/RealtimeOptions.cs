@@ -7,7 +7,7 @@ public sealed class RealtimeOptions
 {
     public const string Section = "Realtime";
 
-    /// <summary>Events per <c>Events</c> message during catch-up and gap repair.</summary>
+    /// <summary>Positions per read, and so at most events per <c>Events</c> message, during catch-up and gap repair.</summary>
     [Range(1, 5000)]
     public int CatchUpBatchSize { get; set; } = 500;
 

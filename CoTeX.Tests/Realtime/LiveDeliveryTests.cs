@@ -122,4 +122,25 @@ public sealed class LiveDeliveryTests(TestInfrastructure infra)
         catchUp.Received.Select(e => e.Id).Should().Equal(activeIds);
         (await cluster.Api.CountEventsAsync(paused.Id)).Should().Be(3, "nothing is lost while paused");
     }
+
+    [Fact]
+    public async Task Catch_up_reads_in_position_ranges_and_skips_whole_ranges_of_a_paused_repo()
+    {
+        // Ranges of 4 positions: positions 1-2 active, 3-10 paused (two whole ranges with nothing to send), 11-15 active.
+        await using var cluster = await RealtimeCluster.StartAsync(infra, realtimeSettings: new() { ["Realtime:CatchUpBatchSize"] = "4" });
+        var (userId, active) = await cluster.NewUserWithRepoAsync();
+        var paused = await ApiApp.TrackRepoAsync(cluster.Api.ClientFor(userId), "octocat/paused-repo");
+        var first = await cluster.DeliverAsync(active, 2);
+        await cluster.DeliverAsync(paused, 8);
+        var last = await cluster.DeliverAsync(active, 5);
+        await cluster.Api.ScalarAsync<int>($"update tracked_repos set paused = true where id = '{paused.Id}'");
+
+        var catchUp = await cluster.WatchAsync(userId, 0, cluster.ReplicaUrls[0]);
+        await catchUp.WaitForCountAsync(7);
+        await Task.Delay(300);
+
+        catchUp.Received.Select(e => e.Id).Should().Equal(first.Concat(last));
+        catchUp.Received.Select(e => e.Position).Should().Equal(1, 2, 11, 12, 13, 14, 15);
+        catchUp.Feed.Position.Should().Be(15, "the positions of the paused repo are covered too");
+    }
 }
