@@ -62,11 +62,7 @@ public sealed class BatchIngestTests(TestInfrastructure infra)
     public async Task Payloads_are_compressed_with_lz4()
     {
         await using var db = NpgsqlDataSource.Create(await infra.CreateMigratedDatabaseAsync());
-        var (user, repo) = (Guid.NewGuid(), Guid.NewGuid());
-        await ExecuteAsync(db, $"""
-            insert into users (id) values ('{user}');
-            insert into tracked_repos (id, user_id, full_name, webhook_secret_protected) values ('{repo}', '{user}', 'a/b', 'x');
-            """);
+        var (user, repo) = await UserWithRepoAsync(db);
         await IngestAsync(db, [new(repo, user, "big")], payload: GitHubPayloads.ForRepo("pull_request/opened.payload.json", "a/b"));
 
         (await ScalarAsync<string>(db, "select pg_column_compression(body) from github_events")).Should().Be("lz4");
@@ -76,17 +72,24 @@ public sealed class BatchIngestTests(TestInfrastructure infra)
     public async Task The_previous_versions_jsonb_call_still_stores_during_a_rollout()
     {
         await using var db = NpgsqlDataSource.Create(await infra.CreateMigratedDatabaseAsync());
-        var (user, repo) = (Guid.NewGuid(), Guid.NewGuid());
-        await ExecuteAsync(db, $"""
-            insert into users (id) values ('{user}');
-            insert into tracked_repos (id, user_id, full_name, webhook_secret_protected) values ('{repo}', '{user}', 'a/b', 'x');
-            """);
+        var (user, repo) = await UserWithRepoAsync(db);
 
         var outcomes = await IngestAsync(db, [new(repo, user, "old-1"), new(repo, user, "old-2"), new(repo, user, "old-1")], legacyJsonb: true);
 
         outcomes.Select(o => o.Status).Should().Equal("stored", "stored", "duplicate");
         (await ScalarAsync<string>(db, "select string_agg(convert_from(body, 'UTF8'), ',' order by seq) from github_events"))
             .Should().Be("""{"action": "opened"},{"action": "opened"}""");
+    }
+
+    /// <summary>A user tracking one webhook repo, 'a/b'.</summary>
+    private static async Task<(Guid User, Guid Repo)> UserWithRepoAsync(NpgsqlDataSource db)
+    {
+        var (user, repo) = (Guid.NewGuid(), Guid.NewGuid());
+        await ExecuteAsync(db, $"""
+            insert into users (id) values ('{user}');
+            insert into tracked_repos (id, user_id, full_name, webhook_secret_protected) values ('{repo}', '{user}', 'a/b', 'x');
+            """);
+        return (user, repo);
     }
 
     /// <param name="legacyJsonb">Call the jsonb[] overload, as an Api from before migration 0007 does.</param>
