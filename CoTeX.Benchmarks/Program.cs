@@ -8,6 +8,12 @@ using CoTeX.Benchmarks;
 // Markdown and a JSON report.
 //   dotnet run -c Release --project CoTeX.Benchmarks -- [--quick] [--scenarios ingest,e2e,connections,catchup] ...
 
+// The connections scenario walks a replica's heap in a child process (HeapSnapshots): this is that child.
+if (args is [HeapSnapshots.Verb, var walkPid])
+{
+    return HeapSnapshots.Walk(int.Parse(walkPid, CultureInfo.InvariantCulture));
+}
+
 var quick = new Option<bool>("--quick") { Description = "Run every scenario briefly (proves the tool works; numbers mean little)." };
 var scenarios = new Option<string>("--scenarios") { DefaultValueFactory = _ => "ingest,e2e,connections,catchup,coldstart", Description = "Comma-separated." };
 var senders = new Option<int>("--senders") { DefaultValueFactory = _ => 32, Description = "Ingest: concurrent webhook senders (and pgbench clients)." };

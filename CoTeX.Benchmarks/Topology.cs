@@ -56,6 +56,24 @@ public sealed class Topology : IAsyncDisposable
     /// e.g. <c>GitHub__IngestWriters</c>): how a change is compared with the code as it is, in one run.</param>
     public static async Task<Topology> StartAsync(string repoRoot, string dataDir, int basePort, IReadOnlyDictionary<string, string> settings)
     {
+        var topology = new Topology(repoRoot, dataDir, basePort, settings);
+        // A run that died (killed, crashed) leaves its services and servers behind on these ports; measuring them
+        // instead of a fresh topology would be silently wrong.
+        foreach (var port in new[] { topology.ApiUrl.Port, topology.RealtimeUrls[0].Port, topology.RealtimeUrls[1].Port,
+                     topology.WorkerUrl.Port, topology.PostgresPort, topology.RedisPort })
+        {
+            try
+            {
+                var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, port);
+                listener.Start();
+                listener.Stop();
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                throw new InvalidOperationException(
+                    $"Port {port} is in use: is an earlier run's topology still running? (pgrep -fa 'CoTeX|redis-server|postgres -D')");
+            }
+        }
         // The folder itself stays (it may have been made reachable for the 'postgres' user); its contents go.
         var folder = Directory.CreateDirectory(dataDir);
         foreach (var directory in folder.EnumerateDirectories())
@@ -66,7 +84,6 @@ public sealed class Topology : IAsyncDisposable
         {
             file.Delete();
         }
-        var topology = new Topology(repoRoot, dataDir, basePort, settings);
         Directory.CreateDirectory(topology._logs);
         try
         {
