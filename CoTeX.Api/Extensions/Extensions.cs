@@ -33,6 +33,7 @@ internal static class Extensions
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<WebhookRepoCache>();
         builder.Services.AddSingleton<GitHubEventStore>();
+        builder.Services.AddSingleton<WebhookMetrics>();
         builder.Services.AddSingleton<LiveEventPublisher>();
 
         // GitHub App mode (off unless the app is configured): connections, the app's deliveries.

@@ -22,7 +22,7 @@ public static class GitHubAppWebhooksApi
             .WithTags("Webhooks").WithName("ReceiveGitHubAppWebhook")
             .WithSummary("Receives the GitHub App's deliveries, for every repository of every installation.")
             .AllowAnonymous().WithMetadata(new Microsoft.AspNetCore.Cors.DisableCorsAttribute()).DisableAntiforgery()
-            .AddEndpointFilter<WebhookMetrics>()
+            .AddWebhookMetrics(app)
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType).ProducesProblem(StatusCodes.Status503ServiceUnavailable);

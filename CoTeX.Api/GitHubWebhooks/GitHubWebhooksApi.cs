@@ -19,7 +19,7 @@ public static class GitHubWebhooksApi
         var api = app.MapGroup("/api/webhooks/github").WithTags("Webhooks").AllowAnonymous()
             .WithMetadata(new Microsoft.AspNetCore.Cors.DisableCorsAttribute())
             .RequireRateLimit(RateLimitPolicy.PerRepo)
-            .AddEndpointFilter<WebhookMetrics>();
+            .AddWebhookMetrics(app);
         api.MapPost("/{repoId:guid}", ReceiveAsync)
             .WithName("ReceiveGitHubWebhook")
             .WithSummary("Receives a GitHub webhook delivery for a tracked repo.")

@@ -9,6 +9,11 @@ namespace CoTeX.Api.GitHubWebhooks;
 /// for the GitHub App's also <c>applied</c>, <c>no followers</c>, <c>ignored</c>, <c>pong</c>) and response status.
 /// An endpoint filter on the receivers, so every way out of a handler is counted, thrown errors included (the rate
 /// limiter's 429s come before it and are in ASP.NET Core's own rate-limiting metrics).
+/// <para>
+/// One instance, added with <see cref="WebhookMetricsExtensions.AddWebhookMetrics"/>: a filter added by type is
+/// created for every request, and creating the counter each time took <c>IMeterFactory</c>'s lock on every delivery
+/// (a profile under ingest, docs/benchmarks.md).
+/// </para>
 /// </summary>
 public sealed class WebhookMetrics(IMeterFactory meters) : IEndpointFilter
 {
@@ -42,6 +47,13 @@ public sealed class WebhookMetrics(IMeterFactory meters) : IEndpointFilter
     private void Add(string outcome, int status) =>
         _deliveries.Add(1, new KeyValuePair<string, object?>("outcome", outcome),
             new KeyValuePair<string, object?>("http.response.status_code", status));
+}
+
+public static class WebhookMetricsExtensions
+{
+    public static TBuilder AddWebhookMetrics<TBuilder>(this TBuilder builder, IEndpointRouteBuilder app)
+        where TBuilder : IEndpointConventionBuilder =>
+        builder.AddEndpointFilter(app.ServiceProvider.GetRequiredService<WebhookMetrics>());
 }
 
 /// <summary>A receiver's 200 answer: <see cref="Status"/> is the delivery's outcome, counted by <see cref="WebhookMetrics"/>.</summary>
