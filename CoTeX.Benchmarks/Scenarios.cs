@@ -178,6 +178,7 @@ public static class Scenarios
         // CPU per insert, by part, on the same meter as the ingest runs: the baseline's own cost.
         var cpu = CpuMeter.Start(topology);
         var sameTable = await RunPgbenchAsync("bench_events");
+        await Task.Delay(1000); // pgbench's backends exit with it: their time counts once the postmaster has reaped them
         var cpuPerInsert = cpu.MillisecondsPer(sameTable.Transactions);
         var bare = await RunPgbenchAsync("bench_events_bare");
         await RunAsync("psql", $"-h 127.0.0.1 -p {topology.PostgresPort} -U postgres -d cotexdb -q -c \"drop table bench_events, bench_events_bare, bench_payload\"");
