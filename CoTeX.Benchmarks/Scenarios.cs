@@ -157,7 +157,7 @@ public static class Scenarios
         }
         var setupFile = Path.Combine(folder, "setup.sql");
         await File.WriteAllTextAsync(setupFile, setup.ToString());
-        await RunAsync("psql", $"-h 127.0.0.1 -p {topology.PostgresPort} -U postgres -d cotexdb -q -v ON_ERROR_STOP=1 -f {setupFile}");
+        await RunAsync("psql", [.. Psql(topology), "-q", "-v", "ON_ERROR_STOP=1", "-f", setupFile]);
 
         async Task<(double Tps, long Transactions)> RunPgbenchAsync(string table)
         {
@@ -168,7 +168,8 @@ public static class Scenarios
                 "select gen_random_uuid(), gen_random_uuid(), :client_id, md5(random()::text), 'push', null, 'octocat', " +
                 "'Pushed 1 commit to main', 'https://github.com/x/y', body from bench_payload where k = :k;\n");
             var output = await RunAsync("pgbench",
-                $"-n -h 127.0.0.1 -p {topology.PostgresPort} -U postgres -c {clients} -j 2 -T {Math.Max(1, (int)duration.TotalSeconds)} -f {script} cotexdb");
+                ["-n", "-h", "127.0.0.1", "-p", $"{topology.PostgresPort}", "-U", "postgres", "-c", $"{clients}", "-j", "2",
+                 "-T", $"{Math.Max(1, (int)duration.TotalSeconds)}", "-f", script, "cotexdb"]);
             var lines = output.Split('\n');
             var tps = lines.FirstOrDefault(l => l.StartsWith("tps = ", StringComparison.Ordinal));
             var processed = lines.FirstOrDefault(l => l.StartsWith("number of transactions actually processed: ", StringComparison.Ordinal));
@@ -181,7 +182,7 @@ public static class Scenarios
         await Task.Delay(1000); // pgbench's backends exit with it: their time counts once the postmaster has reaped them
         var cpuPerInsert = cpu.MillisecondsPer(sameTable.Transactions);
         var bare = await RunPgbenchAsync("bench_events_bare");
-        await RunAsync("psql", $"-h 127.0.0.1 -p {topology.PostgresPort} -U postgres -d cotexdb -q -c \"drop table bench_events, bench_events_bare, bench_payload\"");
+        await RunAsync("psql", [.. Psql(topology), "-q", "-c", "drop table bench_events, bench_events_bare, bench_payload"]);
         Directory.Delete(folder, recursive: true);
         return (sameTable.Tps, bare.Tps, cpuPerInsert);
     }
@@ -427,7 +428,11 @@ public static class Scenarios
         long.Parse(File.ReadAllLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal))
             .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
 
-    private static async Task<string> RunAsync(string file, string arguments)
+    private static string[] Psql(Topology topology) =>
+        ["-h", "127.0.0.1", "-p", topology.PostgresPort.ToString(CultureInfo.InvariantCulture), "-U", "postgres", "-d", "cotexdb"];
+
+    /// <summary>Runs a command-line tool (psql, pgbench, wrk) to the end; its output, or an exception with its errors.</summary>
+    internal static async Task<string> RunAsync(string file, IEnumerable<string> arguments)
     {
         var start = new ProcessStartInfo(file, arguments) { RedirectStandardOutput = true, RedirectStandardError = true };
         start.Environment["PGCONNECT_TIMEOUT"] = "10";

@@ -22,6 +22,10 @@ public sealed class Topology : IAsyncDisposable
     private const string Configuration = "Release";
     private static readonly TimeSpan HealthTimeout = TimeSpan.FromSeconds(120);
 
+    /// <summary>The services, by name, and their projects.</summary>
+    private static readonly (string Name, string Project)[] Services =
+        [("api", "CoTeX.Api"), ("realtime-1", "CoTeX.Realtime"), ("realtime-2", "CoTeX.Realtime"), ("worker", "CoTeX.Worker")];
+
     private readonly string _repoRoot;
     private readonly string _logs;
     private readonly List<(string Name, Process Process)> _services = [];
@@ -104,34 +108,40 @@ public sealed class Topology : IAsyncDisposable
         _servers.Add(("postgres", StartServer("postgres", "COTEX_PG_PORT", PostgresPort)));
         _servers.Add(("redis", StartServer("redis", "COTEX_REDIS_PORT", RedisPort)));
         await ExpectSuccessAsync(build, "build");
-        // The build leaves compiler servers running, and they would take CPU from the system under test.
-        await ExpectSuccessAsync(Start("build-server", "dotnet", ["build-server", "shutdown"], _repoRoot, []), "build-server");
+        await StopBuildServersAsync();
         await WaitForPortAsync(RedisPort, "redis");
         await ExpectSuccessAsync(StartService("migrations", "CoTeX.MigrationService", port: null), "migrations");
 
-        foreach (var (name, project, url) in new[]
-                 {
-                     ("api", "CoTeX.Api", ApiUrl), ("realtime-1", "CoTeX.Realtime", RealtimeUrls[0]),
-                     ("realtime-2", "CoTeX.Realtime", RealtimeUrls[1]), ("worker", "CoTeX.Worker", WorkerUrl),
-                 })
+        foreach (var (name, project) in Services)
         {
-            _services.Add((name, StartService(name, project, url)));
+            _services.Add((name, StartService(name, project, UrlOf(name))));
         }
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         foreach (var (name, process) in _services)
         {
-            var url = UrlOf(name);
-            var deadline = DateTime.UtcNow + HealthTimeout;
-            while (!await IsHealthyAsync(http, url))
-            {
-                if (process.HasExited || DateTime.UtcNow > deadline)
-                {
-                    throw new InvalidOperationException($"{name} did not become healthy: {Tail(name)}");
-                }
-                await Task.Delay(500);
-            }
+            await WaitUntilHealthyAsync(name, process, Stopwatch.GetTimestamp());
         }
     }
+
+    /// <summary>
+    /// Polls the service's /health until it answers 200; fails if it exits or <see cref="HealthTimeout"/> passes after
+    /// <paramref name="started"/> (a <see cref="Stopwatch"/> timestamp).
+    /// </summary>
+    private async Task WaitUntilHealthyAsync(string name, Process process, long started)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        while (!await IsHealthyAsync(http, UrlOf(name)))
+        {
+            if (process.HasExited || Stopwatch.GetElapsedTime(started) > HealthTimeout)
+            {
+                throw new InvalidOperationException($"{name} did not become healthy: {Tail(name)}");
+            }
+            await Task.Delay(20);
+        }
+    }
+
+    // The build leaves compiler servers running, and they would take CPU from the system under test.
+    private async Task StopBuildServersAsync() =>
+        await ExpectSuccessAsync(Start("build-server", "dotnet", ["build-server", "shutdown"], _repoRoot, []), "build-server");
 
     private static async Task<bool> IsHealthyAsync(HttpClient http, Uri url)
     {
@@ -152,7 +162,6 @@ public sealed class Topology : IAsyncDisposable
             [portVariable] = port.ToString(CultureInfo.InvariantCulture),
         });
 
-    /// <summary>A Release build of a service, configured as the AppHost configures it.</summary>
     /// <summary>
     /// Stops a service and starts it again (optionally from another build, with more settings): what a deploy or a
     /// scale-out does to a replica. Returns the time from starting the process to its first healthy answer.
@@ -160,22 +169,11 @@ public sealed class Topology : IAsyncDisposable
     public async Task<TimeSpan> RestartAsync(string name, string? dll = null, IReadOnlyDictionary<string, string>? settings = null)
     {
         var index = _services.FindIndex(s => s.Name == name);
-        var (_, old) = _services[index];
         await StopAsync([_services[index]]);
-        var project = name.StartsWith("realtime", StringComparison.Ordinal) ? "CoTeX.Realtime" : "CoTeX." + char.ToUpperInvariant(name[0]) + name[1..];
-        var url = UrlOf(name);
         var started = Stopwatch.GetTimestamp();
-        var process = StartService(name, project, url, dll, settings);
+        var process = StartService(name, Services.Single(s => s.Name == name).Project, UrlOf(name), dll, settings);
         _services[index] = (name, process);
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
-        while (!await IsHealthyAsync(http, url))
-        {
-            if (process.HasExited || Stopwatch.GetElapsedTime(started) > HealthTimeout)
-            {
-                throw new InvalidOperationException($"{name} did not become healthy after a restart: {Tail(name)}");
-            }
-            await Task.Delay(20);
-        }
+        await WaitUntilHealthyAsync(name, process, started);
         return Stopwatch.GetElapsedTime(started);
     }
 
@@ -189,12 +187,13 @@ public sealed class Topology : IAsyncDisposable
         await ExpectSuccessAsync(Start("publish-" + project, "dotnet",
             ["publish", Path.Combine(_repoRoot, project), "-c", Configuration, "-r", "linux-x64", "--self-contained", "false",
              "-p:PublishReadyToRun=true", "-o", output, "-nologo", "-v", "quiet"], _repoRoot, []), "publish-" + project);
-        await ExpectSuccessAsync(Start("build-server", "dotnet", ["build-server", "shutdown"], _repoRoot, []), "build-server");
+        await StopBuildServersAsync();
         return Path.Combine(output, project + ".dll");
     }
 
     private Uri UrlOf(string name) => name switch { "api" => ApiUrl, "worker" => WorkerUrl, _ => RealtimeUrls[name[^1] - '1'] };
 
+    /// <summary>A Release build of a service, configured as the AppHost configures it.</summary>
     private Process StartService(string name, string project, Uri? port, string? dll = null, IReadOnlyDictionary<string, string>? settings = null)
     {
         var environment = new Dictionary<string, string>

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
@@ -40,21 +39,8 @@ public static class Wrk
             await File.WriteAllTextAsync(script, Script.Replace("MANIFEST", manifestFile, StringComparison.Ordinal)
                 .Replace("RUN", Guid.NewGuid().ToString("N")[..8], StringComparison.Ordinal));
 
-            var start = new ProcessStartInfo("wrk",
-                [$"-t{threads}", $"-c{connections}", $"-d{Math.Max(1, (int)duration.TotalSeconds)}s", "--timeout", "10s", "-s", script, api.ToString()])
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-            };
-            using var process = Process.Start(start)!;
-            var output = await process.StandardOutput.ReadToEndAsync();
-            var error = await process.StandardError.ReadToEndAsync();
-            await process.WaitForExitAsync();
-            if (process.ExitCode != 0)
-            {
-                throw new InvalidOperationException($"wrk failed: {error}{output}");
-            }
-            return Parse(output);
+            return Parse(await Scenarios.RunAsync("wrk",
+                [$"-t{threads}", $"-c{connections}", $"-d{Math.Max(1, (int)duration.TotalSeconds)}s", "--timeout", "10s", "-s", script, api.ToString()]));
         }
         finally
         {
