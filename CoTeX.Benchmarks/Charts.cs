@@ -68,9 +68,9 @@ public static class Charts
     {
         var plot = new Plot();
         var palette = new ScottPlot.Palettes.Category20();
-        // The parts stacked; 'whole machine' is their total and 'other: x' a breakdown of 'other processes'.
+        // The parts stacked; 'whole machine' is their total and 'other: x' or 'postgres: x' a breakdown of a part.
         var parts = runs.SelectMany(r => r.MsPerWebhook.Keys)
-            .Where(k => k != "whole machine" && !k.StartsWith("other: ", StringComparison.Ordinal)).Distinct().ToList();
+            .Where(k => k != "whole machine" && !CpuMeter.IsBreakdown(k)).Distinct().ToList();
         var bars = new List<Bar>();
         for (var r = 0; r < runs.Count; r++)
         {

@@ -18,7 +18,8 @@ public sealed class CpuMeter
     private readonly Snapshot _start;
 
     /// <param name="Started">Start time since boot, which tells a reused pid from the process that had it.</param>
-    private sealed record Process(int Pid, int Parent, string Name, long Started, double Seconds, double ChildrenSeconds);
+    /// <param name="SystemSeconds">The part of <paramref name="Seconds"/> spent in the kernel on the process's behalf.</param>
+    private sealed record Process(int Pid, int Parent, string Name, long Started, double Seconds, double SystemSeconds, double ChildrenSeconds);
 
     private sealed record Snapshot(Dictionary<int, Process> Processes, double[] Machine);
 
@@ -33,7 +34,9 @@ public sealed class CpuMeter
     /// <summary>
     /// CPU milliseconds per unit of work (e.g. per webhook) since <see cref="Start"/>: each part (api, realtime-1,
     /// realtime-2, worker, redis, postgres, load generator), then <c>kernel irq+softirq</c>, <c>other processes</c>
-    /// with the largest of them as <c>other: name</c>, <c>unaccounted</c> and <c>whole machine</c>.
+    /// with the largest of them as <c>other: name</c>, <c>unaccounted</c> and <c>whole machine</c>. Postgres is also split
+    /// by process kind (<c>postgres: backends</c>, <c>postgres: walwriter</c>, …, and the backends' kernel time). A key
+    /// with <c>": "</c> is a breakdown of the part it names, not a part of its own.
     /// </summary>
     public IReadOnlyDictionary<string, double> MillisecondsPer(long units)
     {
@@ -43,8 +46,9 @@ public sealed class CpuMeter
         {
             return result;
         }
-        double Used(int pid) => end.Processes.TryGetValue(pid, out var p)
-            ? p.Seconds - (_start.Processes.TryGetValue(pid, out var s) && s.Started == p.Started ? s.Seconds : 0)
+        double Used(int pid) => UsedOf(pid, p => p.Seconds);
+        double UsedOf(int pid, Func<Process, double> time) => end.Processes.TryGetValue(pid, out var p)
+            ? time(p) - (_start.Processes.TryGetValue(pid, out var s) && s.Started == p.Started ? time(s) : 0)
             : 0;
 
         var counted = new HashSet<int>();
@@ -58,9 +62,16 @@ public sealed class CpuMeter
             // The postmaster and its backends (connections are pooled, so the backends live through the window).
             var postgres = end.Processes.Values.Where(p => p.Pid == postmaster || p.Parent == postmaster).Select(p => p.Pid).ToList();
             // Backends that exited in the window were reaped by the postmaster: their time is in its children's.
-            result["postgres"] = postgres.Sum(Used) + end.Processes[postmaster].ChildrenSeconds
+            var exited = end.Processes[postmaster].ChildrenSeconds
                 - (_start.Processes.TryGetValue(postmaster, out var before) ? before.ChildrenSeconds : 0);
+            result["postgres"] = postgres.Sum(Used) + exited;
             counted.UnionWith(postgres);
+            foreach (var kind in postgres.GroupBy(PostgresKind))
+            {
+                result[$"postgres: {kind.Key}"] = kind.Sum(Used);
+            }
+            result["postgres: backends in the kernel"] = postgres.Where(p => PostgresKind(p) == "backends").Sum(p => UsedOf(p, q => q.SystemSeconds));
+            result["postgres: exited backends"] = exited;
         }
         // This process, plus its children that exited in the window (wrk, pgbench): their time is added to ours when reaped.
         var self = Environment.ProcessId;
@@ -80,8 +91,37 @@ public sealed class CpuMeter
         }
         var busy = machine.Sum() - machine[3] - machine[4]; // minus idle and iowait
         result["whole machine"] = busy;
-        result["unaccounted"] = busy - result.Where(kv => !kv.Key.StartsWith("other: ", StringComparison.Ordinal) && kv.Key != "whole machine").Sum(kv => kv.Value);
+        result["unaccounted"] = busy - result.Where(kv => !IsBreakdown(kv.Key) && kv.Key != "whole machine").Sum(kv => kv.Value);
         return result.ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value * 1000 / Math.Max(1, units), 3));
+    }
+
+    /// <summary>Whether a key is a breakdown of a part (<c>other: kworker</c>, <c>postgres: walwriter</c>).</summary>
+    public static bool IsBreakdown(string key) => key.Contains(": ", StringComparison.Ordinal);
+
+    /// <summary>
+    /// What a Postgres process does, from the title it sets (<c>postgres: walwriter</c>,
+    /// <c>postgres: postgres cotexdb 127.0.0.1(40312) idle</c>): a background process's name, or <c>backends</c>.
+    /// </summary>
+    private static string PostgresKind(int pid)
+    {
+        string title;
+        try
+        {
+            title = File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ').Trim();
+        }
+        catch (IOException)
+        {
+            return "exited backends";
+        }
+        if (!title.StartsWith("postgres: ", StringComparison.Ordinal))
+        {
+            return "postmaster";
+        }
+        var kind = title["postgres: ".Length..];
+        return kind.StartsWith("autovacuum", StringComparison.Ordinal) ? "autovacuum"
+            : kind is "walwriter" or "checkpointer" or "background writer" or "logical replication launcher" or "archiver" ? kind
+            : kind.Contains('(', StringComparison.Ordinal) || kind.Contains("[local]", StringComparison.Ordinal) ? "backends"
+            : kind;
     }
 
     private static Snapshot Take()
@@ -110,7 +150,7 @@ public sealed class CpuMeter
             double Field(int i) => double.Parse(fields[i], CultureInfo.InvariantCulture) / TicksPerSecond;
             // Kernel threads rename themselves with their work (kworker/0:1-events): grouped by what precedes the '/'.
             return new Process(pid, int.Parse(fields[1], CultureInfo.InvariantCulture), name.Split('/')[0],
-                long.Parse(fields[19], CultureInfo.InvariantCulture), Field(11) + Field(12), Field(13) + Field(14));
+                long.Parse(fields[19], CultureInfo.InvariantCulture), Field(11) + Field(12), Field(12), Field(13) + Field(14));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
         {

@@ -54,7 +54,8 @@ public sealed record ConnectionsResult(int Connections, long RssBeforeKb, long R
 public sealed record HeapShare(string Type, double Bytes, double Count);
 
 /// <param name="MsToFirstEvent">From opening the feed to the first event: connecting, authenticating and the first page.</param>
-public sealed record CatchUpResult(int Missed, double SecondsToHoldAll, long Received, double MsToFirstEvent);
+/// <param name="CpuMs">CPU milliseconds by part while the client caught up (the client is the load generator).</param>
+public sealed record CatchUpResult(int Missed, double SecondsToHoldAll, long Received, double MsToFirstEvent, IReadOnlyDictionary<string, double> CpuMs);
 
 /// <param name="Complete">Both clients received every missed event.</param>
 public sealed record ColdStartResult(string Build, int Missed, double MsToHealthy, double MsFirstCatchUp, double MsSecondCatchUp, bool Complete);
@@ -349,13 +350,13 @@ public static class Scenarios
     /// </summary>
     public static async Task<CatchUpResult> CatchUpAsync(Topology topology, int missed)
     {
-        await MissAndCatchUpAsync(topology, Math.Max(1, missed / 10));
-        var (seconds, received, first) = await MissAndCatchUpAsync(topology, missed);
-        return new CatchUpResult(missed, seconds, received, first * 1000);
+        var warming = Math.Max(1, missed / 10);
+        await CatchUpOnAsync(topology, await UserWhoMissedAsync(topology, warming), topology.RealtimeUrls[1], warming);
+        var userId = await UserWhoMissedAsync(topology, missed);
+        var cpu = CpuMeter.Start(topology);
+        var (seconds, received, first) = await CatchUpOnAsync(topology, userId, topology.RealtimeUrls[1], missed);
+        return new CatchUpResult(missed, seconds, received, first * 1000, cpu.MillisecondsPer(1));
     }
-
-    private static async Task<(double Seconds, long Received, double FirstEventSeconds)> MissAndCatchUpAsync(Topology topology, int missed) =>
-        await CatchUpOnAsync(topology, await UserWhoMissedAsync(topology, missed), topology.RealtimeUrls[1], missed);
 
     /// <summary>A new user with <paramref name="missed"/> stored events and no client connected.</summary>
     private static async Task<Guid> UserWhoMissedAsync(Topology topology, int missed)
