@@ -9,7 +9,7 @@ internal static class Extensions
 {
     public static void AddApplicationServices(this IHostApplicationBuilder builder)
     {
-        builder.AddCoTeXDatabase(maxPoolSize: 15);
+        builder.AddCoTeXDatabase(maxPoolSize: 15, FeedQueries.ConfigureDataSource);
         builder.AddCoTeXRedis();
         builder.AddCoTeXAuthentication(RealtimeProtocol.HubPath);
         builder.AddCoTeXCors();

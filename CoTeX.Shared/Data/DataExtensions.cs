@@ -24,7 +24,9 @@ public static class DataExtensions
     /// Npgsql's default of 100 per process let two Realtime replicas, with 1,000 clients connecting at once, take all
     /// of Postgres' 100 connections ("too many clients" in an end-to-end benchmark run); the Api would have been next.
     /// </param>
-    public static TBuilder AddCoTeXDatabase<TBuilder>(this TBuilder builder, int maxPoolSize) where TBuilder : IHostApplicationBuilder
+    /// <param name="configureDataSource">More for the data source (e.g. what every new physical connection runs first).</param>
+    public static TBuilder AddCoTeXDatabase<TBuilder>(this TBuilder builder, int maxPoolSize,
+        Action<NpgsqlDataSourceBuilder>? configureDataSource = null) where TBuilder : IHostApplicationBuilder
     {
         var configuredCap = builder.Configuration.GetValue<int?>("Database:MaxPoolSize");
         builder.AddNpgsqlDataSource(DatabaseConnectionName, settings =>
@@ -32,7 +34,7 @@ public static class DataExtensions
             settings.ConnectionString = WithPoolCap(settings.ConnectionString, configuredCap, maxPoolSize);
             // Registered below under the name /health has always used.
             settings.DisableHealthChecks = true;
-        });
+        }, configureDataSource);
         builder.Services.AddSingleton<DatabaseMigrator>();
         builder.Services.AddHealthChecks()
             .AddNpgSql(sp => sp.GetRequiredService<NpgsqlDataSource>(), name: "postgres", timeout: HealthCheckTimeout)
