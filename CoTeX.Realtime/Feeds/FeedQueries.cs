@@ -40,11 +40,19 @@ public sealed class FeedQueries(NpgsqlDataSource dataSource, Microsoft.Extension
 
     public sealed record UserPosition(long Current, long PrunedThrough);
 
-    private const string ReadSql = $"""
-        select {GitHubEventRows.SummaryColumns}
-          from github_events e join tracked_repos r on r.id = e.repo_id
-         where e.user_id = $1 and e.seq > $2 and e.seq <= $3 and not r.paused
-         order by e.seq
+    // A catch-up read is two statements in one round trip: the user's repos that deliver, then their events in a range
+    // of positions. Not one join: a cached plan is made again whenever the statistics of a table it reads change, and
+    // every delivery stamps its repo, so under load autovacuum analyses tracked_repos about once a minute; each time,
+    // every pooled connection planned the join over all daily partitions again (~8 ms). Apart, the events' plan does
+    // not depend on tracked_repos, and a page costs less (2.0-2.4 + 0.2 ms against 3.7-4.8 ms for the join, which also
+    // scanned every user's repos; docs/benchmarks.md).
+    private const string ReadReposSql = "select id, full_name from tracked_repos where user_id = $1 and not paused";
+
+    private const string ReadEventsSql = """
+        select id, seq, repo_id, event_type, action, sender, title, html_url, received_at
+          from github_events
+         where user_id = $1 and seq > $2 and seq <= $3
+         order by seq
         """;
 
     public async Task<UserPosition> GetPositionAsync(Guid userId, CancellationToken cancellationToken)
@@ -83,27 +91,47 @@ public sealed class FeedQueries(NpgsqlDataSource dataSource, Microsoft.Extension
         CancellationToken cancellationToken)
     {
         await using var slot = await AcquireAsync(cancellationToken);
-        await using var command = ReadCommand(slot.Connection, userId, after, upTo);
-        // Prepared once per physical connection (PrepareConnectionAsync), then reused: planning the join over two weeks
-        // of daily partitions cost ~1.5 ms per page, as much as running it.
-        await command.PrepareAsync(cancellationToken);
-        var events = new List<GitHubEventSummary>((int)Math.Min(upTo - after, 1024));
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await using var batch = ReadBatch(slot.Connection, userId, after, upTo);
+        // Prepared once per physical connection (PrepareConnectionAsync), then reused: planning the events' read over
+        // two weeks of daily partitions cost ~1.5 ms per page, as much as running it.
+        await batch.PrepareAsync(cancellationToken);
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+        var repos = new Dictionary<Guid, string>();
         while (await reader.ReadAsync(cancellationToken))
         {
-            events.Add(GitHubEventRows.Read(reader));
+            repos[reader.GetGuid(0)] = reader.GetString(1);
+        }
+        await reader.NextResultAsync(cancellationToken);
+        var events = new List<GitHubEventSummary>((int)Math.Min(upTo - after, 1024));
+        string? Text(int i) => reader.IsDBNull(i) ? null : reader.GetString(i);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            if (repos.TryGetValue(reader.GetGuid(2), out var fullName)) // else the repo is paused
+            {
+                events.Add(new GitHubEventRows.SummaryRow(reader.GetInt64(0), reader.GetInt64(1), reader.GetGuid(2), fullName,
+                    reader.GetString(3), Text(4), Text(5), Text(6), Text(7), reader.GetDateTime(8)).ToContract());
+            }
         }
         return events;
     }
 
-    private static NpgsqlCommand ReadCommand(NpgsqlConnection connection, Guid userId, long after, long upTo)
-    {
-        var command = new NpgsqlCommand(ReadSql, connection);
-        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = userId });
-        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = after });
-        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = upTo });
-        return command;
-    }
+    private static NpgsqlBatch ReadBatch(NpgsqlConnection connection, Guid userId, long after, long upTo) =>
+        new(connection)
+        {
+            BatchCommands =
+            {
+                new NpgsqlBatchCommand(ReadReposSql) { Parameters = { new NpgsqlParameter<Guid> { TypedValue = userId } } },
+                new NpgsqlBatchCommand(ReadEventsSql)
+                {
+                    Parameters =
+                    {
+                        new NpgsqlParameter<Guid> { TypedValue = userId },
+                        new NpgsqlParameter<long> { TypedValue = after },
+                        new NpgsqlParameter<long> { TypedValue = upTo },
+                    },
+                },
+            },
+        };
 
     /// <summary>
     /// Every connection of the pool ready for catch-up reads (<see cref="PrepareConnectionAsync"/>), and generic plans
@@ -119,19 +147,20 @@ public sealed class FeedQueries(NpgsqlDataSource dataSource, Microsoft.Extension
     }
 
     /// <summary>
-    /// Readies a new physical connection for catch-up: prepares the read and runs it once, for no one. A backend's first
-    /// plan of it loads the catalog entries of every daily partition and their indexes: ~25 ms of Postgres CPU, against
-    /// ~2 ms for a page on a backend that has done it. The pool hands its idle connections out in turn, so without this
-    /// a catch-up of 10,000 events met a cold backend on nearly every page once the pool had grown, and took twice as
-    /// long (docs/benchmarks.md). Before the migrations have created the tables there is nothing to prepare.
+    /// Readies a new physical connection for catch-up: prepares the reads and runs them once, for no one. A backend's
+    /// first plan of the events' read loads the catalog entries of every daily partition and their indexes: ~25 ms of
+    /// Postgres CPU, against ~2 ms for a page on a backend that has done it. The pool hands its idle connections out in
+    /// turn, so without this a catch-up of 10,000 events met a cold backend on nearly every page once the pool had
+    /// grown, and took twice as long (docs/benchmarks.md). Before the migrations have created the tables there is
+    /// nothing to prepare.
     /// </summary>
     public static async Task PrepareConnectionAsync(NpgsqlConnection connection)
     {
         try
         {
-            await using var command = ReadCommand(connection, Guid.Empty, 0, 0);
-            await command.PrepareAsync();
-            await using var reader = await command.ExecuteReaderAsync();
+            await using var batch = ReadBatch(connection, Guid.Empty, 0, 0);
+            await batch.PrepareAsync();
+            await using var reader = await batch.ExecuteReaderAsync();
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
         {
@@ -143,9 +172,9 @@ public sealed class FeedQueries(NpgsqlDataSource dataSource, Microsoft.Extension
     {
         try
         {
-            using var command = ReadCommand(connection, Guid.Empty, 0, 0);
-            command.Prepare();
-            using var reader = command.ExecuteReader();
+            using var batch = ReadBatch(connection, Guid.Empty, 0, 0);
+            batch.Prepare();
+            using var reader = batch.ExecuteReader();
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
         {
