@@ -73,7 +73,14 @@ public static class DataExtensions
         {
             return connectionString; // the integration names the missing setting
         }
-        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        var builder = new NpgsqlConnectionStringBuilder(connectionString)
+        {
+            // Npgsql otherwise resets a pooled connection's session state (RESET ALL, CLOSE ALL, UNLISTEN *, advisory
+            // locks, DISCARD ...) before its next use: five statements before every ingest batch and catch-up page,
+            // ~0.15 ms of Postgres each time. The services leave no session state behind (the migrator releases its
+            // advisory lock itself).
+            NoResetOnClose = true,
+        };
         if (configuredCap is { } cap)
         {
             builder.MaxPoolSize = cap;

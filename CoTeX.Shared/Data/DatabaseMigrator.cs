@@ -28,14 +28,24 @@ public sealed class DatabaseMigrator(NpgsqlDataSource dataSource, ILoggerFactory
             await acquire.ExecuteNonQueryAsync(cancellationToken);
         }
 
-        var result = Engine(log: true).PerformUpgrade();
-        if (!result.Successful)
+        try
         {
-            throw new InvalidOperationException(
-                $"Migration {result.ErrorScript?.Name ?? "(unknown)"} failed: {result.Error.Message}", result.Error);
+            var result = Engine(log: true).PerformUpgrade();
+            if (!result.Successful)
+            {
+                throw new InvalidOperationException(
+                    $"Migration {result.ErrorScript?.Name ?? "(unknown)"} failed: {result.Error.Message}", result.Error);
+            }
+            return result.Scripts.Select(s => s.Name).ToList();
         }
-        return result.Scripts.Select(s => s.Name).ToList();
-        // The advisory lock is released when lockConnection closes.
+        finally
+        {
+            // Released here, not left to the connection: a pooled connection goes back to the pool open, and with
+            // No Reset On Close (DataExtensions) nothing would release the lock until the pool closed it.
+            await using var release = new NpgsqlCommand("select pg_advisory_unlock(@key)", lockConnection);
+            release.Parameters.AddWithValue("key", AdvisoryLockKey);
+            await release.ExecuteNonQueryAsync(CancellationToken.None);
+        }
     }
 
     /// <summary>Scripts this build knows that the database has not applied yet.</summary>
