@@ -138,8 +138,10 @@ static string FindRepoRoot()
     throw new InvalidOperationException("Run the benchmarks from inside the CoTeX repository (CoTeX.sln not found).");
 }
 
+// Every part, and the breakdowns ("postgres: walwriter", "other: kworker") that are not zero.
 static string Cpu(IReadOnlyDictionary<string, double> perWebhook) =>
-    perWebhook.Count == 0 ? "n/a" : string.Join(", ", perWebhook.Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key} {kv.Value:F2}")));
+    perWebhook.Count == 0 ? "n/a" : string.Join(", ", perWebhook.Where(kv => !CpuMeter.IsBreakdown(kv.Key) || Math.Round(kv.Value, 2) != 0)
+        .Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key} {kv.Value:F2}")));
 
 // Charts the report links to (ingest-latency.png, e2e-latency.png, cpu.png), for the scenarios that ran.
 static void DrawCharts(string folder, Dictionary<string, object> results)

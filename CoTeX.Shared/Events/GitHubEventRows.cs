@@ -4,8 +4,9 @@ using CoTeX.Shared.Data;
 namespace CoTeX.Shared.Events;
 
 /// <summary>
-/// How a <see cref="GitHubEventSummary"/> is read from Postgres, shared by the events API and Realtime's feeds:
-/// select <see cref="SummaryColumns"/> from <c>github_events e join tracked_repos r on r.id = e.repo_id</c>.
+/// How a <see cref="GitHubEventSummary"/> is read from Postgres by the events API: select
+/// <see cref="SummaryColumns"/> from <c>github_events e join tracked_repos r on r.id = e.repo_id</c>. Realtime's
+/// catch-up reads the repos and the events apart (FeedQueries) and builds the same <see cref="SummaryRow"/>.
 /// </summary>
 public static class GitHubEventRows
 {
