@@ -42,9 +42,16 @@ public sealed class DatabaseMigrator(NpgsqlDataSource dataSource, ILoggerFactory
         {
             // Released here, not left to the connection: a pooled connection goes back to the pool open, and with
             // No Reset On Close (DataExtensions) nothing would release the lock until the pool closed it.
-            await using var release = new NpgsqlCommand("select pg_advisory_unlock(@key)", lockConnection);
-            release.Parameters.AddWithValue("key", AdvisoryLockKey);
-            await release.ExecuteNonQueryAsync(CancellationToken.None);
+            try
+            {
+                await using var release = new NpgsqlCommand("select pg_advisory_unlock(@key)", lockConnection);
+                release.Parameters.AddWithValue("key", AdvisoryLockKey);
+                await release.ExecuteNonQueryAsync(CancellationToken.None);
+            }
+            catch (NpgsqlException)
+            {
+                // The connection broke, and its session's lock went with it; the migration's own error, if any, stands.
+            }
         }
     }
 
