@@ -16,14 +16,6 @@ public static class GitHubEventRows
         e.action, e.sender, e.title, e.html_url as HtmlUrl, e.received_at as ReceivedAt
         """;
 
-    /// <summary>Reads the current row of a reader over <see cref="SummaryColumns"/>, in that order.</summary>
-    public static GitHubEventSummary Read(System.Data.Common.DbDataReader reader)
-    {
-        string? Text(int i) => reader.IsDBNull(i) ? null : reader.GetString(i);
-        return new SummaryRow(reader.GetInt64(0), reader.GetInt64(1), reader.GetGuid(2), reader.GetString(3), reader.GetString(4),
-            Text(5), Text(6), Text(7), Text(8), reader.GetDateTime(9)).ToContract();
-    }
-
     public sealed record SummaryRow(long Id, long Position, Guid RepoId, string RepoFullName, string Type,
         string? Action, string? Sender, string? Title, string? HtmlUrl, DateTime ReceivedAt)
     {
