@@ -6,8 +6,9 @@ using Microsoft.Diagnostics.Runtime;
 namespace CoTeX.Benchmarks;
 
 /// <summary>
-/// The live managed objects of another .NET process, by type (ClrMD): its heap is walked from the GC roots, so only
-/// what is reachable counts, not garbage the GC has yet to collect.
+/// The managed heap of another .NET process (ClrMD): the live objects by type (walked from the GC roots, so only what
+/// is reachable counts), the size of every object on the heap (live or garbage not yet collected), and the memory the
+/// GC has committed for the heap (objects plus the free space it keeps).
 /// <para>
 /// The target is stopped (SIGSTOP) for the walk, and the walk runs in a child process (this tool with
 /// <c>walk-heap &lt;pid&gt;</c>): ClrMD's native DAC reading a heap that moves under it crashed the tool, and ClrMD's
@@ -18,8 +19,8 @@ public static class HeapSnapshots
 {
     public const string Verb = "walk-heap";
 
-    /// <summary>Type name → (bytes, objects); null when the walk fails or takes over two minutes.</summary>
-    public static async Task<Dictionary<string, (long Bytes, long Count)>?> LiveByTypeAsync(int pid)
+    /// <summary>Null when the walk fails or takes over two minutes.</summary>
+    public static async Task<HeapSnapshot?> TakeAsync(int pid)
     {
         // This tool again: its apphost, or 'dotnet CoTeX.Benchmarks.dll' when it was started that way.
         var self = Environment.ProcessPath!;
@@ -52,8 +53,8 @@ public static class HeapSnapshots
                 Console.WriteLine($"(the heap walk of {pid} failed, exit {walker.ExitCode}: {await walker.StandardError.ReadToEndAsync()})");
                 return null;
             }
-            return JsonSerializer.Deserialize<Dictionary<string, long[]>>(await output)!
-                .ToDictionary(kv => kv.Key, kv => (kv.Value[0], kv.Value[1]));
+            var walk = JsonSerializer.Deserialize<Walked>(await output)!;
+            return new HeapSnapshot(ByType(walk.Live), ByType(walk.All), walk.Committed);
         }
         finally
         {
@@ -61,7 +62,7 @@ public static class HeapSnapshots
         }
     }
 
-    /// <summary>The child's side: walks the (stopped) process and prints type → [bytes, objects] as JSON.</summary>
+    /// <summary>The child's side: walks the (stopped) process and prints a <see cref="Walked"/> as JSON.</summary>
     public static int Walk(int pid)
     {
         using var target = DataTarget.AttachToProcess(pid, suspend: false);
@@ -103,13 +104,47 @@ public static class HeapSnapshots
                 }
             }
         }
-        Console.Out.Write(JsonSerializer.Serialize(result));
+        var all = new Dictionary<string, long[]>();
+        foreach (var obj in heap.EnumerateObjects())
+        {
+            var name = obj.Type?.Name ?? "?";
+            if (!all.TryGetValue(name, out var totals))
+            {
+                all[name] = totals = new long[2];
+            }
+            totals[0] += (long)obj.Size;
+            totals[1]++;
+        }
+        var committed = heap.Segments.Sum(segment => (long)segment.CommittedMemory.Length);
+        Console.Out.Write(JsonSerializer.Serialize(new Walked(result, all, committed)));
         return 0;
     }
+
+    /// <param name="Live">Type name → [bytes, objects] reachable from the roots.</param>
+    /// <param name="All">The same for every object on the heap, reachable or not ("Free" is the GC's gaps).</param>
+    private sealed record Walked(Dictionary<string, long[]> Live, Dictionary<string, long[]> All, long Committed);
+
+    private static Dictionary<string, (long Bytes, long Count)> ByType(Dictionary<string, long[]> walked) =>
+        walked.ToDictionary(kv => kv.Key, kv => (kv.Value[0], kv.Value[1]));
 
     private static void Signal(string signal, int pid)
     {
         using var kill = Process.Start("kill", [$"-{signal}", pid.ToString(CultureInfo.InvariantCulture)]);
         kill.WaitForExit();
     }
+}
+
+/// <param name="LiveByType">Type name → (bytes, objects) reachable from the GC roots.</param>
+/// <param name="AllByType">The same for every object on the heap, reachable or not.</param>
+/// <param name="CommittedBytes">The GC's committed memory for the heap's segments (regions).</param>
+public sealed record HeapSnapshot(
+    Dictionary<string, (long Bytes, long Count)> LiveByType, Dictionary<string, (long Bytes, long Count)> AllByType, long CommittedBytes)
+{
+    public long LiveBytes => LiveByType.Values.Sum(v => v.Bytes);
+
+    public long AllObjectBytes => AllByType.Values.Sum(v => v.Bytes);
+
+    /// <summary>Objects on the heap that nothing reaches (and the GC's gaps, as "Free"), by type.</summary>
+    public Dictionary<string, (long Bytes, long Count)> GarbageByType() => AllByType.ToDictionary(kv => kv.Key, kv =>
+        (kv.Value.Bytes - LiveByType.GetValueOrDefault(kv.Key).Bytes, kv.Value.Count - LiveByType.GetValueOrDefault(kv.Key).Count));
 }

@@ -86,7 +86,9 @@ root.SetAction(async (parse, cancellationToken) =>
     {
         var r = await Scenarios.ConnectionsAsync(topology, (int)settings["connections"]);
         Console.WriteLine($"connections: {r.Connections} connected in {r.SecondsToConnect:F1} s, {r.KbPerConnection:F1} KB RSS per connection" +
-            (r.LiveKbPerConnection is { } live ? $", {live:F1} KB of it live managed objects" : ""));
+            (r.LiveKbPerConnection is { } live
+                ? $": live objects {live:F1}, garbage {r.GarbageKbPerConnection:F1}, GC free space {r.GcFreeKbPerConnection:F1}, outside the GC heap {r.OutsideGcHeapKbPerConnection:F1} KB"
+                : ""));
         results["connections"] = r;
     }
     if (selected.Contains("catchup"))
@@ -218,7 +220,7 @@ static string Markdown(Dictionary<string, object> report, Dictionary<string, obj
         md.AppendLine(inv, $"| Connections ({c.Connections} idle on one replica, {c.SecondsToConnect:F1} s to connect) | **{c.KbPerConnection:F1} KB** RSS per connection ({c.RssBeforeKb} → {c.RssAfterKb} KB) | ≤ 20 KB |");
         if (c.LiveKbPerConnection is { } live)
         {
-            md.AppendLine(inv, $"| Connections: live managed objects | {live:F1} KB per connection (by type below; the rest of the RSS is garbage not yet collected, GC and native memory) | |");
+            md.AppendLine(inv, $"| Connections: the RSS per connection, split | live managed objects {live:F1} KB (by type below), garbage not yet collected {c.GarbageKbPerConnection:F1} KB, the GC's free space {c.GcFreeKbPerConnection:F1} KB, outside the GC heap {c.OutsideGcHeapKbPerConnection:F1} KB | |");
         }
     }
     if (results.GetValueOrDefault("catchup") is CatchUpResult u)
@@ -233,13 +235,12 @@ static string Markdown(Dictionary<string, object> report, Dictionary<string, obj
             md.AppendLine(inv, $"| Replica just restarted, {r.Build}: healthy after; first catch-up of {r.Missed}; second | {r.MsToHealthy:F0} ms; **{r.MsFirstCatchUp:F0} ms**; {r.MsSecondCatchUp:F0} ms{(r.Complete ? "" : " (incomplete)")} | first < 1 s |");
         }
     }
-    if (results.GetValueOrDefault("connections") is ConnectionsResult { LiveBytesPerConnection: { } shares })
+    if (results.GetValueOrDefault("connections") is ConnectionsResult { LiveBytesPerConnection: { } shares } connectionsResult)
     {
-        md.AppendLine().AppendLine("Live objects per idle connection, by type (reachable from the GC roots after connecting, minus before):").AppendLine();
-        md.AppendLine("| Type | Bytes | Objects |").AppendLine("|---|---|---|");
-        foreach (var share in shares)
+        AppendShares("Live objects per idle connection, by type (reachable from the GC roots after connecting, minus before):", shares);
+        if (connectionsResult.GarbageBytesPerConnection is { } garbage)
         {
-            md.AppendLine(inv, $"| `{share.Type}` | {share.Bytes:F0} | {share.Count:F2} |");
+            AppendShares("Garbage per connection, by type (on the heap after connecting but reachable from no root, minus before; \"Free\" is the GC's gaps between objects):", garbage);
         }
     }
     md.AppendLine();
@@ -248,4 +249,14 @@ static string Markdown(Dictionary<string, object> report, Dictionary<string, obj
         md.AppendLine(inv, $"![{chart}]({chart})");
     }
     return md.ToString();
+
+    void AppendShares(string title, IReadOnlyList<HeapShare> rows)
+    {
+        md.AppendLine().AppendLine(title).AppendLine();
+        md.AppendLine("| Type | Bytes | Objects |").AppendLine("|---|---|---|");
+        foreach (var row in rows)
+        {
+            md.AppendLine(inv, $"| `{row.Type}` | {row.Bytes:F0} | {row.Count:F2} |");
+        }
+    }
 }

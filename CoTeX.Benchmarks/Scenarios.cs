@@ -48,8 +48,15 @@ public sealed record EndToEndResult(int Clients, int ClientsPerUser, int TargetR
 
 /// <param name="LiveKbPerConnection">Managed objects reachable per connection (heap walks before and after connecting).</param>
 /// <param name="LiveBytesPerConnection">The same by type, largest first.</param>
+/// <param name="GarbageKbPerConnection">Objects on the heap that nothing reaches any more (not yet collected).</param>
+/// <param name="GarbageBytesPerConnection">The same by type, largest first.</param>
+/// <param name="GcFreeKbPerConnection">Memory the GC has committed for the heap beyond all its objects.</param>
+/// <param name="OutsideGcHeapKbPerConnection">The rest of the RSS: native memory (the runtime's, sockets' user-space
+/// state, ...), less any committed heap memory never touched.</param>
 public sealed record ConnectionsResult(int Connections, long RssBeforeKb, long RssAfterKb, double KbPerConnection, double SecondsToConnect,
-    double? LiveKbPerConnection, IReadOnlyList<HeapShare>? LiveBytesPerConnection);
+    double? LiveKbPerConnection, IReadOnlyList<HeapShare>? LiveBytesPerConnection,
+    double? GarbageKbPerConnection, IReadOnlyList<HeapShare>? GarbageBytesPerConnection, double? GcFreeKbPerConnection,
+    double? OutsideGcHeapKbPerConnection);
 
 public sealed record HeapShare(string Type, double Bytes, double Count);
 
@@ -305,7 +312,7 @@ public static class Scenarios
         GC.Collect();
         await Task.Delay(1000);
         var before = RssKb(pid);
-        var heapBefore = await HeapSnapshots.LiveByTypeAsync(pid);
+        var heapBefore = await HeapSnapshots.TakeAsync(pid);
         var feeds = new List<CoTeXFeed>(connections);
         using var connected = new CountdownEvent(connections);
         var started = Stopwatch.GetTimestamp();
@@ -325,22 +332,32 @@ public static class Scenarios
         await Task.Delay(3000);
         var after = RssKb(pid);
         var open = Math.Max(1, connections - connected.CurrentCount);
-        double? liveKb = null;
-        List<HeapShare>? shares = null;
-        if (heapBefore is not null && await HeapSnapshots.LiveByTypeAsync(pid) is { } heapAfter)
+        double? liveKb = null, garbageKb = null, gcFreeKb = null, outsideKb = null;
+        List<HeapShare>? shares = null, garbage = null;
+        if (heapBefore is not null && await HeapSnapshots.TakeAsync(pid) is { } heapAfter)
         {
-            // What each connection keeps alive, by type.
-            var grown = heapAfter.Select(kv => (Type: kv.Key,
-                Bytes: kv.Value.Bytes - heapBefore.GetValueOrDefault(kv.Key).Bytes,
-                Count: kv.Value.Count - heapBefore.GetValueOrDefault(kv.Key).Count)).ToList();
-            liveKb = grown.Sum(g => g.Bytes) / 1024.0 / open;
-            shares = grown.Where(g => g.Bytes > 0).OrderByDescending(g => g.Bytes).Take(25)
-                .Select(g => new HeapShare(g.Type, Math.Round(g.Bytes / (double)open), Math.Round(g.Count / (double)open, 2))).ToList();
+            // What each connection keeps alive, and what connecting left behind, by type.
+            shares = PerConnection(heapBefore.LiveByType, heapAfter.LiveByType, open, 25);
+            garbage = PerConnection(heapBefore.GarbageByType(), heapAfter.GarbageByType(), open, 8);
+            // The RSS grown, split: live objects, garbage, the GC's free space, and what is outside the GC heap.
+            double Kb(long bytes) => bytes / 1024.0 / open;
+            liveKb = Kb(heapAfter.LiveBytes - heapBefore.LiveBytes);
+            garbageKb = Kb(heapAfter.AllObjectBytes - heapAfter.LiveBytes - (heapBefore.AllObjectBytes - heapBefore.LiveBytes));
+            gcFreeKb = Kb(heapAfter.CommittedBytes - heapAfter.AllObjectBytes - (heapBefore.CommittedBytes - heapBefore.AllObjectBytes));
+            outsideKb = Kb((after - before) * 1024 - (heapAfter.CommittedBytes - heapBefore.CommittedBytes));
         }
         await Task.WhenAll(feeds.Select(f => f.DisposeAsync().AsTask()));
         return new ConnectionsResult(connections - (int)connected.CurrentCount, before, after, (after - before) / (double)open, seconds,
-            liveKb, shares);
+            liveKb, shares, garbageKb, garbage, gcFreeKb, outsideKb);
     }
+
+    /// <summary>The types that grew most between two heap snapshots, per connection.</summary>
+    private static List<HeapShare> PerConnection(
+        Dictionary<string, (long Bytes, long Count)> before, Dictionary<string, (long Bytes, long Count)> after, long open, int top) =>
+        after.Select(kv => (Type: kv.Key, Bytes: kv.Value.Bytes - before.GetValueOrDefault(kv.Key).Bytes,
+                Count: kv.Value.Count - before.GetValueOrDefault(kv.Key).Count))
+            .Where(g => g.Bytes > 0).OrderByDescending(g => g.Bytes).Take(top)
+            .Select(g => new HeapShare(g.Type, Math.Round(g.Bytes / (double)open), Math.Round(g.Count / (double)open, 2))).ToList();
 
     /// <summary>
     /// A client that missed events reconnects from its position: time until it holds all. A smaller catch-up by another
