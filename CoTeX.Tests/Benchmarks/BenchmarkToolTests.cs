@@ -47,6 +47,14 @@ public sealed class BenchmarkToolTests
             ingest.GetProperty("pgbenchCpuMsPerInsert").GetProperty("postgres").GetDouble().Should().BePositive(log);
             var connections = results.GetProperty("connections");
             connections.GetProperty("connections").GetInt32().Should().Be(100, log);
+            if (connections.GetProperty("liveKbPerConnection").ValueKind != JsonValueKind.Null) // the heap walk worked
+            {
+                connections.GetProperty("liveKbPerConnection").GetDouble().Should().BePositive(log);
+                foreach (var part in new[] { "garbageKbPerConnection", "gcFreeKbPerConnection", "outsideGcHeapKbPerConnection" })
+                {
+                    connections.GetProperty(part).ValueKind.Should().Be(JsonValueKind.Number, part);
+                }
+            }
             var catchUp = results.GetProperty("catchup");
             catchUp.GetProperty("received").GetInt64().Should().Be(catchUp.GetProperty("missed").GetInt32(), log);
             foreach (var cold in results.GetProperty("coldstart").EnumerateArray())
