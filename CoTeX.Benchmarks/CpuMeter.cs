@@ -66,12 +66,14 @@ public sealed class CpuMeter
                 - (_start.Processes.TryGetValue(postmaster, out var before) ? before.ChildrenSeconds : 0);
             result["postgres"] = postgres.Sum(Used) + exited;
             counted.UnionWith(postgres);
-            foreach (var kind in postgres.GroupBy(PostgresKind))
+            var kinds = postgres.ToLookup(PostgresKind); // each title read once
+            foreach (var kind in kinds)
             {
                 result[$"postgres: {kind.Key}"] = kind.Sum(Used);
             }
-            result["postgres: backends in the kernel"] = postgres.Where(p => PostgresKind(p) == "backends").Sum(p => UsedOf(p, q => q.SystemSeconds));
-            result["postgres: exited backends"] = exited;
+            result["postgres: backends in the kernel"] = kinds["backends"].Sum(p => UsedOf(p, q => q.SystemSeconds));
+            // Added to, not set: a backend that exited between the snapshot and reading its title is counted there too.
+            result["postgres: exited backends"] = result.GetValueOrDefault("postgres: exited backends") + exited;
         }
         // This process, plus its children that exited in the window (wrk, pgbench): their time is added to ours when reaped.
         var self = Environment.ProcessId;
