@@ -19,7 +19,8 @@ public sealed class MigrationTests(TestInfrastructure infra)
         first.Should().NotBeEmpty();
         second.Should().BeEmpty();
         (await SchemaFingerprintAsync(db)).Should().Equal(schemaAfterFirst);
-        (await ScalarAsync<long>(db, "select count(*) from schemaversions")).Should().Be(first.Count);
+        await using var dataSource = NpgsqlDataSource.Create(db);
+        (await dataSource.ScalarAsync<long>("select count(*) from schemaversions")).Should().Be(first.Count);
     }
 
     [Fact]
@@ -59,12 +60,5 @@ public sealed class MigrationTests(TestInfrastructure infra)
             rows.Add(reader.GetString(0));
         }
         return rows;
-    }
-
-    private static async Task<T> ScalarAsync<T>(string db, string sql)
-    {
-        await using var dataSource = NpgsqlDataSource.Create(db);
-        await using var command = dataSource.CreateCommand(sql);
-        return (T)(await command.ExecuteScalarAsync())!;
     }
 }

@@ -49,12 +49,12 @@ public sealed class BatchIngestTests(TestInfrastructure infra)
         outcomes[7].Paused.Should().BeTrue("a paused repo keeps its events but is not announced live");
         outcomes[1].Paused.Should().BeFalse();
 
-        (await ScalarAsync<long>(db, $"select last_event_seq from users where id = '{alice}'")).Should().Be(4);
-        (await ScalarAsync<long>(db, $"select last_event_seq from users where id = '{bob}'")).Should().Be(2);
-        (await ScalarAsync<long>(db, "select count(*) from github_events")).Should().Be(6);
-        (await ScalarAsync<long>(db, "select count(*) from github_deliveries")).Should().Be(6);
-        (await ScalarAsync<bool>(db, $"select last_ping_at is not null from tracked_repos where id = '{bobPaused}'")).Should().BeTrue();
-        (await ScalarAsync<bool>(db, $"select last_ping_at is null and last_delivery_at is not null from tracked_repos where id = '{bobRepo}'"))
+        (await db.ScalarAsync<long>($"select last_event_seq from users where id = '{alice}'")).Should().Be(4);
+        (await db.ScalarAsync<long>($"select last_event_seq from users where id = '{bob}'")).Should().Be(2);
+        (await db.ScalarAsync<long>("select count(*) from github_events")).Should().Be(6);
+        (await db.ScalarAsync<long>("select count(*) from github_deliveries")).Should().Be(6);
+        (await db.ScalarAsync<bool>($"select last_ping_at is not null from tracked_repos where id = '{bobPaused}'")).Should().BeTrue();
+        (await db.ScalarAsync<bool>($"select last_ping_at is null and last_delivery_at is not null from tracked_repos where id = '{bobRepo}'"))
             .Should().BeTrue();
     }
 
@@ -65,7 +65,7 @@ public sealed class BatchIngestTests(TestInfrastructure infra)
         var (user, repo) = await UserWithRepoAsync(db);
         await IngestAsync(db, [new(repo, user, "big")], payload: GitHubPayloads.ForRepo("pull_request/opened.payload.json", "a/b"));
 
-        (await ScalarAsync<string>(db, "select pg_column_compression(body) from github_events")).Should().Be("lz4");
+        (await db.ScalarAsync<string>("select pg_column_compression(body) from github_events")).Should().Be("lz4");
     }
 
     [Fact]
@@ -77,7 +77,7 @@ public sealed class BatchIngestTests(TestInfrastructure infra)
         var outcomes = await IngestAsync(db, [new(repo, user, "old-1"), new(repo, user, "old-2"), new(repo, user, "old-1")], legacyJsonb: true);
 
         outcomes.Select(o => o.Status).Should().Equal("stored", "stored", "duplicate");
-        (await ScalarAsync<string>(db, "select string_agg(convert_from(body, 'UTF8'), ',' order by seq) from github_events"))
+        (await db.ScalarAsync<string>("select string_agg(convert_from(body, 'UTF8'), ',' order by seq) from github_events"))
             .Should().Be("""{"action": "opened"},{"action": "opened"}""");
     }
 
@@ -131,11 +131,5 @@ public sealed class BatchIngestTests(TestInfrastructure infra)
     {
         await using var command = db.CreateCommand(sql);
         await command.ExecuteNonQueryAsync();
-    }
-
-    private static async Task<T> ScalarAsync<T>(NpgsqlDataSource db, string sql)
-    {
-        await using var command = db.CreateCommand(sql);
-        return (T)(await command.ExecuteScalarAsync())!;
     }
 }

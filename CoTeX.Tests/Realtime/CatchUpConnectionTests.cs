@@ -21,8 +21,8 @@ public sealed class CatchUpConnectionTests(TestInfrastructure infra)
 
         await using var connection = await dataSource.OpenConnectionAsync();
 
-        (await ScalarAsync<string>(connection, "show plan_cache_mode")).Should().Be("force_generic_plan");
-        (await ScalarAsync<long>(connection, """
+        (await connection.ScalarAsync<string>("show plan_cache_mode")).Should().Be("force_generic_plan");
+        (await connection.ScalarAsync<long>("""
             select count(*) from pg_prepared_statements
              where statement like '%from github_events%where user_id = $1 and seq > $2%'
                 or statement like '%from tracked_repos where user_id = $1 and not paused%'
@@ -38,12 +38,6 @@ public sealed class CatchUpConnectionTests(TestInfrastructure infra)
 
         await using var connection = await dataSource.OpenConnectionAsync();
 
-        (await ScalarAsync<long>(connection, "select count(*) from pg_prepared_statements")).Should().Be(0);
-    }
-
-    private static async Task<T> ScalarAsync<T>(NpgsqlConnection connection, string sql)
-    {
-        await using var command = new NpgsqlCommand(sql, connection);
-        return (T)(await command.ExecuteScalarAsync())!;
+        (await connection.ScalarAsync<long>("select count(*) from pg_prepared_statements")).Should().Be(0);
     }
 }
