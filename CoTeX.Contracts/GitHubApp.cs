@@ -21,5 +21,10 @@ public sealed record GitHubConnection(
     DateTimeOffset? RevokedAt,
     IReadOnlyList<AppRepository> Repositories);
 
-/// <summary>A repository the caller can access through an installation of the app (<see cref="Account"/>'s).</summary>
-public sealed record AppRepository(string FullName, string Account, bool Suspended, bool Tracked);
+/// <summary>
+/// A repository the caller can access through an installation of the app (<see cref="Account"/>'s). A suspended
+/// installation's repositories deliver nothing and cannot be tracked until it is unsuspended. <see cref="Role"/> is the
+/// caller's role on it as GitHub said (read, triage, write, maintain or admin): it decides which event types reach
+/// them (a Dependabot alert needs write, a secret scanning alert admin; the README has the table).
+/// </summary>
+public sealed record AppRepository(string FullName, string Account, bool Suspended, bool Tracked, string Role = "read");

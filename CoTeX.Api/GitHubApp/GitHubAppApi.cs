@@ -35,8 +35,9 @@ public static class GitHubAppApi
             .ProducesProblem(StatusCodes.Status401Unauthorized).ProducesProblem(StatusCodes.Status429TooManyRequests);
         api.MapGet("/", StatusAsync).WithSummary("Whether GitHub App mode is on, and the caller's GitHub connection.");
         api.MapPost("/connect", ConnectAsync).WithSummary("Starts connecting the caller's GitHub account: returns the URL to open.")
-            .ProducesProblem(StatusCodes.Status404NotFound);
-        api.MapPost("/recheck", RecheckAsync).WithSummary("Asks GitHub again, now, what the caller can access through the app.")
+            .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound);
+        api.MapPost("/recheck", RecheckAsync)
+            .WithSummary("Asks GitHub again, now, what the caller can access through the app (once per GitHubApp:RecheckCooldownSeconds).")
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status502BadGateway);
         api.MapDelete("/", DisconnectAsync).WithSummary("Disconnects the caller's GitHub account; app-delivered repos receive nothing until they connect again.")
             .ProducesProblem(StatusCodes.Status404NotFound);
@@ -64,18 +65,11 @@ public static class GitHubAppApi
         {
             return TypedResults.Ok(new GitHubAppStatus(app.Value.IsEnabled, null));
         }
-        var repositories = await connection.QueryAsync<AppRepository>(new CommandDefinition(
-            """
-            select a.full_name as FullName, i.account_login as Account, i.suspended_at is not null as Suspended,
-                   exists (select 1 from tracked_repos r
-                            where r.user_id = a.user_id and r.source = 'app' and r.github_repo_id = a.repo_id) as Tracked
-              from github_user_repo_access a
-              join github_app_installations i on i.id = a.installation_id and i.deleted_at is null
-             where a.user_id = @userId
-             order by lower(a.full_name)
-            """, new { userId }, cancellationToken: cancellationToken));
+        var repositories = (await GitHubAccessQueries.StatusAsync(connection, userId, cancellationToken))
+            .Select(r => new AppRepository(r.FullName, r.Account, r.Suspended, r.Tracked, r.Role.ToString().ToLowerInvariant()))
+            .ToArray();
         return TypedResults.Ok(new GitHubAppStatus(app.Value.IsEnabled, new GitHubConnection(row.Login, row.ConnectedAt.AsUtcOffset(),
-            row.CheckedAt.AsUtcOffset(), row.RevokedAt.AsUtcOffset(), repositories.ToArray())));
+            row.CheckedAt.AsUtcOffset(), row.RevokedAt.AsUtcOffset(), repositories)));
     }
 
     internal static async Task<Results<Ok<GitHubConnectStart>, ProblemHttpResult>> ConnectAsync(
@@ -85,6 +79,13 @@ public static class GitHubAppApi
         if (!app.Value.IsEnabled)
         {
             return ModeOff();
+        }
+        if (user.IsAnonymous())
+        {
+            // GitHub access is a person's: the confirmation page names the CoTeX account the GitHub account joins, and an
+            // anonymous sign-in is nobody the person could recognise (nor keep: it is lost with the device).
+            return TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Sign in to connect GitHub",
+                detail: "An anonymous CoTeX session cannot connect a GitHub account. Sign in with an email or a provider first.");
         }
         var userId = user.GetUserId();
         var nonce = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
@@ -99,19 +100,36 @@ public static class GitHubAppApi
         return TypedResults.Ok(new GitHubConnectStart(url.ToString(), expiresAt));
     }
 
+    /// <summary>
+    /// One re-check per user at a time (across processes), and one per cooldown: each holds no database connection
+    /// while GitHub answers, so however many a user sends, the pool stays free for GitHub's deliveries.
+    /// </summary>
     internal static async Task<Results<Ok<GitHubAppStatus>, ProblemHttpResult>> RecheckAsync(
-        ClaimsPrincipal user, NpgsqlDataSource dataSource, GitHubConnections connections, IOptions<GitHubAppOptions> app,
-        CancellationToken cancellationToken)
+        ClaimsPrincipal user, HttpContext context, NpgsqlDataSource dataSource, GitHubConnections connections,
+        IOptions<GitHubAppOptions> app, CancellationToken cancellationToken)
     {
         if (!app.Value.IsEnabled)
         {
             return ModeOff();
         }
+        var userId = user.GetUserId();
+        var (connected, wait) = await connections.RequestRecheckAsync(userId, cancellationToken);
+        if (!connected)
+        {
+            return NotConnected();
+        }
+        if (wait is { } cooldown)
+        {
+            return TooSoon(context, cooldown, $"Access was re-checked less than {app.Value.RecheckCooldownSeconds} s ago.");
+        }
         try
         {
-            if (await connections.RecheckAsync(user.GetUserId(), cancellationToken) == RecheckOutcome.NotConnected)
+            switch (await connections.RecheckAsync(userId, cancellationToken))
             {
-                return NotConnected();
+                case RecheckOutcome.NotConnected:
+                    return NotConnected();
+                case RecheckOutcome.Busy:
+                    return TooSoon(context, TimeSpan.FromSeconds(5), "A re-check of your access is under way.");
             }
         }
         catch (Exception ex) when (IsGitHubUnavailable(ex, cancellationToken))
@@ -120,6 +138,13 @@ public static class GitHubAppApi
                 detail: "GitHub did not answer the access check; nothing changed. Try again later.");
         }
         return await StatusAsync(user, dataSource, app, cancellationToken);
+    }
+
+    private static ProblemHttpResult TooSoon(HttpContext context, TimeSpan retryAfter, string why)
+    {
+        context.Response.Headers.RetryAfter = ((int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return TypedResults.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Re-check not started",
+            detail: $"{why} Try again after the Retry-After seconds; your access is re-checked on its own too.");
     }
 
     internal static async Task<Results<NoContent, ProblemHttpResult>> DisconnectAsync(ClaimsPrincipal user,
@@ -158,6 +183,7 @@ public static class GitHubAppApi
                 update github_app_connect_states s set called_back_at = now()
                   from users u
                  where s.nonce = @Nonce and s.user_id = @UserId and s.called_back_at is null and u.id = s.user_id and u.deleted_at is null
+                   and not u.is_anonymous
                 returning u.id as UserId, u.email as Email
                 """, claim, cancellationToken: cancellationToken));
         }
@@ -187,7 +213,7 @@ public static class GitHubAppApi
         {
             await connection.ExecuteAsync(new CommandDefinition(
                 "update github_app_connect_states set pending_protected = @pending, confirm_hash = @hash where nonce = @nonce",
-                new { nonce = claim.Nonce, pending = connections.ProtectPending(pending), hash = SHA256.HashData(Convert.FromHexString(confirmToken)) },
+                new { nonce = claim.Nonce, pending = connections.ProtectPending(claim.UserId, pending), hash = SHA256.HashData(Convert.FromHexString(confirmToken)) },
                 cancellationToken: cancellationToken));
         }
         return ConnectPages.Confirm(context, pending.User.Login, account.Email ?? $"user {account.UserId}", state, confirmToken);
@@ -238,11 +264,27 @@ public static class GitHubAppApi
             return UsedState(context);
         }
 
-        var pending = connections.UnprotectPending(protectedPending);
+        PendingGitHubConnection pending;
+        try
+        {
+            pending = connections.UnprotectPending(claim.UserId, protectedPending);
+        }
+        catch (Exception ex) when (ex is CryptographicException or System.Text.Json.JsonException)
+        {
+            // Written by this service for this user, so unreadable only when the key ring changed under it (or the row
+            // was tampered with): the person starts again, with nothing connected.
+            return ConnectPages.Problem(context, StatusCodes.Status400BadRequest, "This connection cannot be completed",
+                "CoTeX could not read back what GitHub sent for this link. Nothing was connected; start again from the CoTeX app.");
+        }
         GitHubAccess access;
         try
         {
             access = await connections.ConnectAsync(claim.UserId, pending, cancellationToken);
+        }
+        catch (AccountClosedException)
+        {
+            return ConnectPages.Problem(context, StatusCodes.Status400BadRequest, "This CoTeX account is closed",
+                "The CoTeX account this link was made for has been closed. Nothing was connected.");
         }
         catch (Exception ex) when (IsGitHubUnavailable(ex, cancellationToken))
         {

@@ -9,13 +9,9 @@ using static CoTeX.Api.GitHubWebhooks.JsonFields;
 namespace CoTeX.Api.GitHubApp;
 
 /// <summary>
-/// What the app's deliveries change, and who receives them.
-/// <para>
-/// <b>The rule</b>: a user receives an app delivery for repository R of installation I only if GitHub told CoTeX,
-/// with that user's own token, that they can access R through I (an access row), their connection is not revoked, I
-/// is neither suspended nor deleted, and they track R through the app. Nothing a user sends CoTeX creates an access
-/// row: only GitHub's answers to their token do, and GitHub's events and the Worker's re-checks take rows away.
-/// </para>
+/// What the app's deliveries change, and who receives them, by the access rule in <see cref="GitHubAccessQueries"/>.
+/// Every access-changing event advances the access epoch first, so a re-check that asked GitHub before it cannot
+/// write its older answer back.
 /// </summary>
 public sealed class GitHubAppEvents(NpgsqlDataSource dataSource, TimeProvider time, ILogger<GitHubAppEvents> logger)
 {
@@ -23,26 +19,20 @@ public sealed class GitHubAppEvents(NpgsqlDataSource dataSource, TimeProvider ti
     public static bool ChangesAccess(string eventType, string? action) => (eventType, action) switch
     {
         ("installation" or "installation_repositories" or "github_app_authorization", _) => true,
-        ("organization", "member_removed") or ("membership", "removed") or ("member", "removed") => true,
+        ("organization", "member_removed") or ("membership", "removed") => true,
+        ("member", "removed" or "edited") => true,
+        ("team", "removed_from_repository" or "edited" or "deleted") => true,
         _ => false,
     };
 
-    /// <summary>Every user the delivery goes to (with their tracked repo for it), by the rule above.</summary>
-    public async Task<Recipient[]> FollowersAsync(long installationId, long repositoryId, DateTimeOffset deadline,
+    /// <summary>Every user a delivery of <paramref name="eventType"/> goes to (with their tracked repo for it), by the rule.</summary>
+    public async Task<Recipient[]> FollowersAsync(long installationId, long repositoryId, string eventType, DateTimeOffset deadline,
         CancellationToken cancellationToken) =>
         await DatabaseRetry.RunAsync(async () =>
         {
             await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-            return (await connection.QueryAsync<Recipient>(new CommandDefinition(
-                """
-                select r.id as RepoId, r.user_id as UserId, r.full_name as FullName
-                  from tracked_repos r
-                  join github_user_repo_access a
-                    on a.user_id = r.user_id and a.installation_id = @installationId and a.repo_id = r.github_repo_id
-                  join github_connections c on c.user_id = r.user_id and c.revoked_at is null
-                  join github_app_installations i on i.id = a.installation_id and i.suspended_at is null and i.deleted_at is null
-                 where r.source = 'app' and r.github_repo_id = @repositoryId
-                """, new { installationId, repositoryId }, cancellationToken: cancellationToken))).ToArray();
+            var followers = await GitHubAccessQueries.FollowersAsync(connection, installationId, repositoryId, eventType, cancellationToken);
+            return followers.Select(f => new Recipient(f.RepoId, f.UserId, f.FullName)).ToArray();
         }, dataSource, deadline, time, logger, cancellationToken);
 
     /// <summary>
@@ -65,6 +55,8 @@ public sealed class GitHubAppEvents(NpgsqlDataSource dataSource, TimeProvider ti
         {
             return false;
         }
+        // Before anything changes: a re-check that asked GitHub before this event cannot save its answer any more.
+        await GitHubAccessQueries.AdvanceEpochAsync(connection, transaction, cancellationToken);
         var change = new Change(connection, transaction, cancellationToken);
         var action = String(root, "action");
         var installation = Property(root, "installation");
@@ -96,17 +88,27 @@ public sealed class GitHubAppEvents(NpgsqlDataSource dataSource, TimeProvider ti
                 await GitHubConnections.RevokeGitHubUserAsync(connection, transaction, githubUserId, cancellationToken);
                 break;
             case ("organization", "member_removed")
-                when Long(Property(Property(root, "membership"), "user"), "id") is { } githubUserId
-                     && String(Property(root, "organization"), "login") is { } organization:
-                await change.RemoveOrganizationMemberAsync(githubUserId, organization);
+                when Long(Property(Property(root, "membership"), "user"), "id") is { } githubUserId && installationId is { } id:
+                // By GitHub's ids (the member's and the organisation's installation), never by logins, which change.
+                await change.RemoveMemberAsync(githubUserId, id);
                 break;
-            case ("membership", "removed") when Long(Property(root, "member"), "id") is { } githubUserId:
-                // A team's repositories may be gone for the member, or reachable another way: GitHub says which.
-                await change.RecheckGitHubUserAsync(githubUserId);
+            case ("membership", "removed") when Long(Property(root, "member"), "id") is { } githubUserId && installationId is { } id:
+                // A team's repositories may be gone for the member, or reachable another way: none until GitHub says which.
+                await change.RemoveMemberAsync(githubUserId, id);
                 break;
-            case ("member", "removed")
+            case ("member", "removed" or "edited")
                 when Long(Property(root, "member"), "id") is { } githubUserId && Long(Property(root, "repository"), "id") is { } repositoryId:
+                // Removed, or their role changed (perhaps lowered): no access to it until GitHub says what they have now.
                 await change.RemoveCollaboratorAsync(githubUserId, repositoryId);
+                break;
+            case ("team", "removed_from_repository") when Long(Property(root, "repository"), "id") is { } repositoryId && installationId is { } id:
+                // The team's members may have lost the repository (GitHub does not say who they are): nobody keeps access
+                // to it through this installation until their re-check, due at once, says they still have it.
+                await change.RemoveRepositoryForEveryoneAsync(id, repositoryId);
+                break;
+            case ("team", _) when installationId is { } id:
+                // A team's role on its repositories changed, or the team went: everyone of the installation is re-checked.
+                await change.RecheckInstallationUsersAsync(id);
                 break;
         }
         await transaction.CommitAsync(cancellationToken);
@@ -115,50 +117,30 @@ public sealed class GitHubAppEvents(NpgsqlDataSource dataSource, TimeProvider ti
 
     private sealed class Change(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken)
     {
-        /// <summary>
-        /// Creates or updates the installation unless a newer event was applied already (GitHub's redeliveries can
-        /// arrive out of order: an old "suspend" must not undo a newer "unsuspend").
-        /// </summary>
+        /// <summary>created, new_permissions_accepted, suspend, unsuspend: the installation as the payload shows it.</summary>
         public Task UpsertInstallationAsync(long id, JsonElement installation) =>
-            ExecuteAsync(
-                """
-                insert into github_app_installations (id, account_login, account_type, suspended_at, github_updated_at)
-                values (@id, @login, @type, @suspendedAt, @updatedAt)
-                on conflict (id) do update
-                   set account_login = excluded.account_login, account_type = excluded.account_type,
-                       suspended_at = excluded.suspended_at, github_updated_at = excluded.github_updated_at, updated_at = now()
-                 where github_app_installations.deleted_at is null
-                   and (github_app_installations.github_updated_at is null or excluded.github_updated_at is null
-                        or github_app_installations.github_updated_at <= excluded.github_updated_at)
-                """,
-                new
-                {
-                    id,
-                    login = String(Property(installation, "account"), "login") ?? "",
-                    type = String(Property(installation, "account"), "type") ?? "User",
-                    suspendedAt = Time(installation, "suspended_at"),
-                    updatedAt = Time(installation, "updated_at"),
-                });
+            GitHubAccessQueries.UpsertInstallationAsync(connection, transaction, id,
+                String(Property(installation, "account"), "login") ?? "", String(Property(installation, "account"), "type") ?? "User",
+                Time(installation, "suspended_at"), Time(installation, "updated_at"), cancellationToken);
 
-        /// <summary>The app was uninstalled: a tombstone, and nobody receives anything through it from now on.</summary>
         public Task DeleteInstallationAsync(long id, JsonElement installation) =>
-            ExecuteAsync(
-                """
-                insert into github_app_installations (id, account_login, account_type, deleted_at)
-                values (@id, @login, @type, now())
-                on conflict (id) do update set deleted_at = now(), updated_at = now();
-                delete from github_user_repo_access where installation_id = @id;
-                """,
-                new
-                {
-                    id,
-                    login = String(Property(installation, "account"), "login") ?? "",
-                    type = String(Property(installation, "account"), "type") ?? "User",
-                });
+            GitHubAccessQueries.DeleteInstallationAsync(connection, transaction, id,
+                String(Property(installation, "account"), "login") ?? "", String(Property(installation, "account"), "type") ?? "User",
+                cancellationToken);
 
         public Task RemoveRepositoriesAsync(long installationId, long[] repositories) =>
-            ExecuteAsync("delete from github_user_repo_access where installation_id = @installationId and repo_id = any(@repositories)",
-                new { installationId, repositories });
+            GitHubAccessQueries.RemoveRepositoriesAsync(connection, transaction, installationId, repositories, cancellationToken);
+
+        public async Task RemoveRepositoryForEveryoneAsync(long installationId, long repositoryId)
+        {
+            await ExecuteAsync(
+                """
+                update github_connections set recheck_after = now()
+                 where revoked_at is null
+                   and user_id in (select user_id from github_user_repo_access where installation_id = @installationId and repo_id = @repositoryId)
+                """, new { installationId, repositoryId });
+            await RemoveRepositoriesAsync(installationId, [repositoryId]);
+        }
 
         public Task RecheckInstallationUsersAsync(long installationId) =>
             ExecuteAsync(
@@ -169,18 +151,17 @@ public sealed class GitHubAppEvents(NpgsqlDataSource dataSource, TimeProvider ti
                 """, new { installationId });
 
         /// <summary>
-        /// A member left an organisation: nothing through its installations reaches their connections any more until
-        /// GitHub says otherwise at the re-check, which is due at once (they may keep some repos as a collaborator).
+        /// A member left an organisation or one of its teams: nothing through the installation reaches their connections
+        /// any more until GitHub says otherwise at the re-check, which is due at once (they may keep some repos).
         /// </summary>
-        public async Task RemoveOrganizationMemberAsync(long githubUserId, string organization)
+        public async Task RemoveMemberAsync(long githubUserId, long installationId)
         {
             await ExecuteAsync(
                 """
                 delete from github_user_repo_access a
-                 using github_connections c, github_app_installations i
-                 where c.user_id = a.user_id and c.github_user_id = @githubUserId
-                   and i.id = a.installation_id and lower(i.account_login) = lower(@organization)
-                """, new { githubUserId, organization });
+                 using github_connections c
+                 where c.user_id = a.user_id and c.github_user_id = @githubUserId and a.installation_id = @installationId
+                """, new { githubUserId, installationId });
             await RecheckGitHubUserAsync(githubUserId);
         }
 

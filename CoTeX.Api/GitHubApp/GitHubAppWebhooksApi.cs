@@ -104,7 +104,7 @@ public static class GitHubAppWebhooksApi
                 return TypedResults.Ok(new AppWebhookAccepted(applied switch { true => "applied", false => "duplicate", null => "ignored" }));
             }
 
-            var followers = await events.FollowersAsync(installationId, repositoryId, deadline, cancellationToken);
+            var followers = await events.FollowersAsync(installationId, repositoryId, eventType, deadline, cancellationToken);
             if (followers.Length == 0)
             {
                 return TypedResults.Ok(new AppWebhookAccepted("no followers"));

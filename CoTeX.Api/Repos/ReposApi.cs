@@ -83,8 +83,14 @@ public static partial class ReposApi
         // Lock the user row so two concurrent requests cannot both take the last free slot.
         await connection.LockUserAsync(userId, transaction, cancellationToken);
         var viaApp = app.Value.IsEnabled && request.Source != RepoSources.Webhook
-            ? await AppAccessAsync(connection, transaction, userId, fullName, cancellationToken)
+            ? await GitHubAccessQueries.TrackableAsync(connection, transaction, userId, fullName, cancellationToken)
             : null;
+        if (viaApp is { Suspended: true })
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "The GitHub App's installation is suspended",
+                detail: $"The installation of the CoTeX GitHub App that covers {viaApp.FullName} is suspended: nothing is delivered " +
+                        "through it until an owner unsuspends it. Track the repo with a webhook (source \"webhook\") meanwhile.");
+        }
         if (request.Source == RepoSources.App && viaApp is null)
         {
             return TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Not accessible through the GitHub App",
@@ -125,20 +131,6 @@ public static partial class ReposApi
     }
 
     /// <summary>The repository as the user can access it through an installation of the app, or null.</summary>
-    private static Task<AppAccess?> AppAccessAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid userId,
-        string fullName, CancellationToken cancellationToken) =>
-        connection.QueryFirstOrDefaultAsync<AppAccess?>(new CommandDefinition(
-            """
-            select a.repo_id as RepoId, a.full_name as FullName
-              from github_user_repo_access a
-              join github_connections c on c.user_id = a.user_id and c.revoked_at is null
-              join github_app_installations i on i.id = a.installation_id and i.deleted_at is null
-             where a.user_id = @userId and lower(a.full_name) = lower(@fullName)
-             limit 1
-            """, new { userId, fullName }, transaction, cancellationToken: cancellationToken));
-
-    private sealed record AppAccess(long RepoId, string FullName);
-
     internal static async Task<Ok<RepoList>> ListAsync(
         ClaimsPrincipal user,
         HttpContext context,

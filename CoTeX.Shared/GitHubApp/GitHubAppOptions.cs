@@ -41,6 +41,13 @@ public sealed class GitHubAppOptions : IValidatableObject
     [Range(1, 86_400)]
     public int RecheckSeconds { get; set; } = 900;
 
+    /// <summary>
+    /// Api: a user may ask for a re-check (<c>POST /api/github-app/recheck</c>) once per this many seconds; sooner is a
+    /// 429 with Retry-After. Each re-check makes a few GitHub calls on the user's token.
+    /// </summary>
+    [Range(0, 3600)]
+    public int RecheckCooldownSeconds { get; set; } = 30;
+
     /// <summary>Worker: how often the app's failed deliveries are looked up and redelivered.</summary>
     [Range(1, 86_400)]
     public int RedeliverySeconds { get; set; } = 300;

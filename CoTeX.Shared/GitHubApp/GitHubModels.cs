@@ -14,7 +14,22 @@ public sealed record GitHubAccount(string Login, string Type);
 
 public sealed record GitHubInstallation(long Id, GitHubAccount Account, DateTimeOffset? SuspendedAt, DateTimeOffset? UpdatedAt);
 
-public sealed record GitHubRepository(long Id, string FullName);
+/// <summary>
+/// A repository as GitHub lists it. <see cref="Permissions"/> is the listing user's access to it (present in
+/// <c>GET /user/installations/{id}/repositories</c>, absent in the app's own listing).
+/// </summary>
+public sealed record GitHubRepository(long Id, string FullName, GitHubRepositoryPermissions? Permissions = null)
+{
+    /// <summary>The user's role on the repository; read when GitHub said nothing (the least it lists a repository for).</summary>
+    public RepoRole Role => Permissions?.Role ?? RepoRole.Read;
+}
+
+/// <summary>GitHub's <c>permissions</c> object on a repository: which of the five roles' rights the user has.</summary>
+public sealed record GitHubRepositoryPermissions(bool Admin, bool Maintain, bool Push, bool Triage, bool Pull)
+{
+    public RepoRole Role => Admin ? RepoRole.Admin : Maintain ? RepoRole.Maintain : Push ? RepoRole.Write
+        : Triage ? RepoRole.Triage : RepoRole.Read;
+}
 
 /// <summary>One delivery of the app's webhook, from <c>GET /app/hook/deliveries</c>.</summary>
 public sealed record GitHubHookDelivery(long Id, string Guid, DateTimeOffset DeliveredAt, bool Redelivery, string Status,

@@ -51,18 +51,23 @@ public sealed partial class GitHubAppMaintenance(
         {
             return; // GitHubAppModeLog has said so
         }
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(Math.Min(60, app.RecheckSeconds)), time);
+        // Each job is due on the tick nearest its time, counted from the tick it last ran on. Counted from when its
+        // work ended and run on the first tick after that, a job whose interval is one period ran every second tick.
+        var period = TimeSpan.FromSeconds(Math.Min(60, Math.Min(app.RecheckSeconds, app.RedeliverySeconds)));
+        var slack = period / 2;
+        using var timer = new PeriodicTimer(period, time);
         do
         {
-            await RunSafelyAsync(() => RecheckDueAsync(stoppingToken));
-            if (time.GetUtcNow() >= _nextInstallationCheck)
+            var tick = time.GetUtcNow();
+            await RunSafelyAsync(() => RecheckDueAsync(stoppingToken, slack));
+            if (tick + slack >= _nextInstallationCheck)
             {
-                _nextInstallationCheck = time.GetUtcNow().AddSeconds(app.RecheckSeconds);
+                _nextInstallationCheck = tick.AddSeconds(app.RecheckSeconds);
                 await RunSafelyAsync(() => CheckInstallationsAsync(stoppingToken));
             }
-            if (time.GetUtcNow() >= _nextRedelivery)
+            if (tick + slack >= _nextRedelivery)
             {
-                _nextRedelivery = time.GetUtcNow().AddSeconds(app.RedeliverySeconds);
+                _nextRedelivery = tick.AddSeconds(app.RedeliverySeconds);
                 await RunSafelyAsync(() => RedeliverFailedAsync(stoppingToken));
             }
         } while (await timer.WaitForNextTickAsync(stoppingToken));
@@ -81,10 +86,13 @@ public sealed partial class GitHubAppMaintenance(
         }
     }
 
-    /// <summary>Checks every connection whose re-check is due, oldest first, a page of them at a time.</summary>
-    public async Task<RecheckReport> RecheckDueAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Checks every connection whose re-check is due (within <paramref name="slack"/> of now: on the tick nearest its
+    /// time), oldest first, a page of them at a time. One whose re-check another process holds is left to it.
+    /// </summary>
+    public async Task<RecheckReport> RecheckDueAsync(CancellationToken cancellationToken, TimeSpan slack = default)
     {
-        var now = time.GetUtcNow();
+        var now = time.GetUtcNow() + slack;
         int checkedCount = 0, revoked = 0, failed = 0;
         // Keyset paging: each page starts after the last one (a connection that is not re-checked cannot come round again).
         (DateTime RecheckAfter, Guid UserId)? after = null;
@@ -146,33 +154,39 @@ public sealed partial class GitHubAppMaintenance(
         }
         foreach (var id in installations)
         {
+            long seen;
+            await using (var connection = await dataSource.OpenConnectionAsync(cancellationToken))
+            {
+                seen = await GitHubAccessQueries.EpochAsync(connection, null, lockForShare: false, cancellationToken);
+            }
+            // GitHub's answers, with no database connection held while it answers.
             var installation = await github.GetInstallationAsync(id, cancellationToken);
             var covered = installation is { SuspendedAt: null }
                 ? (await github.GetInstallationRepositoriesAsync(id, cancellationToken)).Select(r => r.Id).ToArray()
                 : null;
-            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-            if (installation is null)
+            await using (var connection = await dataSource.OpenConnectionAsync(cancellationToken))
             {
-                await connection.ExecuteAsync(new CommandDefinition(
-                    """
-                    update github_app_installations set deleted_at = now(), updated_at = now() where id = @id;
-                    delete from github_user_repo_access where installation_id = @id;
-                    """, new { id }, transaction, cancellationToken: cancellationToken));
-            }
-            else
-            {
-                await connection.ExecuteAsync(new CommandDefinition(
-                    "update github_app_installations set suspended_at = @suspendedAt, updated_at = now() where id = @id",
-                    new { id, suspendedAt = installation.SuspendedAt?.ToUniversalTime() }, transaction, cancellationToken: cancellationToken));
-                if (covered is not null)
+                await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+                if (!await GitHubAccessQueries.AdvanceEpochIfAsync(connection, transaction, seen, cancellationToken))
                 {
-                    await connection.ExecuteAsync(new CommandDefinition(
-                        "delete from github_user_repo_access where installation_id = @id and not (repo_id = any(@covered))",
-                        new { id, covered }, transaction, cancellationToken: cancellationToken));
+                    // An event changed access while GitHub answered: this answer may be older than it; the next round asks again.
+                    continue;
                 }
+                if (installation is null)
+                {
+                    await GitHubAccessQueries.DeleteInstallationAsync(connection, transaction, id, "", "", cancellationToken);
+                }
+                else
+                {
+                    await GitHubAccessQueries.UpsertInstallationAsync(connection, transaction, id, installation.Account.Login,
+                        installation.Account.Type, installation.SuspendedAt, installation.UpdatedAt, cancellationToken);
+                    if (covered is not null)
+                    {
+                        await GitHubAccessQueries.KeepOnlyRepositoriesAsync(connection, transaction, id, covered, cancellationToken);
+                    }
+                }
+                await transaction.CommitAsync(cancellationToken);
             }
-            await transaction.CommitAsync(cancellationToken);
         }
         return installations.Length;
     }
@@ -182,12 +196,15 @@ public sealed partial class GitHubAppMaintenance(
     {
         var app = options.Value;
         var started = time.GetUtcNow();
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var since = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
-            "select value from github_app_state where key = @key", new { key = DeliveriesCheckedUntil },
-            cancellationToken: cancellationToken)) is { } stored
-            ? DateTimeOffset.Parse(stored, CultureInfo.InvariantCulture) - LookOverlap
-            : started - DeliveryHistory;
+        // Each database step opens its own connection: none is held while GitHub answers.
+        string? stored;
+        await using (var connection = await dataSource.OpenConnectionAsync(cancellationToken))
+        {
+            stored = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+                "select value from github_app_state where key = @key", new { key = DeliveriesCheckedUntil },
+                cancellationToken: cancellationToken));
+        }
+        var since = stored is not null ? DateTimeOffset.Parse(stored, CultureInfo.InvariantCulture) - LookOverlap : started - DeliveryHistory;
 
         // Newest first: a guid's first entry is its latest attempt; one that ever succeeded needs nothing.
         var latestFailure = new Dictionary<string, GitHubHookDelivery>();
@@ -208,10 +225,14 @@ public sealed partial class GitHubAppMaintenance(
             }
         }
         var failed = latestFailure.Values.Where(d => !succeeded.Contains(d.Guid)).OrderBy(d => d.DeliveredAt).ToList();
-        var asked = (await connection.QueryAsync<(string Guid, int Attempts, long DeliveryId, DateTime RequestedAt)>(new CommandDefinition(
-                "select guid, attempts, delivery_id, requested_at from github_app_redeliveries where guid = any(@guids)",
-                new { guids = failed.Select(d => d.Guid).ToArray() }, cancellationToken: cancellationToken)))
-            .ToDictionary(r => r.Guid);
+        Dictionary<string, (string Guid, int Attempts, long DeliveryId, DateTime RequestedAt)> asked;
+        await using (var connection = await dataSource.OpenConnectionAsync(cancellationToken))
+        {
+            asked = (await connection.QueryAsync<(string Guid, int Attempts, long DeliveryId, DateTime RequestedAt)>(new CommandDefinition(
+                    "select guid, attempts, delivery_id, requested_at from github_app_redeliveries where guid = any(@guids)",
+                    new { guids = failed.Select(d => d.Guid).ToArray() }, cancellationToken: cancellationToken)))
+                .ToDictionary(r => r.Guid);
+        }
 
         int requested = 0, waiting = 0, givenUp = 0;
         foreach (var delivery in failed)
@@ -236,6 +257,7 @@ public sealed partial class GitHubAppMaintenance(
                 continue;
             }
             await github.RedeliverAsync(delivery.Id, cancellationToken);
+            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
             await connection.ExecuteAsync(new CommandDefinition(
                 """
                 insert into github_app_redeliveries (guid, delivery_id, requested_at) values (@guid, @deliveryId, now())
@@ -247,6 +269,7 @@ public sealed partial class GitHubAppMaintenance(
         if (waiting == 0)
         {
             // Everything up to the start of this look is handled; the next look starts there (less the overlap).
+            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
             await connection.ExecuteAsync(new CommandDefinition(
                 """
                 insert into github_app_state (key, value) values (@key, @value)
