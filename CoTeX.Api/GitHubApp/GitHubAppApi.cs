@@ -38,7 +38,8 @@ public static class GitHubAppApi
             .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound);
         api.MapPost("/recheck", RecheckAsync)
             .WithSummary("Asks GitHub again, now, what the caller can access through the app (once per GitHubApp:RecheckCooldownSeconds).")
-            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status502BadGateway);
+            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status502BadGateway)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         api.MapDelete("/", DisconnectAsync).WithSummary("Disconnects the caller's GitHub account; app-delivered repos receive nothing until they connect again.")
             .ProducesProblem(StatusCodes.Status404NotFound);
 
@@ -136,6 +137,14 @@ public static class GitHubAppApi
         {
             return TypedResults.Problem(statusCode: StatusCodes.Status502BadGateway, title: "GitHub is unavailable",
                 detail: "GitHub did not answer the access check; nothing changed. Try again later.");
+        }
+        catch (CryptographicException)
+        {
+            // The stored tokens cannot be read for this user (the key ring is unreadable, or the row is not theirs):
+            // nothing is sent to GitHub and nothing changes.
+            context.Response.Headers.RetryAfter = "60";
+            return TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "GitHub connection unreadable",
+                detail: "CoTeX cannot read the stored GitHub authorization for your account; nothing changed. Try again later, or connect GitHub again.");
         }
         return await StatusAsync(user, dataSource, app, cancellationToken);
     }

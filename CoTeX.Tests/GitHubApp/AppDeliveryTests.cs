@@ -153,7 +153,7 @@ public sealed class AppDeliveryTests(TestInfrastructure infra)
     }
 
     [Fact]
-    public async Task A_member_removed_from_the_organisation_stops_receiving_at_once()
+    public async Task A_member_removed_from_the_organisation_stops_receiving_at_once_even_after_the_organisation_was_renamed()
     {
         await using var world = await GitHubAppWorld.StartAsync(infra);
         var alice = await world.NewFollowerAsync(1, "alice", (GitHubAppWorld.Api, "acme/api"));
@@ -164,7 +164,7 @@ public sealed class AppDeliveryTests(TestInfrastructure infra)
             {
                 json["action"] = "member_removed";
                 json["membership"]!["user"]!["id"] = 1;
-                json["organization"]!["login"] = "ACME";
+                json["organization"]!["login"] = "acme-renamed"; // logins change: the removal goes by GitHub's ids
                 json["installation"]!["id"] = GitHubAppWorld.Installation;
             }));
 

@@ -121,6 +121,34 @@ public sealed class WorkerTests(TestInfrastructure infra)
             new GitHubAppMaintenance.RedeliveryReport(Failed: 1, Requested: 0, Waiting: 0, GivenUp: 1));
     }
 
+    /// <summary>
+    /// Seen from GitHub: the Worker looks at the app's deliveries, checks the installation and re-checks a connection
+    /// every interval, not every second interval (each job's next time used to be counted from when its work ended, so
+    /// it missed the tick that fell due and ran on the one after).
+    /// </summary>
+    [Fact]
+    public async Task The_Workers_jobs_run_on_their_interval_as_GitHub_sees_them()
+    {
+        const int interval = 2;
+        await using var world = await GitHubAppWorld.StartAsync(infra, new() { ["GitHubApp:RecheckSeconds"] = $"{interval}" });
+        await world.NewFollowerAsync(1, "alice", (GitHubAppWorld.Api, "acme/api"));
+        var started = DateTimeOffset.UtcNow;
+        await using var worker = StartWorker(world, new()
+        {
+            ["GitHubApp:RecheckSeconds"] = $"{interval}", ["GitHubApp:RedeliverySeconds"] = $"{interval}",
+        });
+        _ = worker.Services;
+        await Task.Delay(TimeSpan.FromSeconds(7 * interval + 1));
+
+        foreach (var call in new[] { "GET /app/hook/deliveries", $"GET /app/installations/{GitHubAppWorld.Installation}", "GET /user/installations" })
+        {
+            var times = world.GitHub.TimedCalls.Where(c => c.Call == call && c.At > started).Select(c => c.At).ToList();
+            times.Should().HaveCountGreaterThanOrEqualTo(5, call);
+            var gaps = times.Zip(times.Skip(1), (a, b) => (b - a).TotalSeconds).ToList();
+            gaps.Average().Should().BeInRange(interval * 0.75, interval * 1.4, $"{call} ran at {string.Join(", ", gaps.Select(g => g.ToString("0.0")))} s apart");
+        }
+    }
+
     [Fact]
     public async Task Every_due_connection_is_rechecked_in_one_round_however_many_there_are()
     {

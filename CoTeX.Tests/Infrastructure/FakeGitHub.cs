@@ -31,12 +31,15 @@ public sealed class FakeGitHub : IAsyncDisposable
     private readonly Dictionary<long, string> _users = [];
     private readonly Dictionary<long, Installation> _installations = [];
     private readonly Dictionary<long, HashSet<long>> _access = [];          // GitHub user id → repository ids
+    private readonly Dictionary<(long User, long Repository), string> _roles = []; // read unless set: read, triage, write, maintain, admin
+    private TaskCompletionSource? _listingArrived;
+    private TaskCompletionSource? _listingReleased;
     private readonly Dictionary<string, long> _codes = [];
     private readonly Dictionary<string, (long User, DateTimeOffset ExpiresAt)> _userTokens = [];
     private readonly Dictionary<string, long> _refreshTokens = [];
     private readonly Dictionary<string, long> _installationTokens = [];
     private readonly List<Delivery> _deliveries = [];
-    private readonly ConcurrentQueue<string> _calls = new();
+    private readonly ConcurrentQueue<(DateTimeOffset At, string Call)> _calls = new();
     private long _nextDeliveryId = 1000;
 
     private FakeGitHub(WebApplication app) => _app = app;
@@ -48,11 +51,17 @@ public sealed class FakeGitHub : IAsyncDisposable
 
     public int PageSize { get; set; } = 2;
 
+    /// <summary>How long every call made with a user's token takes to answer (a slow GitHub).</summary>
+    public TimeSpan UserCallLatency { get; set; } = TimeSpan.Zero;
+
     /// <summary>How long user tokens live (GitHub: 8 hours).</summary>
     public TimeSpan UserTokenLifetime { get; set; } = TimeSpan.FromHours(8);
 
     /// <summary>Every API call the product made, as "GET /user/installations".</summary>
-    public IReadOnlyList<string> Calls => _calls.ToArray();
+    public IReadOnlyList<string> Calls => _calls.Select(c => c.Call).ToArray();
+
+    /// <summary>When each API call arrived.</summary>
+    public IReadOnlyList<(DateTimeOffset At, string Call)> TimedCalls => _calls.ToArray();
 
     public int InstallationTokensMinted { get; private set; }
 
@@ -113,6 +122,38 @@ public sealed class FakeGitHub : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The user's role on these repositories (GitHub's five: read, triage, write, maintain, admin), as GitHub lists it
+    /// in each repository's <c>permissions</c> for the user's token. Read unless set.
+    /// </summary>
+    public void SetRole(long userId, string role, params long[] repositories)
+    {
+        lock (_lock)
+        {
+            foreach (var repository in repositories)
+            {
+                _roles[(userId, repository)] = role;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The next listing of a user's repositories in an installation waits, after GitHub has read its answer, until
+    /// <paramref name="release"/> completes. Returns when that listing has arrived, so the caller can change things
+    /// (as someone on GitHub or in CoTeX would) while the product waits on GitHub.
+    /// </summary>
+    public Task HoldNextRepositoryListing(Task release)
+    {
+        lock (_lock)
+        {
+            _listingArrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var released = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            release.ContinueWith(_ => released.TrySetResult(), TaskScheduler.Default);
+            _listingReleased = released;
+            return _listingArrived.Task;
+        }
+    }
+
     public void Deny(long userId, params long[] repositories)
     {
         lock (_lock)
@@ -121,11 +162,24 @@ public sealed class FakeGitHub : IAsyncDisposable
         }
     }
 
-    public void Suspend(long installationId, bool suspended)
+    /// <summary>An owner suspends (or unsuspends) the installation; GitHub moves its <c>updated_at</c> as it does for any change.</summary>
+    public Installation Suspend(long installationId, bool suspended)
     {
         lock (_lock)
         {
-            _installations[installationId].SuspendedAt = suspended ? DateTimeOffset.UtcNow : null;
+            var installation = _installations[installationId];
+            installation.SuspendedAt = suspended ? DateTimeOffset.UtcNow : null;
+            installation.UpdatedAt = DateTimeOffset.UtcNow;
+            return installation;
+        }
+    }
+
+    /// <summary>An owner takes the repository out of the installation.</summary>
+    public void RemoveRepository(long installationId, long repositoryId)
+    {
+        lock (_lock)
+        {
+            _installations[installationId].Repositories.Remove(repositoryId);
         }
     }
 
@@ -229,7 +283,11 @@ public sealed class FakeGitHub : IAsyncDisposable
     {
         _app.Use(async (context, next) =>
         {
-            _calls.Enqueue($"{context.Request.Method} {context.Request.Path}");
+            _calls.Enqueue((DateTimeOffset.UtcNow, $"{context.Request.Method} {context.Request.Path}"));
+            if (UserCallLatency > TimeSpan.Zero && context.Request.Path.StartsWithSegments("/user"))
+            {
+                await Task.Delay(UserCallLatency);
+            }
             await next(context);
         });
 
@@ -279,7 +337,7 @@ public sealed class FakeGitHub : IAsyncDisposable
             return Page(request, visible, "installations");
         });
 
-        _app.MapGet("/user/installations/{id:long}/repositories", (long id, HttpRequest request) =>
+        _app.MapGet("/user/installations/{id:long}/repositories", async (long id, HttpRequest request) =>
         {
             if (UserOf(request) is not { } user)
             {
@@ -289,11 +347,22 @@ public sealed class FakeGitHub : IAsyncDisposable
             {
                 return NotFound();
             }
+            IResult answer;
+            TaskCompletionSource? arrived, released;
             lock (_lock)
             {
-                var repositories = installation.Repositories.Where(r => _access[user].Contains(r.Key)).Select(RepositoryJson).ToList();
-                return Page(request, repositories, "repositories");
+                // GitHub lists each repository with the user's permissions on it (the five roles' flags).
+                var repositories = installation.Repositories.Where(r => _access[user].Contains(r.Key))
+                    .Select(r => UserRepositoryJson(r, _roles.GetValueOrDefault((user, r.Key), "read"))).ToList();
+                answer = Page(request, repositories, "repositories");
+                (arrived, released, _listingArrived, _listingReleased) = (_listingArrived, _listingReleased, null, null);
             }
+            if (arrived is not null)
+            {
+                arrived.TrySetResult();
+                await released!.Task; // the answer was read before the hold: it is as old as the hold is long
+            }
+            return answer;
         });
 
         _app.MapPost("/app/installations/{id:long}/access_tokens", (long id, HttpRequest request) =>
@@ -446,6 +515,20 @@ public sealed class FakeGitHub : IAsyncDisposable
     };
 
     private static JsonNode RepositoryJson(KeyValuePair<long, string> r) => new JsonObject { ["id"] = r.Key, ["full_name"] = r.Value };
+
+    private static readonly string[] Roles = ["read", "triage", "write", "maintain", "admin"];
+
+    /// <summary>A repository in a user's listing: GitHub's <c>permissions</c> has each role's flag, true up to the user's.</summary>
+    private static JsonNode UserRepositoryJson(KeyValuePair<long, string> r, string role)
+    {
+        var rank = Array.IndexOf(Roles, role);
+        var json = RepositoryJson(r);
+        json["permissions"] = new JsonObject
+        {
+            ["admin"] = rank >= 4, ["maintain"] = rank >= 3, ["push"] = rank >= 2, ["triage"] = rank >= 1, ["pull"] = rank >= 0,
+        };
+        return json;
+    }
 
     private static IResult Unauthorized() => Results.Json(new { message = "Bad credentials" }, statusCode: 401);
 
