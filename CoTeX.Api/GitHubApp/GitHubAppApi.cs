@@ -113,24 +113,23 @@ public static class GitHubAppApi
         {
             return ModeOff();
         }
-        var userId = user.GetUserId();
-        var (connected, wait) = await connections.RequestRecheckAsync(userId, cancellationToken);
-        if (!connected)
-        {
-            return NotConnected();
-        }
-        if (wait is { } cooldown)
-        {
-            return TooSoon(context, cooldown, $"Access was re-checked less than {app.Value.RecheckCooldownSeconds} s ago.");
-        }
         try
         {
-            switch (await connections.RecheckAsync(userId, cancellationToken))
+            var result = await connections.RecheckAsync(user.GetUserId(), cancellationToken,
+                cooldown: TimeSpan.FromSeconds(app.Value.RecheckCooldownSeconds));
+            switch (result.Outcome)
             {
                 case RecheckOutcome.NotConnected:
                     return NotConnected();
                 case RecheckOutcome.Busy:
-                    return TooSoon(context, TimeSpan.FromSeconds(5), "A re-check of your access is under way.");
+                    return TooSoon(context, result.RetryAfter, "A re-check of your access is under way.");
+                case RecheckOutcome.TooSoon:
+                    return TooSoon(context, result.RetryAfter, $"Access was re-checked less than {app.Value.RecheckCooldownSeconds} s ago.");
+                case RecheckOutcome.Superseded:
+                    context.Response.Headers.RetryAfter = "5";
+                    return TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Access kept changing",
+                        detail: "Access changed on GitHub while it answered, three times. What GitHub took away is applied; " +
+                                "what it added comes with the next re-check, due at once.");
             }
         }
         catch (Exception ex) when (IsGitHubUnavailable(ex, cancellationToken))
@@ -261,6 +260,7 @@ public static class GitHubAppApi
                     select nonce, pending_protected from github_app_connect_states
                      where nonce = @nonce and user_id = @userId and confirmed_at is null and pending_protected is not null
                        and confirm_hash = @hash
+                       and exists (select 1 from users u where u.id = user_id and u.deleted_at is null and not u.is_anonymous)
                        for update)
                 update github_app_connect_states s set confirmed_at = now(), pending_protected = null
                   from pending p where s.nonce = p.nonce
@@ -306,7 +306,8 @@ public static class GitHubAppApi
 
     /// <summary>GitHub failed, could not be reached, or timed out (not the caller going away).</summary>
     private static bool IsGitHubUnavailable(Exception exception, CancellationToken cancellationToken) =>
-        exception is GitHubApiException or HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested;
+        exception is GitHubApiException or HttpRequestException or Polly.ExecutionRejectedException
+        || exception is TaskCanceledException && !cancellationToken.IsCancellationRequested;
 
     private static bool IsHex(string value) => value.All(char.IsAsciiHexDigit);
 

@@ -10,8 +10,9 @@ namespace CoTeX.Api.GitHubApp;
 
 /// <summary>
 /// What the app's deliveries change, and who receives them, by the access rule in <see cref="GitHubAccessQueries"/>.
-/// Every access-changing event advances the access epoch first, so a re-check that asked GitHub before it cannot
-/// write its older answer back.
+/// Every change that narrows access stamps what it narrows first (the installation, or the GitHub user's connections),
+/// so a re-check that asked GitHub before it takes only narrowings from its older answer there. Locks are taken in the
+/// order every writer uses: the installation, the connections, the access rows.
 /// </summary>
 public sealed class GitHubAppEvents(NpgsqlDataSource dataSource, TimeProvider time, ILogger<GitHubAppEvents> logger)
 {
@@ -55,8 +56,6 @@ public sealed class GitHubAppEvents(NpgsqlDataSource dataSource, TimeProvider ti
         {
             return false;
         }
-        // Before anything changes: a re-check that asked GitHub before this event cannot save its answer any more.
-        await GitHubAccessQueries.AdvanceEpochAsync(connection, transaction, cancellationToken);
         var change = new Change(connection, transaction, cancellationToken);
         var action = String(root, "action");
         var installation = Property(root, "installation");
@@ -67,8 +66,12 @@ public sealed class GitHubAppEvents(NpgsqlDataSource dataSource, TimeProvider ti
             case ("installation", "deleted") when installationId is { } id:
                 await change.DeleteInstallationAsync(id, installation);
                 break;
+            case ("installation", "suspend") when installationId is { } id:
+                await change.NarrowInstallationAsync(id);
+                await change.UpsertInstallationAsync(id, installation);
+                break;
             case ("installation", _) when installationId is { } id:
-                // created, new_permissions_accepted, suspend, unsuspend: the installation as the payload shows it.
+                // created, new_permissions_accepted, unsuspend: the installation as the payload shows it.
                 await change.UpsertInstallationAsync(id, installation);
                 if (action == "created" && senderId is { } installer)
                 {
@@ -80,9 +83,13 @@ public sealed class GitHubAppEvents(NpgsqlDataSource dataSource, TimeProvider ti
                 var removed = Property(root, "repositories_removed") is { ValueKind: JsonValueKind.Array } list
                     ? list.EnumerateArray().Select(r => Long(r, "id")).OfType<long>().ToArray()
                     : [];
-                await change.RemoveRepositoriesAsync(id, removed);
+                if (removed.Length > 0)
+                {
+                    await change.NarrowInstallationAsync(id);
+                }
                 // Who gains access to added repositories depends on each user's rights: GitHub answers that per user.
                 await change.RecheckInstallationUsersAsync(id);
+                await change.RemoveRepositoriesAsync(id, removed);
                 break;
             case ("github_app_authorization", "revoked") when senderId is { } githubUserId:
                 await GitHubConnections.RevokeGitHubUserAsync(connection, transaction, githubUserId, cancellationToken);
@@ -101,13 +108,15 @@ public sealed class GitHubAppEvents(NpgsqlDataSource dataSource, TimeProvider ti
                 // Removed, or their role changed (perhaps lowered): no access to it until GitHub says what they have now.
                 await change.RemoveCollaboratorAsync(githubUserId, repositoryId);
                 break;
-            case ("team", "removed_from_repository") when Long(Property(root, "repository"), "id") is { } repositoryId && installationId is { } id:
-                // The team's members may have lost the repository (GitHub does not say who they are): nobody keeps access
-                // to it through this installation until their re-check, due at once, says they still have it.
+            case ("team", _) when Long(Property(root, "repository"), "id") is { } repositoryId && installationId is { } id:
+                // The team lost the repository, or its role on it changed (removed_from_repository, edited), and GitHub
+                // does not say who its members are: nobody keeps the repository through this installation until their
+                // re-check, due at once, says they still have it.
                 await change.RemoveRepositoryForEveryoneAsync(id, repositoryId);
                 break;
             case ("team", _) when installationId is { } id:
-                // A team's role on its repositories changed, or the team went: everyone of the installation is re-checked.
+                // A team was deleted or changed without naming a repository: everyone of the installation is re-checked
+                // at once (their access stays until then; the event does not say which repositories the team had).
                 await change.RecheckInstallationUsersAsync(id);
                 break;
         }
@@ -131,8 +140,12 @@ public sealed class GitHubAppEvents(NpgsqlDataSource dataSource, TimeProvider ti
         public Task RemoveRepositoriesAsync(long installationId, long[] repositories) =>
             GitHubAccessQueries.RemoveRepositoriesAsync(connection, transaction, installationId, repositories, cancellationToken);
 
+        public Task NarrowInstallationAsync(long installationId) =>
+            GitHubAccessQueries.NarrowInstallationAsync(connection, transaction, installationId, cancellationToken);
+
         public async Task RemoveRepositoryForEveryoneAsync(long installationId, long repositoryId)
         {
+            await NarrowInstallationAsync(installationId);
             await ExecuteAsync(
                 """
                 update github_connections set recheck_after = now()
@@ -156,24 +169,24 @@ public sealed class GitHubAppEvents(NpgsqlDataSource dataSource, TimeProvider ti
         /// </summary>
         public async Task RemoveMemberAsync(long githubUserId, long installationId)
         {
+            await GitHubAccessQueries.NarrowGitHubUserAsync(connection, transaction, githubUserId, cancellationToken);
             await ExecuteAsync(
                 """
                 delete from github_user_repo_access a
                  using github_connections c
                  where c.user_id = a.user_id and c.github_user_id = @githubUserId and a.installation_id = @installationId
                 """, new { githubUserId, installationId });
-            await RecheckGitHubUserAsync(githubUserId);
         }
 
         public async Task RemoveCollaboratorAsync(long githubUserId, long repositoryId)
         {
+            await GitHubAccessQueries.NarrowGitHubUserAsync(connection, transaction, githubUserId, cancellationToken);
             await ExecuteAsync(
                 """
                 delete from github_user_repo_access a
                  using github_connections c
                  where c.user_id = a.user_id and c.github_user_id = @githubUserId and a.repo_id = @repositoryId
                 """, new { githubUserId, repositoryId });
-            await RecheckGitHubUserAsync(githubUserId);
         }
 
         public Task RecheckGitHubUserAsync(long githubUserId) =>

@@ -62,17 +62,22 @@ public static class EventVisibility
         ["deployment"] = (RepoRole.Read, RolesPage),
         ["deployment_status"] = (RepoRole.Read, RolesPage),
         ["page_build"] = (RepoRole.Read, RolesPage),
-        ["package"] = (RepoRole.Read, RolesPage),
-        ["registry_package"] = (RepoRole.Read, RolesPage),
         ["merge_group"] = (RepoRole.Read, RolesPage),
 
         // Security features: Dependabot alerts and code scanning alerts are shown to write, maintain and admin (read
-        // and triage have the same rights there, as have write and maintain); the collaborators list to write and up.
+        // and triage have the same rights there, as have write and maintain).
         ["dependabot_alert"] = (RepoRole.Write, SecurityFeaturesPage),
         ["repository_vulnerability_alert"] = (RepoRole.Write, SecurityFeaturesPage),
         ["code_scanning_alert"] = (RepoRole.Write, SecurityFeaturesPage),
-        ["member"] = (RepoRole.Write,
-            "https://docs.github.com/en/rest/collaborators/collaborators#list-repository-collaborators"),
+
+        // The collaborators list needs write and, for an organisation's repository, membership of the organisation,
+        // which CoTeX does not know; packages have access settings of their own (a repository's readers may not see
+        // them). Admin, which sees both.
+        ["member"] = (RepoRole.Admin, "https://docs.github.com/en/rest/collaborators/collaborators#list-repository-collaborators"),
+        ["package"] = (RepoRole.Admin,
+            "https://docs.github.com/en/packages/learn-github-packages/configuring-a-packages-access-control-and-visibility"),
+        ["registry_package"] = (RepoRole.Admin,
+            "https://docs.github.com/en/packages/learn-github-packages/configuring-a-packages-access-control-and-visibility"),
 
         // Secret scanning alerts: admins (and security managers, a role CoTeX cannot see; writers only for their own
         // commits, by email). Security advisories, deploy keys, webhooks, branch protection and security settings:

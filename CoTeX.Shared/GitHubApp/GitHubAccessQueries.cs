@@ -20,8 +20,9 @@ namespace CoTeX.Shared.GitHubApp;
 /// <see cref="EventVisibility.RequiredRole"/> of T (admin for a type not in the table).</item>
 /// </list>
 /// Fan-out also needs U to track R through the app. Access rows go as soon as GitHub says access went (its events,
-/// applied by <c>GitHubAppEvents</c>) and at every re-check; every narrowing change first advances the access epoch
-/// (<see cref="AdvanceEpochAsync"/>), so a re-check that asked GitHub before it cannot write its older answer back.
+/// applied by <c>GitHubAppEvents</c>) and at every re-check; every narrowing change first stamps what it narrows
+/// (<see cref="NarrowInstallationAsync"/>, <see cref="NarrowGitHubUserAsync"/>), so a re-check that asked GitHub
+/// before it takes only narrowings from its older answer there.
 /// </summary>
 public static class GitHubAccessQueries
 {
@@ -89,32 +90,36 @@ public static class GitHubAccessQueries
              order by lower(a.full_name)
             """, new { userId }, cancellationToken: cancellationToken))).ToArray();
 
-    // ---- Changes that narrow access: each starts with AdvanceEpochAsync, in the caller's transaction. ----
+    // ---- Changes that narrow access: each stamps what it narrows first, in the caller's transaction. ----
 
-    /// <summary>The current access epoch (a re-check reads it before it asks GitHub).</summary>
-    public static Task<long> EpochAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, bool lockForShare,
-        CancellationToken cancellationToken) =>
+    /// <summary>How many narrowings have been stamped so far (a re-check reads it before it asks GitHub).</summary>
+    public static Task<long> NarrowingsSoFarAsync(NpgsqlConnection connection, CancellationToken cancellationToken) =>
         connection.ExecuteScalarAsync<long>(new CommandDefinition(
-            lockForShare ? "select epoch from github_access_epoch for share" : "select epoch from github_access_epoch",
-            transaction: transaction, cancellationToken: cancellationToken));
+            "select case when is_called then last_value else 0 end from github_access_narrowings",
+            cancellationToken: cancellationToken));
 
     /// <summary>
-    /// Announces a change that may narrow access, before it is made: a re-check that read the epoch before this commits
-    /// will not save. Locks the epoch until the caller's transaction ends, so re-checks saving meanwhile wait for it.
+    /// Announces that access through the installation narrows, before it does: a re-check that asked GitHub before
+    /// this will take only narrowings from its answer for this installation. Locks the installation's row until the
+    /// caller's transaction ends (a re-check saving meanwhile waits for it, then sees the stamp).
     /// </summary>
-    public static Task AdvanceEpochAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken) =>
-        connection.ExecuteAsync(new CommandDefinition("update github_access_epoch set epoch = epoch + 1",
-            transaction: transaction, cancellationToken: cancellationToken));
-
-    /// <summary>
-    /// As <see cref="AdvanceEpochAsync"/>, but only if the epoch is still <paramref name="seen"/>: false (and nothing
-    /// advanced) when something changed access since — the caller's reading of GitHub is then older than that change.
-    /// </summary>
-    public static async Task<bool> AdvanceEpochIfAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long seen,
+    public static Task NarrowInstallationAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long installationId,
         CancellationToken cancellationToken) =>
-        await connection.ExecuteAsync(new CommandDefinition(
-            "update github_access_epoch set epoch = epoch + 1 where epoch = @seen", new { seen }, transaction,
-            cancellationToken: cancellationToken)) == 1;
+        connection.ExecuteAsync(new CommandDefinition(
+            "update github_app_installations set narrowed_at = nextval('github_access_narrowings') where id = @installationId",
+            new { installationId }, transaction, cancellationToken: cancellationToken));
+
+    /// <summary>
+    /// Announces that a GitHub user's access narrows (their connections' rows lock, and their re-check is due at once),
+    /// before it does; as <see cref="NarrowInstallationAsync"/> for every installation.
+    /// </summary>
+    public static Task NarrowGitHubUserAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long githubUserId,
+        CancellationToken cancellationToken) =>
+        connection.ExecuteAsync(new CommandDefinition(
+            """
+            update github_connections set narrowed_at = nextval('github_access_narrowings'), recheck_after = now()
+             where github_user_id = @githubUserId and revoked_at is null
+            """, new { githubUserId }, transaction, cancellationToken: cancellationToken));
 
     /// <summary>
     /// The installation as GitHub showed it, unless CoTeX applied a newer state of it already (GitHub's answers and
@@ -143,9 +148,9 @@ public static class GitHubAccessQueries
         string type, CancellationToken cancellationToken) =>
         connection.ExecuteAsync(new CommandDefinition(
             """
-            insert into github_app_installations (id, account_login, account_type, deleted_at)
-            values (@id, @login, @type, now())
-            on conflict (id) do update set deleted_at = now(), updated_at = now();
+            insert into github_app_installations (id, account_login, account_type, deleted_at, narrowed_at)
+            values (@id, @login, @type, now(), nextval('github_access_narrowings'))
+            on conflict (id) do update set deleted_at = now(), updated_at = now(), narrowed_at = excluded.narrowed_at;
             delete from github_user_repo_access where installation_id = @id;
             """, new { id, login, type }, transaction, cancellationToken: cancellationToken));
 
@@ -155,6 +160,15 @@ public static class GitHubAccessQueries
         connection.ExecuteAsync(new CommandDefinition(
             "delete from github_user_repo_access where installation_id = @installationId and repo_id = any(@repositories)",
             new { installationId, repositories }, transaction, cancellationToken: cancellationToken));
+
+    /// <summary>Whether anyone has access through the installation to a repository outside <paramref name="covered"/>.</summary>
+    public static Task<bool> CoversLessAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long installationId,
+        long[] covered, CancellationToken cancellationToken) =>
+        connection.ExecuteScalarAsync<bool>(new CommandDefinition(
+            """
+            select exists (select 1 from github_user_repo_access
+                            where installation_id = @installationId and not (repo_id = any(@covered)))
+            """, new { installationId, covered }, transaction, cancellationToken: cancellationToken));
 
     /// <summary>The installation covers only <paramref name="covered"/> now: access to any other repository through it goes.</summary>
     public static Task KeepOnlyRepositoriesAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long installationId,

@@ -133,7 +133,11 @@ public sealed partial class GitHubAppClient(IHttpClientFactory httpClients, IOpt
         if (body.TryGetProperty("error", out var error))
         {
             var description = body.TryGetProperty("error_description", out var d) ? d.GetString() : null;
-            throw new GitHubApiException(HttpStatusCode.Unauthorized, $"GitHub refused the grant: {error.GetString()} ({description})");
+            // Only these say the grant itself is gone (and a connection holding it is revoked); the others (wrong client
+            // credentials after a secret rotation, a redirect mismatch) are CoTeX's configuration, not the user's choice.
+            var grantGone = error.GetString() is "bad_refresh_token" or "bad_verification_code";
+            throw new GitHubApiException(grantGone ? HttpStatusCode.Unauthorized : null,
+                $"GitHub refused the grant: {error.GetString()} ({description})");
         }
         var now = time.GetUtcNow();
         DateTimeOffset? After(string name) =>

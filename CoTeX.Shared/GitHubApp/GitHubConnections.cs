@@ -25,12 +25,17 @@ public enum RecheckOutcome
     NotConnected,
     /// <summary>Another re-check of this connection is under way (in this process or another): nothing was done.</summary>
     Busy,
+    /// <summary>The user asked again within the cooldown: nothing was done.</summary>
+    TooSoon,
     /// <summary>
-    /// Access changed while GitHub answered, three times in a row: GitHub's answers were dropped, and the connection is
-    /// due again at once.
+    /// Access narrowed while GitHub answered, three times in a row: what GitHub's answers took away was saved, what
+    /// they added was not, and the connection is due again at once.
     /// </summary>
     Superseded,
 }
+
+/// <summary>A re-check's outcome; <see cref="RetryAfter"/> when it was <see cref="RecheckOutcome.Busy"/> or too soon.</summary>
+public readonly record struct RecheckResult(RecheckOutcome Outcome, TimeSpan RetryAfter = default);
 
 /// <summary>The account was closed while its GitHub connection was being made: nothing was saved.</summary>
 public sealed class AccountClosedException() : Exception("The CoTeX account is closed.");
@@ -42,10 +47,11 @@ public sealed class AccountClosedException() : Exception("The CoTeX account is c
 /// logged.
 /// <para>
 /// <b>No database connection is held while GitHub answers</b>, and <b>GitHub's answer never undoes a removal</b>: a
-/// re-check (and a connect) reads the access epoch before it asks GitHub, and saves only if nothing narrowed access
-/// since (<see cref="GitHubAccessQueries.AdvanceEpochAsync"/>), the account is open and the connection is the one it
-/// read; otherwise it asks GitHub again (three times at most). One re-check per connection runs at a time, across
-/// processes, under a lease in the connection's row.
+/// re-check (and a connect) notes how many narrowings were stamped before it asks GitHub; when it saves, for an
+/// installation (or the GitHub user) stamped since, it takes from GitHub's answer only what narrows (rows gone, lower
+/// roles) and asks again (three times at most). It also saves nothing for a closed account, a revoked, disconnected or
+/// replaced connection. One re-check per connection runs at a time, across processes, under a lease in its row.
+/// Writers lock in one order: the user, the installations (by id), the connection, the access rows.
 /// </para>
 /// </summary>
 public sealed partial class GitHubConnections(
@@ -57,30 +63,19 @@ public sealed partial class GitHubConnections(
     ILogger<GitHubConnections> logger)
 {
     private const int Attempts = 3;
+    private const short TokenPurposeOfUser = 2;
     private static readonly TimeSpan RefreshMargin = TimeSpan.FromMinutes(5);
     private static readonly TimeSpan RetryAfterFailure = TimeSpan.FromMinutes(1);
-    // Longer than a re-check can take (a few GitHub calls, each bounded by the resilience handler's 30 s total) so two
-    // never overlap; a process that dies holding it delays the connection's next re-check by this much at most.
-    private static readonly TimeSpan Lease = TimeSpan.FromMinutes(3);
+    // Longer than a re-check takes (three readings of a few GitHub calls each, every call bounded by the resilience
+    // handler's 30 s): two never overlap. A process that dies holding it delays the connection's re-checks this long.
+    private static readonly TimeSpan Lease = TimeSpan.FromMinutes(10);
 
     private readonly IDataProtector _pending = protection.CreateProtector("CoTeX.GitHubApp.PendingConnection.v2");
-    // Tokens stored before the purpose named the user; read (never written) until their next re-check saves them anew.
-    private readonly IDataProtector _legacyTokens = protection.CreateProtector("CoTeX.GitHubApp.UserToken.v1");
+    // Tokens saved before the purpose named the user (token_purpose 1); read only from rows that say so.
+    private readonly IDataProtector _firstPurpose = protection.CreateProtector("CoTeX.GitHubApp.UserToken.v1");
 
     /// <summary>A user's tokens are protected for that user: a row copied to another user cannot be read.</summary>
     private IDataProtector Tokens(Guid userId) => protection.CreateProtector("CoTeX.GitHubApp.UserToken.v2", userId.ToString("N"));
-
-    private string UnprotectToken(Guid userId, string protectedToken)
-    {
-        try
-        {
-            return Tokens(userId).Unprotect(protectedToken);
-        }
-        catch (CryptographicException)
-        {
-            return _legacyTokens.Unprotect(protectedToken);
-        }
-    }
 
     public string ProtectPending(Guid userId, PendingGitHubConnection pending) =>
         _pending.CreateProtector(userId.ToString("N")).Protect(JsonSerializer.Serialize(pending));
@@ -113,33 +108,35 @@ public sealed partial class GitHubConnections(
     {
         for (var attempt = 1; ; attempt++)
         {
-            var seen = await ReadConnectStartAsync(userId, cancellationToken);
+            var seen = await ReadStartAsync(userId, cancellationToken) ?? await NoConnectionAsync(cancellationToken);
             var access = await ReadAccessAsync(pending.Tokens.AccessToken, cancellationToken);
-            var saved = await SaveAsync(userId, seen, pending.User, pending.Tokens, access, connecting: true, cancellationToken);
-            if (saved == SaveResult.Saved)
+            var saved = await SaveAsync(userId, seen, pending.User, pending.Tokens, access, connecting: true,
+                recheckNow: attempt == Attempts, cancellationToken);
+            switch (saved)
             {
-                return access;
-            }
-            if (saved == SaveResult.Closed)
-            {
-                throw new AccountClosedException();
-            }
-            if (attempt == Attempts)
-            {
-                throw new GitHubApiException(null, "Access kept changing while GitHub answered; nothing was connected.");
+                case SaveResult.Saved:
+                    return access;
+                case SaveResult.Closed:
+                    throw new AccountClosedException();
+                case SaveResult.Narrowed when attempt == Attempts:
+                    // Connected, with what did not narrow meanwhile; the Worker's re-check (due at once) adds the rest.
+                    return access;
+                case SaveResult.Gone when attempt == Attempts:
+                    throw new GitHubApiException(null, "The connection kept changing while GitHub answered; nothing was connected.");
             }
         }
     }
 
     /// <summary>
-    /// Checks the user's access against GitHub again (the Worker on an interval, or the user): refreshes the token when
-    /// it is about to expire, and revokes the connection when GitHub no longer accepts it.
+    /// Checks the user's access against GitHub again (the Worker on an interval, or the user, at most once per
+    /// <paramref name="cooldown"/>): refreshes the token when it is about to expire, and revokes the connection when
+    /// GitHub no longer accepts it.
     /// </summary>
-    public async Task<RecheckOutcome> RecheckAsync(Guid userId, CancellationToken cancellationToken)
+    public async Task<RecheckResult> RecheckAsync(Guid userId, CancellationToken cancellationToken, TimeSpan? cooldown = null)
     {
-        if (await TakeLeaseAsync(userId, cancellationToken) is not { } stored)
+        if (await TakeLeaseAsync(userId, cooldown, cancellationToken) is not { } stored)
         {
-            return await IsConnectedAsync(userId, cancellationToken) ? RecheckOutcome.Busy : RecheckOutcome.NotConnected;
+            return await WhyNotAsync(userId, cooldown, cancellationToken);
         }
         // The lease goes back however this ends; the next re-check is then as saved, due at once when GitHub's answers
         // were superseded, or in a minute when GitHub failed.
@@ -152,17 +149,18 @@ public sealed partial class GitHubConnections(
                 LogSuperseded(logger, userId);
                 nextCheck = time.GetUtcNow();
             }
-            return outcome;
+            return new RecheckResult(outcome);
         }
         catch (GitHubApiException ex) when (ex.IsUnauthorized)
         {
             LogRevokedOnRecheck(logger, userId, stored.GitHubLogin, ex.Message);
-            await RevokeConnectionAsync(userId, stored.ConnectedAt, cancellationToken);
-            return RecheckOutcome.Revoked;
+            return new RecheckResult(await RevokeConnectionAsync(userId, stored, CancellationToken.None)
+                ? RecheckOutcome.Revoked
+                : RecheckOutcome.NotConnected);
         }
         catch (ConnectionGoneException)
         {
-            return RecheckOutcome.NotConnected;
+            return new RecheckResult(RecheckOutcome.NotConnected);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -178,12 +176,12 @@ public sealed partial class GitHubConnections(
 
     private async Task<RecheckOutcome> CheckAsync(Guid userId, StartState stored, CancellationToken cancellationToken)
     {
-        var tokens = new GitHubUserTokens(UnprotectToken(userId, stored.TokenProtected), stored.TokenExpiresAt.AsUtcOffset(),
-            stored.RefreshTokenProtected is null ? null : UnprotectToken(userId, stored.RefreshTokenProtected), null);
+        var tokens = new GitHubUserTokens(UnprotectToken(userId, stored, stored.TokenProtected), stored.TokenExpiresAt.AsUtcOffset(),
+            stored.RefreshTokenProtected is null ? null : UnprotectToken(userId, stored, stored.RefreshTokenProtected), null);
         var refreshed = false;
         if (tokens.ExpiresAt is { } expiresAt && expiresAt - RefreshMargin <= time.GetUtcNow())
         {
-            tokens = await RefreshAsync(userId, stored, tokens, cancellationToken);
+            tokens = await RefreshAsync(userId, stored, tokens);
             refreshed = true;
         }
         var seen = stored;
@@ -197,83 +195,68 @@ public sealed partial class GitHubConnections(
             catch (GitHubApiException ex) when (ex.IsUnauthorized && !refreshed)
             {
                 // Expired earlier than it said (or our clock is behind): the refresh token decides.
-                tokens = await RefreshAsync(userId, stored, tokens, cancellationToken);
+                tokens = await RefreshAsync(userId, stored, tokens);
                 refreshed = true;
                 user = await github.GetUserAsync(tokens.AccessToken, cancellationToken);
             }
             var access = await ReadAccessAsync(tokens.AccessToken, cancellationToken);
-            switch (await SaveAsync(userId, seen, user, tokens, access, connecting: false, cancellationToken))
+            switch (await SaveAsync(userId, seen, user, tokens, access, connecting: false, recheckNow: false, cancellationToken))
             {
                 case SaveResult.Saved:
                     return RecheckOutcome.Checked;
                 case SaveResult.Gone or SaveResult.Closed:
                     return RecheckOutcome.NotConnected;
-                case SaveResult.Changed when attempt == Attempts:
+                case SaveResult.Narrowed when attempt == Attempts:
                     return RecheckOutcome.Superseded;
             }
-            // Access changed while GitHub answered: ask again, from the epoch as it is now.
-            seen = await ReadStartAsync(userId, cancellationToken) is { } now && now.ConnectedAt == stored.ConnectedAt
-                ? now with { LeaseUntil = stored.LeaseUntil }
-                : throw new ConnectionGoneException();
+            // Access narrowed while GitHub answered (what narrowed is saved): ask again, counting narrowings from now.
+            seen = seen with { Narrowings = await NarrowingsSoFarAsync(cancellationToken) };
         }
     }
 
-    /// <summary>
-    /// The user asks for a re-check: at most one per <see cref="GitHubAppOptions.RecheckCooldownSeconds"/>. Null when
-    /// allowed (the request is recorded); else how long to wait. False in <c>Connected</c> when there is no connection.
-    /// </summary>
-    public async Task<(bool Connected, TimeSpan? RetryAfter)> RequestRecheckAsync(Guid userId, CancellationToken cancellationToken)
-    {
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var row = await connection.QuerySingleOrDefaultAsync<(bool Allowed, double Wait)?>(new CommandDefinition(
-            """
-            with current as (
-                select user_id, requested_recheck_at from github_connections
-                 where user_id = @userId and revoked_at is null for update),
-            allowed as (
-                update github_connections c set requested_recheck_at = now()
-                  from current
-                 where c.user_id = current.user_id
-                   and (current.requested_recheck_at is null or current.requested_recheck_at <= now() - make_interval(secs => @cooldown))
-                returning c.user_id)
-            select exists (select 1 from allowed),
-                   coalesce(extract(epoch from requested_recheck_at + make_interval(secs => @cooldown) - now()), 0)::float8
-              from current
-            """, new { userId, cooldown = (double)options.Value.RecheckCooldownSeconds }, cancellationToken: cancellationToken));
-        return row switch
-        {
-            null => (false, null),
-            { Allowed: true } => (true, null),
-            { } waiting => (true, TimeSpan.FromSeconds(Math.Max(1, Math.Ceiling(waiting.Wait)))),
-        };
-    }
+    private string UnprotectToken(Guid userId, StartState stored, string protectedToken) =>
+        (stored.TokenPurpose == TokenPurposeOfUser ? Tokens(userId) : _firstPurpose).Unprotect(protectedToken);
 
-    private async Task<GitHubUserTokens> RefreshAsync(Guid userId, StartState stored, GitHubUserTokens tokens,
-        CancellationToken cancellationToken)
+    private async Task<GitHubUserTokens> RefreshAsync(Guid userId, StartState stored, GitHubUserTokens tokens)
     {
         if (tokens.RefreshToken is null)
         {
             throw new GitHubApiException(System.Net.HttpStatusCode.Unauthorized, "The token expired and there is no refresh token.");
         }
-        var refreshed = await github.RefreshAsync(tokens.RefreshToken, cancellationToken);
-        // GitHub's refresh tokens work once: the new pair is saved at once, whatever happens to the rest of the re-check,
-        // unless the connection was revoked, disconnected, replaced or its account closed meanwhile (then it is dropped).
-        await using var connection = await dataSource.OpenConnectionAsync(CancellationToken.None);
-        var saved = await connection.ExecuteAsync(new CommandDefinition(
-            """
-            update github_connections c
-               set token_protected = @token, refresh_token_protected = @refreshToken, token_expires_at = @expiresAt
-              from users u
-             where c.user_id = @userId and c.revoked_at is null and c.connected_at = @connectedAt
-               and c.recheck_lease_until = @lease and u.id = c.user_id and u.deleted_at is null
-            """,
-            new
+        // GitHub's refresh tokens work once: once asked, the answer is read and saved whatever happens to the request
+        // that asked (no cancellation), unless the connection was revoked, disconnected, replaced, or its account
+        // closed meanwhile (then the new pair is dropped with the connection).
+        var refreshed = await github.RefreshAsync(tokens.RefreshToken, CancellationToken.None);
+        var protector = Tokens(userId);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
             {
-                userId, connectedAt = stored.ConnectedAt, lease = stored.LeaseUntil, token = Tokens(userId).Protect(refreshed.AccessToken),
-                refreshToken = refreshed.RefreshToken is null ? null : Tokens(userId).Protect(refreshed.RefreshToken),
-                expiresAt = refreshed.ExpiresAt,
-            }, cancellationToken: CancellationToken.None));
-        return saved == 1 ? refreshed : throw new ConnectionGoneException();
+                await using var connection = await dataSource.OpenConnectionAsync(CancellationToken.None);
+                var saved = await connection.ExecuteAsync(new CommandDefinition(
+                    """
+                    update github_connections c
+                       set token_protected = @token, refresh_token_protected = @refreshToken, token_expires_at = @expiresAt,
+                           token_purpose = @purpose
+                      from users u
+                     where c.user_id = @userId and c.revoked_at is null and c.connected_at = @connectedAt
+                       and c.recheck_lease_until = @lease and u.id = c.user_id and u.deleted_at is null
+                    """,
+                    new
+                    {
+                        userId, connectedAt = stored.ConnectedAt, lease = stored.LeaseUntil, purpose = TokenPurposeOfUser,
+                        token = protector.Protect(refreshed.AccessToken),
+                        refreshToken = refreshed.RefreshToken is null ? null : protector.Protect(refreshed.RefreshToken),
+                        expiresAt = refreshed.ExpiresAt,
+                    }));
+                return saved == 1 ? refreshed : throw new ConnectionGoneException();
+            }
+            catch (NpgsqlException ex) when (ex.IsTransient && attempt < Attempts)
+            {
+                // The database blinked: the new pair is the only one that works now, so it is worth a few seconds.
+                await Task.Delay(TimeSpan.FromSeconds(attempt), time, CancellationToken.None);
+            }
+        }
     }
 
     /// <summary>The connection went (revoked, disconnected, replaced, account closed) while its re-check ran.</summary>
@@ -281,7 +264,7 @@ public sealed partial class GitHubConnections(
 
     /// <summary>
     /// A GitHub user revoked the app's authorization: every connection of theirs stops receiving at once (within the
-    /// caller's transaction, which records the event and has advanced the access epoch).
+    /// caller's transaction, which records the event).
     /// </summary>
     public static async Task<int> RevokeGitHubUserAsync(NpgsqlConnection connection, NpgsqlTransaction transaction,
         long githubUserId, CancellationToken cancellationToken) =>
@@ -295,14 +278,19 @@ public sealed partial class GitHubConnections(
             "delete from github_connections where user_id = @userId", new { userId }, cancellationToken: cancellationToken)) > 0;
     }
 
-    private async Task RevokeConnectionAsync(Guid userId, DateTime connectedAt, CancellationToken cancellationToken)
+    /// <summary>
+    /// GitHub refused the tokens this re-check holds: revoked, unless the connection changed meanwhile (connected again,
+    /// or its lease lapsed and another re-check took over: that one has tokens of its own).
+    /// </summary>
+    private async Task<bool> RevokeConnectionAsync(Guid userId, StartState stored, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        // Only the connection whose tokens GitHub refused: one made again meanwhile has tokens of its own.
-        await RevokeAsync(connection, transaction, "user_id = @userId and connected_at = @connectedAt", new { userId, connectedAt },
-            cancellationToken);
+        var revoked = await RevokeAsync(connection, transaction,
+            "user_id = @userId and connected_at = @connectedAt and recheck_lease_until = @lease",
+            new { userId, connectedAt = stored.ConnectedAt, lease = stored.LeaseUntil }, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
+        return revoked > 0;
     }
 
     private static async Task<int> RevokeAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string where,
@@ -322,9 +310,9 @@ public sealed partial class GitHubConnections(
         return users.Length;
     }
 
-    /// <summary>What a re-check or a connect saw before asking GitHub: the connection (if any) and the access epoch.</summary>
-    private sealed record StartState(long Epoch, DateTime ConnectedAt, long GitHubUserId, string GitHubLogin, string TokenProtected,
-        string? RefreshTokenProtected, DateTime? TokenExpiresAt, DateTime? LeaseUntil)
+    /// <summary>What a re-check or a connect saw before asking GitHub: the connection (if any) and the narrowings so far.</summary>
+    private sealed record StartState(long Narrowings, DateTime ConnectedAt, long GitHubUserId, string GitHubLogin,
+        string TokenProtected, string? RefreshTokenProtected, DateTime? TokenExpiresAt, DateTime? LeaseUntil, short TokenPurpose)
     {
         /// <summary>No connection stood when the connect started.</summary>
         public bool NoConnection => GitHubUserId == 0;
@@ -332,22 +320,50 @@ public sealed partial class GitHubConnections(
 
     private const string StartColumns =
         """
-        (select epoch from github_access_epoch) as Epoch, connected_at as ConnectedAt, github_user_id as GitHubUserId,
-        github_login as GitHubLogin, token_protected as TokenProtected, refresh_token_protected as RefreshTokenProtected,
-        token_expires_at as TokenExpiresAt, recheck_lease_until as LeaseUntil
+        (select case when is_called then last_value else 0 end from github_access_narrowings) as Narrowings,
+        connected_at as ConnectedAt, github_user_id as GitHubUserId, github_login as GitHubLogin,
+        token_protected as TokenProtected, refresh_token_protected as RefreshTokenProtected,
+        token_expires_at as TokenExpiresAt, recheck_lease_until as LeaseUntil, token_purpose as TokenPurpose
         """;
 
-    /// <summary>Takes the connection's re-check lease, and reads what the re-check starts from; null when not free.</summary>
-    private async Task<StartState?> TakeLeaseAsync(Guid userId, CancellationToken cancellationToken)
+    /// <summary>
+    /// Takes the connection's re-check lease (and, for the user's own request, the cooldown), and reads what the
+    /// re-check starts from; null when the lease is taken, the cooldown runs, or there is no connection.
+    /// </summary>
+    private async Task<StartState?> TakeLeaseAsync(Guid userId, TimeSpan? cooldown, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         return await connection.QuerySingleOrDefaultAsync<StartState>(new CommandDefinition(
             $"""
-            update github_connections set recheck_lease_until = now() + make_interval(secs => @lease)
+            update github_connections
+               set recheck_lease_until = now() + make_interval(secs => @lease),
+                   requested_recheck_at = case when @cooldown::float8 is null then requested_recheck_at else now() end
              where user_id = @userId and revoked_at is null and token_protected is not null
                and (recheck_lease_until is null or recheck_lease_until < now())
+               and (@cooldown::float8 is null or requested_recheck_at is null
+                    or requested_recheck_at <= now() - make_interval(secs => @cooldown::float8))
             returning {StartColumns}
-            """, new { userId, lease = Lease.TotalSeconds }, cancellationToken: cancellationToken));
+            """, new { userId, lease = Lease.TotalSeconds, cooldown = cooldown?.TotalSeconds }, cancellationToken: cancellationToken));
+    }
+
+    /// <summary>Why a lease was not taken: no connection, a re-check under way, or the cooldown (with how long to wait).</summary>
+    private async Task<RecheckResult> WhyNotAsync(Guid userId, TimeSpan? cooldown, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var row = await connection.QuerySingleOrDefaultAsync<(double? Lease, double? Cooldown)?>(new CommandDefinition(
+            """
+            select extract(epoch from recheck_lease_until - now())::float8,
+                   extract(epoch from requested_recheck_at + make_interval(secs => coalesce(@cooldown::float8, 0)) - now())::float8
+              from github_connections where user_id = @userId and revoked_at is null and token_protected is not null
+            """, new { userId, cooldown = cooldown?.TotalSeconds }, cancellationToken: cancellationToken));
+        static TimeSpan Wait(double seconds) => TimeSpan.FromSeconds(Math.Max(1, Math.Ceiling(seconds)));
+        return row switch
+        {
+            null => new RecheckResult(RecheckOutcome.NotConnected),
+            { Lease: > 0 } busy => new RecheckResult(RecheckOutcome.Busy, Wait(Math.Min(busy.Lease.Value, 5))),
+            { Cooldown: > 0 } soon when cooldown is not null => new RecheckResult(RecheckOutcome.TooSoon, Wait(soon.Cooldown.Value)),
+            _ => new RecheckResult(RecheckOutcome.Busy, TimeSpan.FromSeconds(1)), // the lease was returned just now
+        };
     }
 
     private async Task<StartState?> ReadStartAsync(Guid userId, CancellationToken cancellationToken)
@@ -358,23 +374,13 @@ public sealed partial class GitHubConnections(
             new { userId }, cancellationToken: cancellationToken));
     }
 
-    /// <summary>A connect starts from the connection as it stands, or from none.</summary>
-    private async Task<StartState> ReadConnectStartAsync(Guid userId, CancellationToken cancellationToken) =>
-        await ReadStartAsync(userId, cancellationToken) ?? await NoConnectionAsync(cancellationToken);
+    private async Task<StartState> NoConnectionAsync(CancellationToken cancellationToken) =>
+        new(await NarrowingsSoFarAsync(cancellationToken), default, 0, "", "", null, null, null, TokenPurposeOfUser);
 
-    private async Task<StartState> NoConnectionAsync(CancellationToken cancellationToken)
+    private async Task<long> NarrowingsSoFarAsync(CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        return new StartState(await GitHubAccessQueries.EpochAsync(connection, null, lockForShare: false, cancellationToken),
-            default, 0, "", "", null, null, null);
-    }
-
-    private async Task<bool> IsConnectedAsync(Guid userId, CancellationToken cancellationToken)
-    {
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        return await connection.ExecuteScalarAsync<bool>(new CommandDefinition(
-            "select exists (select 1 from github_connections where user_id = @userId and revoked_at is null)",
-            new { userId }, cancellationToken: cancellationToken));
+        return await GitHubAccessQueries.NarrowingsSoFarAsync(connection, cancellationToken);
     }
 
     /// <summary>Returns this re-check's lease (not one taken after it lapsed), with the next re-check's time if given.</summary>
@@ -388,49 +394,57 @@ public sealed partial class GitHubConnections(
             """, new { userId, lease, recheckAfter }, cancellationToken: cancellationToken));
     }
 
-    private enum SaveResult { Saved, Changed, Gone, Closed }
+    private enum SaveResult { Saved, Narrowed, Gone, Closed }
 
     /// <summary>
-    /// Saves GitHub's answer, unless something narrowed access since <paramref name="seen"/> was read (Changed), the
-    /// connection went or was replaced (Gone), or the account was closed (Closed). Locks in the order every writer
-    /// uses (the user, the access epoch, the connection), so a removal committing meanwhile waits and then wins.
+    /// Saves GitHub's answer: all of it (Saved), or, where access narrowed since <paramref name="seen"/> was read, only
+    /// what narrows (Narrowed: ask again for the rest). Nothing when the connection went or was replaced (Gone) or the
+    /// account was closed (Closed).
     /// </summary>
     private async Task<SaveResult> SaveAsync(Guid userId, StartState seen, GitHubUser user, GitHubUserTokens tokens,
-        GitHubAccess access, bool connecting, CancellationToken cancellationToken)
+        GitHubAccess access, bool connecting, bool recheckNow, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         var open = await connection.ExecuteScalarAsync<bool>(new CommandDefinition(
-            "select exists (select 1 from users where id = @userId and deleted_at is null for share)",
+            "select exists (select 1 from users where id = @userId and deleted_at is null for key share)",
             new { userId }, transaction, cancellationToken: cancellationToken));
         if (!open)
         {
             return SaveResult.Closed;
         }
-        if (await GitHubAccessQueries.EpochAsync(connection, transaction, lockForShare: true, cancellationToken) != seen.Epoch)
-        {
-            return SaveResult.Changed;
-        }
-        var current = await connection.QuerySingleOrDefaultAsync<(DateTime ConnectedAt, long GitHubUserId, DateTime? LeaseUntil)?>(
+
+        // The installations GitHub listed, locked in id order: one stamped since the answer was read narrowed after it.
+        var installations = access.Installations.DistinctBy(i => i.Id).OrderBy(i => i.Id).ToList();
+        var stored = (await connection.QueryAsync<(long Id, long NarrowedAt)>(new CommandDefinition(
+                "select id, narrowed_at from github_app_installations where id = any(@ids) order by id for update",
+                new { ids = installations.Select(i => i.Id).ToArray() }, transaction, cancellationToken: cancellationToken)))
+            .ToDictionary(i => i.Id, i => i.NarrowedAt);
+        var narrowed = stored.Where(i => i.Value > seen.Narrowings).Select(i => i.Key).ToHashSet();
+
+        var current = await connection.QuerySingleOrDefaultAsync<(DateTime ConnectedAt, long GitHubUserId, DateTime? LeaseUntil, long NarrowedAt)?>(
             new CommandDefinition(
                 """
-                select connected_at, github_user_id, recheck_lease_until from github_connections
+                select connected_at, github_user_id, recheck_lease_until, narrowed_at from github_connections
                  where user_id = @userId and revoked_at is null for update
                 """, new { userId }, transaction, cancellationToken: cancellationToken));
-        // A re-check still holds its lease (a connect meanwhile takes it away); a connect finds the connection it read.
+        // A re-check still holds its lease (a connect meanwhile takes it away); a connect finds the connection it read,
+        // or none (it may then save over a revoked row: the person authorized anew).
         var unchanged = seen.NoConnection
             ? current is null
             : current is { } row && row.ConnectedAt == seen.ConnectedAt && row.GitHubUserId == seen.GitHubUserId
               && (connecting || row.LeaseUntil == seen.LeaseUntil);
         if (!unchanged)
         {
-            // Disconnected, revoked, or connected again while GitHub answered: that later change stands. A connect
-            // started from "no connection" may still save over a revoked row (the person authorized anew).
-            if (!connecting || !seen.NoConnection || current is not null)
-            {
-                return SaveResult.Gone;
-            }
+            return SaveResult.Gone;
+        }
+        var userNarrowed = current is { } c && c.NarrowedAt > seen.Narrowings && c.GitHubUserId == user.Id;
+
+        foreach (var installation in installations.Where(i => !narrowed.Contains(i.Id)))
+        {
+            await GitHubAccessQueries.UpsertInstallationAsync(connection, transaction, installation.Id, installation.Account.Login,
+                installation.Account.Type, installation.SuspendedAt, installation.UpdatedAt, cancellationToken);
         }
 
         var protector = Tokens(userId);
@@ -438,13 +452,14 @@ public sealed partial class GitHubConnections(
             connecting
                 ? """
                   insert into github_connections (user_id, github_user_id, github_login, token_protected, refresh_token_protected,
-                                                  token_expires_at, connected_at, checked_at, recheck_after)
-                  values (@userId, @githubUserId, @login, @token, @refreshToken, @expiresAt, @now, @now, @recheckAfter)
+                                                  token_expires_at, token_purpose, connected_at, checked_at, recheck_after)
+                  values (@userId, @githubUserId, @login, @token, @refreshToken, @expiresAt, @purpose, @now, @now, @recheckAfter)
                   on conflict (user_id) do update
                      set github_user_id = excluded.github_user_id, github_login = excluded.github_login,
                          token_protected = excluded.token_protected, refresh_token_protected = excluded.refresh_token_protected,
-                         token_expires_at = excluded.token_expires_at, checked_at = excluded.checked_at,
-                         recheck_after = excluded.recheck_after, revoked_at = null, recheck_lease_until = null,
+                         token_expires_at = excluded.token_expires_at, token_purpose = excluded.token_purpose,
+                         checked_at = excluded.checked_at, recheck_after = excluded.recheck_after, revoked_at = null,
+                         recheck_lease_until = null,
                          connected_at = case when github_connections.github_user_id = excluded.github_user_id
                                               and github_connections.revoked_at is null
                                              then github_connections.connected_at else excluded.connected_at end
@@ -452,45 +467,54 @@ public sealed partial class GitHubConnections(
                 : """
                   update github_connections
                      set github_login = @login, token_protected = @token, refresh_token_protected = @refreshToken,
-                         token_expires_at = @expiresAt, checked_at = @now, recheck_after = @recheckAfter
+                         token_expires_at = @expiresAt, token_purpose = @purpose, checked_at = @now, recheck_after = @recheckAfter
                    where user_id = @userId and github_user_id = @githubUserId and revoked_at is null
                   """,
             new
             {
                 userId, githubUserId = user.Id, login = user.Login, token = protector.Protect(tokens.AccessToken),
                 refreshToken = tokens.RefreshToken is null ? null : protector.Protect(tokens.RefreshToken),
-                expiresAt = tokens.ExpiresAt, now, recheckAfter = now.AddSeconds(options.Value.RecheckSeconds),
+                expiresAt = tokens.ExpiresAt, purpose = TokenPurposeOfUser, now,
+                recheckAfter = recheckNow || narrowed.Count > 0 || userNarrowed ? now : now.AddSeconds(options.Value.RecheckSeconds),
             }, transaction, cancellationToken: cancellationToken));
         if (saved == 0)
         {
             return SaveResult.Gone; // the tokens now belong to another GitHub account than the connection's
         }
 
-        // GitHub listed these installations just now, so they exist; their suspension is as GitHub says, unless CoTeX
-        // has applied a newer state of them (an uninstalled one stays a tombstone).
-        foreach (var installation in access.Installations)
-        {
-            await GitHubAccessQueries.UpsertInstallationAsync(connection, transaction, installation.Id, installation.Account.Login,
-                installation.Account.Type, installation.SuspendedAt, installation.UpdatedAt, cancellationToken);
-        }
+        // GitHub's answer, one row per repository (a repository listed twice, as paging can while it changes, counts
+        // with its lower role). Where access narrowed since (the user, or an installation), only narrowing is taken.
+        var rows = access.Repositories.Where(r => r.Repository.Role is not null)
+            .GroupBy(r => (r.InstallationId, r.Repository.Id))
+            .Select(g => (g.Key.InstallationId, RepoId: g.Key.Id, g.First().Repository.FullName, Role: g.Min(r => (short)r.Repository.Role!.Value)))
+            .ToList();
+        var narrowOnly = narrowed.ToArray();
         await connection.ExecuteAsync(new CommandDefinition(
             """
-            delete from github_user_repo_access where user_id = @userId;
+            delete from github_user_repo_access a
+             where a.user_id = @userId
+               and not exists (select 1 from unnest(@installations, @repos) as x (i, r) where x.i = a.installation_id and x.r = a.repo_id);
+            update github_user_repo_access a set role = x.role, full_name = x.n
+              from unnest(@installations, @repos, @names, @roles) as x (i, r, n, role)
+             where a.user_id = @userId and a.installation_id = x.i and a.repo_id = x.r
+               and (x.role <= a.role or not (x.i = any(@narrowOnly)) and not @allNarrowOnly);
             insert into github_user_repo_access (user_id, installation_id, repo_id, full_name, role)
-            select @userId, a.i, a.r, a.n, a.role from unnest(@installations, @repos, @names, @roles) as a (i, r, n, role)
-              join github_app_installations i on i.id = a.i and i.deleted_at is null
-            on conflict (user_id, installation_id, repo_id) do update set role = greatest(github_user_repo_access.role, excluded.role);
+            select @userId, x.i, x.r, x.n, x.role from unnest(@installations, @repos, @names, @roles) as x (i, r, n, role)
+              join github_app_installations i on i.id = x.i and i.deleted_at is null
+             where not (x.i = any(@narrowOnly)) and not @allNarrowOnly
+            on conflict (user_id, installation_id, repo_id) do nothing;
             """,
             new
             {
                 userId,
-                installations = access.Repositories.Select(r => r.InstallationId).ToArray(),
-                repos = access.Repositories.Select(r => r.Repository.Id).ToArray(),
-                names = access.Repositories.Select(r => r.Repository.FullName).ToArray(),
-                roles = access.Repositories.Select(r => (short)r.Repository.Role).ToArray(),
+                installations = rows.Select(r => r.InstallationId).ToArray(),
+                repos = rows.Select(r => r.RepoId).ToArray(),
+                names = rows.Select(r => r.FullName).ToArray(),
+                roles = rows.Select(r => r.Role).ToArray(),
+                narrowOnly, allNarrowOnly = userNarrowed,
             }, transaction, cancellationToken: cancellationToken));
         await transaction.CommitAsync(cancellationToken);
-        return SaveResult.Saved;
+        return narrowed.Count > 0 || userNarrowed ? SaveResult.Narrowed : SaveResult.Saved;
     }
 
     [LoggerMessage(Level = LogLevel.Information,
@@ -498,6 +522,6 @@ public sealed partial class GitHubConnections(
     private static partial void LogRevokedOnRecheck(ILogger logger, Guid userId, string login, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning,
-        Message = "Access changed during each of three re-checks of user {UserId}; GitHub's answers dropped, due again at once")]
+        Message = "Access narrowed during each of three re-checks of user {UserId}; what narrowed is saved, the rest is due again at once")]
     private static partial void LogSuperseded(ILogger logger, Guid userId);
 }

@@ -20,15 +20,19 @@ public sealed record GitHubInstallation(long Id, GitHubAccount Account, DateTime
 /// </summary>
 public sealed record GitHubRepository(long Id, string FullName, GitHubRepositoryPermissions? Permissions = null)
 {
-    /// <summary>The user's role on the repository; read when GitHub said nothing (the least it lists a repository for).</summary>
-    public RepoRole Role => Permissions?.Role ?? RepoRole.Read;
+    /// <summary>
+    /// The user's role on the repository: read when GitHub listed it without permissions (the least it lists a
+    /// repository for), none (null) when it listed every flag false.
+    /// </summary>
+    public RepoRole? Role => Permissions is null ? RepoRole.Read : Permissions.Role;
 }
 
 /// <summary>GitHub's <c>permissions</c> object on a repository: which of the five roles' rights the user has.</summary>
 public sealed record GitHubRepositoryPermissions(bool Admin, bool Maintain, bool Push, bool Triage, bool Pull)
 {
-    public RepoRole Role => Admin ? RepoRole.Admin : Maintain ? RepoRole.Maintain : Push ? RepoRole.Write
-        : Triage ? RepoRole.Triage : RepoRole.Read;
+    /// <summary>The highest role whose flag is set; null when none is (no access: the repository is not the user's).</summary>
+    public RepoRole? Role => Admin ? RepoRole.Admin : Maintain ? RepoRole.Maintain : Push ? RepoRole.Write
+        : Triage ? RepoRole.Triage : Pull ? RepoRole.Read : null;
 }
 
 /// <summary>One delivery of the app's webhook, from <c>GET /app/hook/deliveries</c>.</summary>

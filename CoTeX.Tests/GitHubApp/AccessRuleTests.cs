@@ -116,6 +116,7 @@ public sealed class AccessRuleTests(TestInfrastructure infra)
     [InlineData("repository removed from the installation")]
     [InlineData("authorization revoked")]
     [InlineData("installation suspended")]
+    [InlineData("collaborator removed")]
     [InlineData("disconnected")]
     [InlineData("account closed")]
     public async Task A_removal_that_commits_while_a_recheck_waits_on_GitHub_wins(string removal)
@@ -153,6 +154,16 @@ public sealed class AccessRuleTests(TestInfrastructure infra)
             case "installation suspended":
                 await SuspendAsync(world);
                 break;
+            case "collaborator removed":
+                world.GitHub.Deny(1, GitHubAppWorld.Api);
+                await world.DeliverAsync("member", GitHubAppWorld.Payload("member/added.with-installation.payload.json", json =>
+                {
+                    json["action"] = "removed"; // GitHub's member.removed has member.added's shape
+                    json["member"]!["id"] = 1;
+                    json["repository"]!["id"] = GitHubAppWorld.Api;
+                    json["installation"]!["id"] = GitHubAppWorld.Installation;
+                }));
+                break;
             default:
                 await BreakAsync(world, removal, alice);
                 break;
@@ -165,7 +176,7 @@ public sealed class AccessRuleTests(TestInfrastructure infra)
         var first = await world.DeliverAsync("push", GitHubAppWorld.Push(GitHubAppWorld.Api, "acme/api"));
         var second = await world.DeliverAsync("push", GitHubAppWorld.Push(GitHubAppWorld.Api, "acme/api"));
         (await world.CountEventsAsync(alice)).Should().Be(0);
-        var bobReceives = removal is "disconnected" or "account closed" or "authorization revoked";
+        var bobReceives = removal is "disconnected" or "account closed" or "authorization revoked" or "collaborator removed";
         (await world.CountEventsAsync(bob)).Should().Be(bobReceives ? 2 : 0);
         if (!bobReceives)
         {
@@ -186,11 +197,14 @@ public sealed class AccessRuleTests(TestInfrastructure infra)
                 (await world.ApiApp.ScalarAsync<bool>($"select suspended_at is not null from github_app_installations where id = {GitHubAppWorld.Installation}"))
                     .Should().BeTrue();
                 break;
+            case "collaborator removed":
+                (await world.ApiApp.ScalarAsync<long>($"select count(*) from github_user_repo_access where user_id = '{alice}'")).Should().Be(0);
+                break;
             default:
                 (await world.ApiApp.ScalarAsync<long>($"select count(*) from github_user_repo_access where repo_id = {GitHubAppWorld.Api}")).Should().Be(0);
                 break;
         }
-        if (removal is "repository removed from the installation" or "installation suspended")
+        if (removal is "repository removed from the installation" or "installation suspended" or "collaborator removed")
         {
             // The answer GitHub gave before the removal was dropped, and GitHub asked again.
             RepositoryListings(world).Should().BeGreaterThan(listingsBefore + 1);
@@ -221,6 +235,39 @@ public sealed class AccessRuleTests(TestInfrastructure infra)
         (await world.DeliverAsync("push", GitHubAppWorld.Push(GitHubAppWorld.Api, "acme/api")))["followers"]!.GetValue<int>().Should().Be(1);
         (await world.CountEventsAsync(alice)).Should().Be(1);
         (await world.CountEventsAsync(bob)).Should().Be(0);
+    }
+
+    [Fact]
+    public void The_READMEs_table_of_roles_per_event_type_is_the_codes()
+    {
+        var readme = File.ReadAllLines(Path.Combine(RepositoryRoot(), "README.md"));
+        var documented = new Dictionary<string, string>();
+        foreach (var line in readme.SkipWhile(l => !l.StartsWith("| Event types | Least role |", StringComparison.Ordinal)).Skip(2)
+                     .TakeWhile(l => l.StartsWith('|')))
+        {
+            var cells = line.Split('|', StringSplitOptions.TrimEntries);
+            foreach (var type in System.Text.RegularExpressions.Regex.Matches(cells[1], "`([a-z_*]+)`").Select(m => m.Groups[1].Value))
+            {
+                documented[type] = cells[2];
+            }
+        }
+        documented.Should().NotBeEmpty();
+        foreach (var (type, (role, _)) in CoTeX.Shared.GitHubApp.EventVisibility.Table)
+        {
+            var row = documented.GetValueOrDefault(type)
+                      ?? documented.FirstOrDefault(d => d.Key.EndsWith('*') && type.StartsWith(d.Key.TrimEnd('*'), StringComparison.Ordinal)).Value;
+            row.Should().Be(role.ToString().ToLowerInvariant(), $"the README's row for {type}");
+        }
+    }
+
+    private static string RepositoryRoot()
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "CoTeX.sln")))
+        {
+            directory = directory.Parent;
+        }
+        return directory?.FullName ?? throw new InvalidOperationException("CoTeX.sln not found above the test's folder.");
     }
 
     /// <summary>Breaks one clause of the rule for <paramref name="alice"/> (GitHub user 1), as GitHub or she would.</summary>

@@ -115,7 +115,7 @@ public sealed partial class GitHubAppMaintenance(
             {
                 try
                 {
-                    if (await connections.RecheckAsync(userId, cancellationToken) == RecheckOutcome.Revoked)
+                    if ((await connections.RecheckAsync(userId, cancellationToken)).Outcome == RecheckOutcome.Revoked)
                     {
                         revoked++;
                     }
@@ -150,45 +150,70 @@ public sealed partial class GitHubAppMaintenance(
         await using (var connection = await dataSource.OpenConnectionAsync(cancellationToken))
         {
             installations = (await connection.QueryAsync<long>(new CommandDefinition(
-                "select id from github_app_installations where deleted_at is null", cancellationToken: cancellationToken))).ToArray();
+                "select id from github_app_installations where deleted_at is null order by id", cancellationToken: cancellationToken))).ToArray();
         }
         foreach (var id in installations)
         {
-            long seen;
-            await using (var connection = await dataSource.OpenConnectionAsync(cancellationToken))
+            try
             {
-                seen = await GitHubAccessQueries.EpochAsync(connection, null, lockForShare: false, cancellationToken);
+                await CheckInstallationAsync(id, cancellationToken);
             }
-            // GitHub's answers, with no database connection held while it answers.
-            var installation = await github.GetInstallationAsync(id, cancellationToken);
-            var covered = installation is { SuspendedAt: null }
-                ? (await github.GetInstallationRepositoriesAsync(id, cancellationToken)).Select(r => r.Id).ToArray()
-                : null;
-            await using (var connection = await dataSource.OpenConnectionAsync(cancellationToken))
+            catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-                if (!await GitHubAccessQueries.AdvanceEpochIfAsync(connection, transaction, seen, cancellationToken))
-                {
-                    // An event changed access while GitHub answered: this answer may be older than it; the next round asks again.
-                    continue;
-                }
-                if (installation is null)
-                {
-                    await GitHubAccessQueries.DeleteInstallationAsync(connection, transaction, id, "", "", cancellationToken);
-                }
-                else
-                {
-                    await GitHubAccessQueries.UpsertInstallationAsync(connection, transaction, id, installation.Account.Login,
-                        installation.Account.Type, installation.SuspendedAt, installation.UpdatedAt, cancellationToken);
-                    if (covered is not null)
-                    {
-                        await GitHubAccessQueries.KeepOnlyRepositoriesAsync(connection, transaction, id, covered, cancellationToken);
-                    }
-                }
-                await transaction.CommitAsync(cancellationToken);
+                // One installation GitHub will not answer for (an IP allow list, an outage) does not stop the others.
+                LogInstallationCheckFailed(logger, id, ex.Message);
             }
         }
         return installations.Length;
+    }
+
+    private async Task CheckInstallationAsync(long id, CancellationToken cancellationToken)
+    {
+        long seen;
+        await using (var connection = await dataSource.OpenConnectionAsync(cancellationToken))
+        {
+            seen = await GitHubAccessQueries.NarrowingsSoFarAsync(connection, cancellationToken);
+        }
+        // GitHub's answers, with no database connection held while it answers.
+        var installation = await github.GetInstallationAsync(id, cancellationToken);
+        var covered = installation is { SuspendedAt: null }
+            ? (await github.GetInstallationRepositoriesAsync(id, cancellationToken)).Select(r => r.Id).ToArray()
+            : null;
+
+        await using var db = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await db.BeginTransactionAsync(cancellationToken);
+        var stored = await db.QuerySingleOrDefaultAsync<(long NarrowedAt, bool Suspended)?>(new CommandDefinition(
+            "select narrowed_at, suspended_at is not null from github_app_installations where id = @id and deleted_at is null for update",
+            new { id }, transaction, cancellationToken: cancellationToken));
+        if (stored is not { } current)
+        {
+            return; // uninstalled meanwhile
+        }
+        if (installation is null)
+        {
+            await GitHubAccessQueries.DeleteInstallationAsync(db, transaction, id, "", "", cancellationToken);
+        }
+        else
+        {
+            var narrows = installation.SuspendedAt is not null && !current.Suspended
+                          || covered is not null && await GitHubAccessQueries.CoversLessAsync(db, transaction, id, covered, cancellationToken);
+            if (narrows)
+            {
+                await GitHubAccessQueries.NarrowInstallationAsync(db, transaction, id, cancellationToken);
+            }
+            // A state GitHub showed before an event CoTeX applied since is not written over it (that event is newer);
+            // what it takes away still is.
+            if (narrows || current.NarrowedAt <= seen)
+            {
+                await GitHubAccessQueries.UpsertInstallationAsync(db, transaction, id, installation.Account.Login,
+                    installation.Account.Type, installation.SuspendedAt, installation.UpdatedAt, cancellationToken);
+            }
+            if (covered is not null)
+            {
+                await GitHubAccessQueries.KeepOnlyRepositoriesAsync(db, transaction, id, covered, cancellationToken);
+            }
+        }
+        await transaction.CommitAsync(cancellationToken);
     }
 
     /// <summary>Asks GitHub to send again the app's deliveries that failed since the last look.</summary>
@@ -294,6 +319,9 @@ public sealed partial class GitHubAppMaintenance(
     [LoggerMessage(LogLevel.Information,
         "GitHub App deliveries: {Failed} failed since the last look, {Requested} redeliveries asked for, {Waiting} left for the next run, {GivenUp} given up")]
     private static partial void LogRedelivered(ILogger logger, int failed, int requested, int waiting, int givenUp);
+
+    [LoggerMessage(LogLevel.Warning, "GitHub App installation {InstallationId} could not be checked: {Reason}; the next round retries")]
+    private static partial void LogInstallationCheckFailed(ILogger logger, long installationId, string reason);
 
     [LoggerMessage(LogLevel.Warning, "GitHub App maintenance step failed; the next round retries")]
     private static partial void LogFailed(ILogger logger, Exception exception);
