@@ -15,7 +15,7 @@ namespace CoTeX.Tests.Repos;
 /// </summary>
 public sealed class KeyRingEncryptionTests(TestInfrastructure infra)
 {
-    private const string OtherKey = "another-key-encryption-key-entirely-0123456789";
+    private const string OtherKey = "PFueAufMatUg8N9d1vwP/fQ9qkNQsEGSsLvc8/Vm/es=";
 
     [Fact]
     public async Task The_stored_key_ring_holds_no_unencrypted_key_material()
@@ -88,7 +88,13 @@ public sealed class KeyRingEncryptionTests(TestInfrastructure infra)
         health.StatusCode.Should().Be(HttpStatusCode.ServiceUnavailable);
         var keyRing = (await health.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("checks").GetProperty("key-ring");
         keyRing.GetProperty("status").GetString().Should().Be("Unhealthy");
-        keyRing.GetProperty("description").GetString().Should().Contain("cannot be decrypted").And.Contain("DataProtection:KeyEncryptionKey");
+        var description = keyRing.GetProperty("description").GetString();
+        description.Should().Contain("cannot be decrypted").And.Contain("DataProtection:KeyEncryptionKey");
+        foreach (var id in KeyEncryptionKeyIds(await KeyRowsAsync(db)))
+        {
+            description.Should().NotContain(id, "/health answers anyone: it names the setting, not the keys");
+            api.Output.Should().Contain(line => line.Contains(id), "the log names them for the operator");
+        }
         await Eventually.SucceedsAsync(() =>
         {
             api.Output.Should().Contain(line => line.Contains("Webhook secrets cannot be read") && line.Contains("DataProtection:KeyEncryptionKey"));
@@ -98,6 +104,97 @@ public sealed class KeyRingEncryptionTests(TestInfrastructure infra)
             GitHubPayloads.ForRepo("push/payload.json", repo.FullName));
         delivery.StatusCode.Should().Be(HttpStatusCode.ServiceUnavailable, "the secret cannot be read: a server problem, not a bad signature");
         (await CountAsync(db, "select count(*) from github_events")).Should().Be(0);
+    }
+
+    [Fact]
+    public async Task A_service_with_another_key_encryption_key_adds_no_key_to_the_ring_and_answers_503_where_a_new_secret_is_needed()
+    {
+        var db = await infra.CreateMigratedDatabaseAsync();
+        var userId = Guid.NewGuid();
+        CreatedRepo repo;
+        await using (var owner = await ApiApp.StartAsync(infra, databaseConnectionString: db))
+        {
+            repo = await ApiApp.TrackRepoAsync(owner.ClientFor(userId));
+        }
+        var ring = await KeyRowsAsync(db);
+
+        await using (var wrong = await ApiApp.StartAsync(infra, new() { ["DataProtection:KeyEncryptionKey"] = OtherKey }, db))
+        {
+            var user = wrong.ClientFor(userId);
+            foreach (var response in new[]
+                     {
+                         await user.PostAsJsonAsync("/api/repos", new { fullName = "octocat/Spoon-Knife" }),
+                         await user.PostAsync($"/api/repos/{repo.Id}/rotate-secret", null),
+                         await user.PostAsJsonAsync("/api/repos", new { fullName = "octocat/Hello-World" }), // once more: still refused
+                     })
+            {
+                response.StatusCode.Should().Be(HttpStatusCode.ServiceUnavailable, await response.Content.ReadAsStringAsync());
+                response.Headers.RetryAfter.Should().NotBeNull();
+                var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
+                problem.GetProperty("detail").GetString().Should().Contain("nothing was stored").And.Contain("DataProtection:KeyEncryptionKey");
+            }
+            (await wrong.DeliverAsync(repo.Id, repo.WebhookSecret, "push", GitHubPayloads.ForRepo("push/payload.json", repo.FullName)))
+                .StatusCode.Should().Be(HttpStatusCode.ServiceUnavailable);
+        }
+
+        (await KeyRowsAsync(db)).Should().BeEquivalentTo(ring, "no key was created under the wrong key-encryption key");
+        (await CountAsync(db, "select count(*) from tracked_repos")).Should().Be(1);
+        await using var right = await ApiApp.StartAsync(infra, databaseConnectionString: db);
+        (await right.DeliverAsync(repo.Id, repo.WebhookSecret, "push", GitHubPayloads.ForRepo("push/payload.json", repo.FullName)))
+            .StatusCode.Should().Be(HttpStatusCode.OK, "the secret was not rotated, and the ring is still the right key's");
+        await ApiApp.TrackRepoAsync(right.ClientFor(userId), "octocat/Spoon-Knife");
+    }
+
+    [Fact]
+    public async Task A_rotation_in_the_documented_order_leaves_no_replica_unable_to_read_while_settings_are_mixed()
+    {
+        const string NewKey = "MmjbYMvh7ULvdrVEC1RNPXIYHbeqGelMqyTIx+QZfWA=";
+        var db = await infra.CreateMigratedDatabaseAsync();
+        var body = (CreatedRepo r) => GitHubPayloads.ForRepo("push/payload.json", r.FullName);
+        var userId = Guid.NewGuid();
+        CreatedRepo first;
+        await using (var before = await ApiApp.StartAsync(infra, databaseConnectionString: db))
+        {
+            first = await ApiApp.TrackRepoAsync(before.ClientFor(userId));
+        }
+        var oldIds = KeyEncryptionKeyIds(await KeyRowsAsync(db));
+
+        // Step 1: every replica learns the new key as a previous one; the ring stays under the old key.
+        Dictionary<string, string?> learned = new()
+        {
+            ["DataProtection:KeyEncryptionKey"] = TestTokens.KeyEncryptionKey, ["DataProtection:PreviousKeyEncryptionKeys:0"] = NewKey,
+        };
+        await using var stepOne = await ApiApp.StartAsync(infra, learned, db);
+        (await stepOne.DeliverAsync(first.Id, first.WebhookSecret, "push", body(first))).StatusCode.Should().Be(HttpStatusCode.OK);
+        KeyEncryptionKeyIds(await KeyRowsAsync(db)).Should().BeEquivalentTo(oldIds);
+
+        // Step 2, replica by replica: the new key becomes current, the old one previous. The ring is sealed under the new
+        // key while step 1 replicas still run, and a step 1 replica that reads it now (a restart) reads it.
+        Dictionary<string, string?> current = new()
+        {
+            ["DataProtection:KeyEncryptionKey"] = NewKey, ["DataProtection:PreviousKeyEncryptionKeys:0"] = TestTokens.KeyEncryptionKey,
+        };
+        await using var stepTwo = await ApiApp.StartAsync(infra, current, db);
+        (await stepTwo.DeliverAsync(first.Id, first.WebhookSecret, "push", body(first))).StatusCode.Should().Be(HttpStatusCode.OK);
+        var newIds = KeyEncryptionKeyIds(await KeyRowsAsync(db));
+        newIds.Should().NotIntersectWith(oldIds, "the step 2 replica sealed the ring under the new key");
+        await using (var restartedStepOne = await ApiApp.StartAsync(infra, learned, db))
+        {
+            await AssertHealthyKeyRingAsync(restartedStepOne);
+            (await restartedStepOne.DeliverAsync(first.Id, first.WebhookSecret, "push", body(first))).StatusCode.Should().Be(HttpStatusCode.OK);
+            var second = await ApiApp.TrackRepoAsync(restartedStepOne.ClientFor(userId), "octocat/Spoon-Knife");
+            (await stepTwo.DeliverAsync(second.Id, second.WebhookSecret, "push", body(second))).StatusCode.Should().Be(HttpStatusCode.OK);
+        }
+
+        // Step 3: once every replica runs step 2, the old key is dropped; a replica with only the new key reads everything.
+        await using (var allOnStepTwo = await ApiApp.StartAsync(infra, current, db))
+        {
+            await AssertHealthyKeyRingAsync(allOnStepTwo); // reading the ring seals it under the new key again
+        }
+        KeyEncryptionKeyIds(await KeyRowsAsync(db)).Should().BeEquivalentTo(newIds);
+        await using var after = await ApiApp.StartAsync(infra, new() { ["DataProtection:KeyEncryptionKey"] = NewKey }, db);
+        await AssertHealthyKeyRingAsync(after);
+        (await after.DeliverAsync(first.Id, first.WebhookSecret, "push", body(first))).StatusCode.Should().Be(HttpStatusCode.OK);
     }
 
     [Fact]
@@ -152,6 +249,12 @@ public sealed class KeyRingEncryptionTests(TestInfrastructure infra)
 
         response.StatusCode.Should().Be(HttpStatusCode.OK, "the old secret is still readable");
         (await KeyRowsAsync(db)).Should().OnlyContain(xml => !xml.Contains("unencrypted form") && xml.Contains("keyRingSecret"));
+    }
+
+    private static async Task AssertHealthyKeyRingAsync(ApiApp app)
+    {
+        var health = await app.AnonymousClient().GetFromJsonAsync<JsonElement>("/health");
+        health.GetProperty("checks").GetProperty("key-ring").GetProperty("status").GetString().Should().Be("Healthy");
     }
 
     private static HashSet<string> KeyEncryptionKeyIds(IEnumerable<string> rows) =>
