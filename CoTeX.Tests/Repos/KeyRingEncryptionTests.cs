@@ -50,6 +50,22 @@ public sealed class KeyRingEncryptionTests(TestInfrastructure infra)
         output.Should().Contain("DataProtection:KeyEncryptionKey is not set").And.Contain("DataProtection__KeyEncryptionKey");
     }
 
+    [Theory]
+    [InlineData("cotex-test-suite-key-encryption-key-0123456789", "not base64")]
+    [InlineData("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "repeat")] // 32 zero bytes
+    [InlineData("Y290ZXhjb3RleGNvdGV4Y290ZXhjb3RleGNvdGV4Y28=", "repeat")] // "cotex" over and over
+    [InlineData("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "sequence")] // 0, 1, 2, ... 31
+    [InlineData("NqfdKblfY6Gjvlq9zNKoZw==", "16 bytes")]
+    [InlineData("prz8tH4P4TegipsyUqLXDfP/gCI0j+3YGXztjtcm1BoAqMMZEsSByYVgL4dI8BPi", "48 bytes")]
+    public async Task An_api_whose_key_encryption_key_is_not_32_random_bytes_in_base64_refuses_to_start_and_names_the_setting(
+        string key, string why)
+    {
+        var start = () => ApiApp.StartAsync(infra, new() { ["DataProtection:KeyEncryptionKey"] = key });
+
+        (await start.Should().ThrowAsync<Exception>()).Which.ToString().Should()
+            .Contain("DataProtection:KeyEncryptionKey must be 32 random bytes in base64").And.Contain(why).And.Contain("openssl rand -base64 32");
+    }
+
     [Fact]
     public async Task Webhooks_keep_verifying_across_a_restart_with_the_right_key()
     {
