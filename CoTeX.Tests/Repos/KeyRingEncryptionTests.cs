@@ -162,6 +162,25 @@ public sealed class KeyRingEncryptionTests(TestInfrastructure infra)
     }
 
     [Fact]
+    public async Task Connecting_github_with_another_key_encryption_key_is_503_and_adds_no_key_to_the_ring()
+    {
+        var db = await infra.CreateMigratedDatabaseAsync();
+        await using (var owner = await ApiApp.StartAsync(infra, databaseConnectionString: db))
+        {
+            await ApiApp.TrackRepoAsync(owner.ClientFor());
+        }
+        var ring = await KeyRowsAsync(db);
+        await using var world = await GitHubAppWorld.StartAsync(infra, new() { ["DataProtection:KeyEncryptionKey"] = OtherKey }, db);
+
+        var connect = await world.ApiApp.ClientFor().PostAsync("/api/github-app/connect", null);
+
+        connect.StatusCode.Should().Be(HttpStatusCode.ServiceUnavailable, await connect.Content.ReadAsStringAsync());
+        connect.Headers.RetryAfter.Should().NotBeNull();
+        (await connect.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("detail").GetString().Should().Contain("nothing was stored");
+        (await KeyRowsAsync(db)).Should().BeEquivalentTo(ring);
+    }
+
+    [Fact]
     public async Task A_rotation_in_the_documented_order_leaves_no_replica_unable_to_read_while_settings_are_mixed()
     {
         const string NewKey = "MmjbYMvh7ULvdrVEC1RNPXIYHbeqGelMqyTIx+QZfWA=";
