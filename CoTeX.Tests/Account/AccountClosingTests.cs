@@ -172,13 +172,7 @@ public sealed class AccountClosingTests(TestInfrastructure infra)
         (await user.GetAsync("/api/repos")).StatusCode.Should().Be(HttpStatusCode.OK, "the user exists and this Api knows them");
 
         // Hold the user's row lock, so the closure and then the registration queue behind it, in that order.
-        await using var holder = new NpgsqlConnection(app.DatabaseConnectionString);
-        await holder.OpenAsync();
-        await using var held = await holder.BeginTransactionAsync();
-        await using (var lockRow = new NpgsqlCommand($"select 1 from users where id = '{userId}' for update", holder, held))
-        {
-            await lockRow.ExecuteScalarAsync();
-        }
+        await using var held = await HoldUserLockAsync(app, userId);
         var closing = user.DeleteAsync("/api/me");
         await WaitForLockWaitersAsync(app, 1);
         var registering = user.PostAsJsonAsync("/api/repos", new { fullName = "octocat/Hello-World" });
@@ -192,6 +186,60 @@ public sealed class AccountClosingTests(TestInfrastructure infra)
         (await app.ScalarAsync<long>($"select count(*) from tracked_repos where user_id = '{userId}'")).Should().Be(0);
         (await user.PostAsJsonAsync("/api/repos", new { fullName = "octocat/Hello-World" })).StatusCode
             .Should().Be(HttpStatusCode.Unauthorized, "a request made after the closure is refused at the door");
+    }
+
+    [Fact]
+    public async Task A_checkout_that_the_closure_waited_for_is_expired_by_the_closure_and_one_that_waited_for_the_closure_is_410()
+    {
+        await using var stripe = await FakeStripe.StartAsync();
+        await using var app = await ApiApp.StartAsync(infra, stripe.Settings);
+        var userId = Guid.NewGuid();
+        var user = app.ClientFor(userId);
+        (await user.GetAsync("/api/billing")).StatusCode.Should().Be(HttpStatusCode.OK, "the user exists and this Api knows them");
+
+        HttpResponseMessage early, late;
+        await using (var held = await HoldUserLockAsync(app, userId))
+        {
+            var checkingOut = user.PostAsync("/api/checkout", null);
+            await WaitForLockWaitersAsync(app, 1);
+            var closing = user.DeleteAsync("/api/me");
+            await WaitForLockWaitersAsync(app, 2);
+            var checkingOutAgain = user.PostAsync("/api/checkout", null);
+            await WaitForLockWaitersAsync(app, 3);
+            await held.CommitAsync();
+
+            early = await checkingOut;
+            (await closing).StatusCode.Should().Be(HttpStatusCode.NoContent);
+            late = await checkingOutAgain;
+        }
+
+        early.StatusCode.Should().Be(HttpStatusCode.OK, "it had the lock before the closure");
+        var session = stripe.Session((await early.Content.ReadFromJsonAsync<CheckoutSession>())!.Url);
+        session["status"]!.GetValue<string>().Should().Be("expired", "the closure's second pass expired it");
+        late.StatusCode.Should().Be(HttpStatusCode.Gone, await late.Content.ReadAsStringAsync());
+        stripe.Calls.Count(c => c == "POST /v1/checkout/sessions").Should().Be(1, "no session is made for a closed account");
+    }
+
+    /// <summary>Takes the user's row lock in a transaction of its own, as a slow writer would; committing releases it.</summary>
+    private static async Task<HeldLock> HoldUserLockAsync(ApiApp app, Guid userId)
+    {
+        var holder = new NpgsqlConnection(app.DatabaseConnectionString);
+        await holder.OpenAsync();
+        var transaction = await holder.BeginTransactionAsync();
+        await using var lockRow = new NpgsqlCommand($"select 1 from users where id = '{userId}' for update", holder, transaction);
+        await lockRow.ExecuteScalarAsync();
+        return new HeldLock(holder, transaction);
+    }
+
+    private sealed class HeldLock(NpgsqlConnection connection, NpgsqlTransaction transaction) : IAsyncDisposable
+    {
+        public Task CommitAsync() => transaction.CommitAsync();
+
+        public async ValueTask DisposeAsync()
+        {
+            await transaction.DisposeAsync();
+            await connection.DisposeAsync();
+        }
     }
 
     /// <summary>Waits until <paramref name="count"/> of the Api's queries wait for a row lock in its database.</summary>
