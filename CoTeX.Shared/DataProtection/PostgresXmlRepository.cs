@@ -14,9 +14,10 @@ namespace CoTeX.Shared.DataProtection;
 /// with their secrets encrypted under the key-encryption key (<see cref="KeyRingEncryptor"/>, configured as the
 /// ring's XML encryptor). Reading the ring also re-seals what is not yet under the current key-encryption key: rows
 /// written before keys were encrypted, and rows under a previous key during a rotation.
-/// Nothing is added to a ring this service cannot read in full: with another key-encryption key than the ring's, Data
+/// Nothing is written to a ring this service cannot read in full: with another key-encryption key than the ring's, Data
 /// Protection finds no usable key and would create one, sealed under the wrong key, that every other replica then
-/// fails to read. <see cref="StoreElement"/> refuses instead (a 503 for whatever needed the new key).
+/// fails to read. <see cref="StoreElement"/> refuses instead (a 503 for whatever needed the new key), and nothing is
+/// re-sealed.
 /// The framework reads the ring once and caches it, so the synchronous calls here are rare.
 /// </summary>
 public sealed partial class PostgresXmlRepository(NpgsqlDataSource dataSource, KeyEncryptionKeys keys,
@@ -29,20 +30,22 @@ public sealed partial class PostgresXmlRepository(NpgsqlDataSource dataSource, K
     public IReadOnlyCollection<XElement> GetAllElements()
     {
         using var connection = dataSource.OpenConnection();
-        var elements = new List<XElement>();
-        foreach (var (friendlyName, xml) in connection.Query<(string, string)>(
-                     "select friendly_name, xml from data_protection_keys order by created_at"))
+        var rows = connection.Query<(string FriendlyName, string Xml)>(
+                "select friendly_name, xml from data_protection_keys order by created_at")
+            .Select(row => (row.FriendlyName, Element: XElement.Parse(row.Xml))).ToList();
+        // Re-sealing writes to the ring, so it is done only by a service that can read all of it: one with another
+        // key-encryption key would seal a key written in the clear under a key the other replicas do not have.
+        var mayWrite = rows.All(row => CanRead(row.Element));
+        foreach (var (friendlyName, element) in rows)
         {
-            var element = XElement.Parse(xml);
-            if (Reseal(element))
+            if (mayWrite && Reseal(element))
             {
                 connection.Execute("update data_protection_keys set xml = @xml where friendly_name = @friendlyName",
                     new { friendlyName, xml = element.ToString(SaveOptions.DisableFormatting) });
                 LogResealed(logger, friendlyName, keys.CurrentId);
             }
-            elements.Add(element);
         }
-        return elements;
+        return rows.Select(row => row.Element).ToList();
     }
 
     public void StoreElement(XElement element, string friendlyName)

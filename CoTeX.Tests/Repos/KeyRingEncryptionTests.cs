@@ -162,6 +162,27 @@ public sealed class KeyRingEncryptionTests(TestInfrastructure infra)
     }
 
     [Fact]
+    public async Task A_service_with_another_key_encryption_key_does_not_seal_a_key_written_in_the_clear()
+    {
+        var db = await infra.CreateMigratedDatabaseAsync();
+        await using (var owner = await ApiApp.StartAsync(infra, databaseConnectionString: db))
+        {
+            await ApiApp.TrackRepoAsync(owner.ClientFor());
+        }
+        var (plainKey, repoId, secret) = await AddKeyWrittenInTheClearAsync(db);
+
+        await using (var wrong = await ApiApp.StartAsync(infra, new() { ["DataProtection:KeyEncryptionKey"] = OtherKey }, db))
+        {
+            (await wrong.AnonymousClient().GetAsync("/health")).StatusCode.Should().Be(HttpStatusCode.ServiceUnavailable); // reads the ring
+        }
+
+        (await KeyRowsAsync(db)).Should().Contain(plainKey, "a service that cannot read the whole ring re-seals nothing");
+        await using var right = await ApiApp.StartAsync(infra, databaseConnectionString: db);
+        (await right.DeliverAsync(repoId, secret, "push", GitHubPayloads.ForRepo("push/payload.json", "octocat/Hello-World")))
+            .StatusCode.Should().Be(HttpStatusCode.OK);
+    }
+
+    [Fact]
     public async Task Connecting_github_with_another_key_encryption_key_is_503_and_adds_no_key_to_the_ring()
     {
         var db = await infra.CreateMigratedDatabaseAsync();
@@ -265,6 +286,18 @@ public sealed class KeyRingEncryptionTests(TestInfrastructure infra)
     {
         // What a database from before this change holds: a key ring written in the clear, and a secret protected by it.
         var db = await infra.CreateMigratedDatabaseAsync();
+        var (_, repoId, secret) = await AddKeyWrittenInTheClearAsync(db);
+
+        await using var app = await ApiApp.StartAsync(infra, databaseConnectionString: db);
+        var response = await app.DeliverAsync(repoId, secret, "push", GitHubPayloads.ForRepo("push/payload.json", "octocat/Hello-World"));
+
+        response.StatusCode.Should().Be(HttpStatusCode.OK, "the old secret is still readable");
+        (await KeyRowsAsync(db)).Should().OnlyContain(xml => !xml.Contains("unencrypted form") && xml.Contains("keyRingSecret"));
+    }
+
+    /// <summary>A key written in the clear (as before the ring was encrypted) and a repo whose secret it protects.</summary>
+    private static async Task<(string PlainKey, Guid RepoId, string Secret)> AddKeyWrittenInTheClearAsync(string db)
+    {
         var folder = Directory.CreateTempSubdirectory("cotex-plain-keys");
         var secret = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
         var protectedSecret = DataProtectionProvider.Create(folder, b => b.SetApplicationName("CoTeX"))
@@ -278,12 +311,7 @@ public sealed class KeyRingEncryptionTests(TestInfrastructure infra)
         await ExecuteAsync(db, "insert into users (id) values (@user)", ("user", userId));
         await ExecuteAsync(db, "insert into tracked_repos (id, user_id, full_name, webhook_secret_protected) values (@repo, @user, 'octocat/Hello-World', @secret)",
             ("repo", repoId), ("user", userId), ("secret", protectedSecret));
-
-        await using var app = await ApiApp.StartAsync(infra, databaseConnectionString: db);
-        var response = await app.DeliverAsync(repoId, secret, "push", GitHubPayloads.ForRepo("push/payload.json", "octocat/Hello-World"));
-
-        response.StatusCode.Should().Be(HttpStatusCode.OK, "the old secret is still readable");
-        (await KeyRowsAsync(db)).Should().OnlyContain(xml => !xml.Contains("unencrypted form") && xml.Contains("keyRingSecret"));
+        return (plainKey, repoId, secret);
     }
 
     private static async Task AssertHealthyKeyRingAsync(ApiApp app)
