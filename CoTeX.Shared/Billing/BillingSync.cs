@@ -41,7 +41,7 @@ public sealed partial class BillingSync(
         var state = Derive(subscriptions);
         userIdHint ??= UserIdOf(subscriptions);
 
-        Guid? closedUserId = null;
+        Guid closedUserId;
         await using (var connection = await dataSource.OpenConnectionAsync(cancellationToken))
         await using (var transaction = await connection.BeginTransactionAsync(cancellationToken))
         {
@@ -62,9 +62,9 @@ public sealed partial class BillingSync(
                 LogUnknownCustomer(logger, customerId);
                 return null;
             }
-            closedUserId = userId; // Stripe is called below, with no transaction open
+            closedUserId = userId.Value; // Stripe is called below, with no transaction open
         }
-        return await SettleClosedAccountAsync(closedUserId.Value, customerId, subscriptions, cancellationToken);
+        return await SettleClosedAccountAsync(closedUserId, customerId, subscriptions, cancellationToken);
     }
 
     /// <summary>Stores the state and applies the plan to the user's repos; the user row is locked.</summary>
