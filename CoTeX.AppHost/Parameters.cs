@@ -76,8 +76,9 @@ internal sealed class CoTeXParameters
             : builder.AddParameter(name, secret: true)).WithDescription(description);
 
     /// <summary>
-    /// 32 random bytes in base64, the form the key-encryption key must have (the Api validates it at start); Aspire's
-    /// generated values are characters from a set, not bytes. Only used in run mode, so never in a manifest.
+    /// 32 random bytes in base64, the form the key-encryption key must have (the services validate it at start); Aspire's
+    /// generated values are characters from a set, not bytes. Only used in run mode, where Aspire keeps the first value
+    /// in the AppHost's user secrets (persist), so the key ring stays readable from run to run.
     /// </summary>
     private sealed class RandomKeyDefault : ParameterDefault
     {
@@ -85,8 +86,10 @@ internal sealed class CoTeXParameters
 
         public override string GetDefaultValue() => Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
 
-        public override void WriteToManifest(ManifestPublishingContext context) =>
-            throw new InvalidOperationException("A generated key-encryption key is for local runs only; a deployment is given one.");
+        // Nothing to publish: a deployment is given its key (azd asks), never a generated one.
+        public override void WriteToManifest(ManifestPublishingContext context)
+        {
+        }
     }
 
     /// <summary>A parameter that may stay empty: configuration when set, else "" (and "" as the manifest's default).</summary>
