@@ -189,6 +189,31 @@ public sealed class AccountClosingTests(TestInfrastructure infra)
     }
 
     [Fact]
+    public async Task Two_closures_at_once_close_the_account_once_and_the_second_is_410()
+    {
+        await using var app = await ApiApp.StartAsync(infra);
+        var userId = Guid.NewGuid();
+        var user = app.ClientFor(userId);
+        await ApiApp.TrackRepoAsync(user);
+
+        HttpResponseMessage first, second;
+        await using (var held = await HoldUserLockAsync(app, userId))
+        {
+            var closing = user.DeleteAsync("/api/me");
+            await WaitForLockWaitersAsync(app, 1);
+            var closingAgain = user.DeleteAsync("/api/me");
+            await WaitForLockWaitersAsync(app, 2);
+            await held.CommitAsync();
+            (first, second) = (await closing, await closingAgain);
+        }
+
+        first.StatusCode.Should().Be(HttpStatusCode.NoContent);
+        second.StatusCode.Should().Be(HttpStatusCode.Gone, await second.Content.ReadAsStringAsync());
+        (await second.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("title").GetString().Should().Be("Account closed");
+        (await app.ScalarAsync<long>($"select count(*) from tracked_repos where user_id = '{userId}'")).Should().Be(0);
+    }
+
+    [Fact]
     public async Task A_checkout_that_the_closure_waited_for_is_expired_by_the_closure_and_one_that_waited_for_the_closure_is_410()
     {
         await using var stripe = await FakeStripe.StartAsync();
