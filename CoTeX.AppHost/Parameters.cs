@@ -17,7 +17,8 @@ internal sealed class CoTeXParameters
         JwtSecret = Required(builder, "jwt-secret", "Supabase's JWT secret (HS256), at least 32 characters.");
         // Encrypts the Data Protection key ring (the keys of the webhook secrets) in the database; never in it.
         KeyEncryptionKey = Required(builder, "key-encryption-key",
-            "Encrypts the key ring that protects webhook secrets; at least 32 random characters. Rotation: README.");
+            "Encrypts the key ring that protects webhook secrets: 32 random bytes in base64 (openssl rand -base64 32). Rotation: README.",
+            RandomKeyDefault.Instance);
 
         SupabaseJwksUrl = Optional(builder, "supabase-jwks-url",
             "Supabase's JWKS URL (https://<project>.supabase.co/auth/v1/.well-known/jwks.json) for ES256/RS256 tokens.");
@@ -68,10 +69,28 @@ internal sealed class CoTeXParameters
     /// A secret the services cannot run without. A deployment must be given it (azd asks); a local run that has none
     /// gets a random one, kept in the AppHost's user secrets so it stays the same from run to run.
     /// </summary>
-    private static IResourceBuilder<ParameterResource> Required(IDistributedApplicationBuilder builder, string name, string description) =>
+    private static IResourceBuilder<ParameterResource> Required(IDistributedApplicationBuilder builder, string name, string description,
+        ParameterDefault? generated = null) =>
         (builder.ExecutionContext.IsRunMode
-            ? builder.AddParameter(name, new GenerateParameterDefault { MinLength = 48, Special = false }, secret: true, persist: true)
+            ? builder.AddParameter(name, generated ?? new GenerateParameterDefault { MinLength = 48, Special = false }, secret: true, persist: true)
             : builder.AddParameter(name, secret: true)).WithDescription(description);
+
+    /// <summary>
+    /// 32 random bytes in base64, the form the key-encryption key must have (the services validate it at start); Aspire's
+    /// generated values are characters from a set, not bytes. Only used in run mode, where Aspire keeps the first value
+    /// in the AppHost's user secrets (persist), so the key ring stays readable from run to run.
+    /// </summary>
+    private sealed class RandomKeyDefault : ParameterDefault
+    {
+        public static readonly RandomKeyDefault Instance = new();
+
+        public override string GetDefaultValue() => Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+
+        // Nothing to publish: a deployment is given its key (azd asks), never a generated one.
+        public override void WriteToManifest(ManifestPublishingContext context)
+        {
+        }
+    }
 
     /// <summary>A parameter that may stay empty: configuration when set, else "" (and "" as the manifest's default).</summary>
     private static IResourceBuilder<ParameterResource> Optional(IDistributedApplicationBuilder builder, string name,

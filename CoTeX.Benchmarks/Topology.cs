@@ -201,7 +201,7 @@ public sealed class Topology : IAsyncDisposable
             ["ConnectionStrings__cotexdb"] = $"Host=127.0.0.1;Port={PostgresPort};Username=postgres;Database=cotexdb",
             ["ConnectionStrings__redis"] = $"127.0.0.1:{RedisPort}",
             ["Auth__JwtSecret"] = DevSecret,
-            ["DataProtection__KeyEncryptionKey"] = "cotex-benchmark-key-encryption-key-0123456789",
+            ["DataProtection__KeyEncryptionKey"] = "H9JyG7MvFFMjtujPNpFGFczOZ4u4w7nAjy1+SgTzLIg=",
             ["Api__PublicBaseUrl"] = ApiUrl.ToString().TrimEnd('/'),
             ["ASPNETCORE_ENVIRONMENT"] = "Production",
             ["DOTNET_ENVIRONMENT"] = "Production",

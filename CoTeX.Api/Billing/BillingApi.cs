@@ -1,4 +1,5 @@
 using System.Security.Claims;
+using CoTeX.Api.Account;
 using CoTeX.Api.Repos;
 using CoTeX.Contracts;
 using CoTeX.Shared.Auth;
@@ -23,7 +24,8 @@ public static class BillingApi
         var api = app.MapGroup("/api").WithTags("Billing").RequireAuthorization().RequireRateLimit(RateLimitPolicy.PerUser)
             .ProducesProblem(StatusCodes.Status401Unauthorized).ProducesProblem(StatusCodes.Status429TooManyRequests);
         api.MapPost("/checkout", CheckoutAsync).WithSummary("Creates a Stripe Checkout session for the Pro plan.")
-            .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+            .ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status410Gone)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         api.MapPost("/billing/portal", PortalAsync).WithSummary("Creates a Stripe customer portal session.")
             .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         api.MapGet("/billing", GetAsync).WithSummary("The caller's plan, subscription status and repo usage.");
@@ -33,7 +35,8 @@ public static class BillingApi
     private sealed record BillingRow(string? Plan, string? StripeCustomerId, string? Status, DateTime? CurrentPeriodEnd,
         bool? PaymentProblem, bool IsAnonymous);
 
-    private static Task<BillingRow> ReadAsync(NpgsqlConnection connection, Guid userId, CancellationToken cancellationToken) =>
+    private static Task<BillingRow> ReadAsync(NpgsqlConnection connection, Guid userId, CancellationToken cancellationToken,
+        NpgsqlTransaction? transaction = null) =>
         connection.QuerySingleAsync<BillingRow>(new CommandDefinition(
             """
             select s.plan, s.stripe_customer_id as StripeCustomerId, s.status, s.current_period_end as CurrentPeriodEnd,
@@ -41,7 +44,7 @@ public static class BillingApi
               from users u left join subscriptions s on s.user_id = u.id
              where u.id = @userId
             """,
-            new { userId }, cancellationToken: cancellationToken));
+            new { userId }, transaction, cancellationToken: cancellationToken));
 
     internal static async Task<Results<Ok<CheckoutSession>, ProblemHttpResult>> CheckoutAsync(
         ClaimsPrincipal user, NpgsqlDataSource dataSource, StripeClient stripe, IOptions<StripeOptions> options,
@@ -60,7 +63,14 @@ public static class BillingApi
         }
 
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var row = await ReadAsync(connection, userId, cancellationToken);
+        // The user lock is held until the session exists, so a closing account either waits for it (and its closure
+        // then expires the session) or has closed first (and no session is made for it).
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        if (!await connection.LockUserAsync(userId, transaction, cancellationToken))
+        {
+            return AccountApi.Closed();
+        }
+        var row = await ReadAsync(connection, userId, cancellationToken, transaction);
         if (row.Plan == "pro")
         {
             return TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Already Pro",
@@ -83,7 +93,7 @@ public static class BillingApi
                    set stripe_customer_id = coalesce(subscriptions.stripe_customer_id, excluded.stripe_customer_id)
                 returning stripe_customer_id
                 """,
-                new { userId, customerId = customer.Id }, cancellationToken: cancellationToken));
+                new { userId, customerId = customer.Id }, transaction, cancellationToken: cancellationToken));
         }
 
         var session = await new Stripe.Checkout.SessionService(stripe).CreateAsync(new Stripe.Checkout.SessionCreateOptions
@@ -99,6 +109,7 @@ public static class BillingApi
             SuccessUrl = settings.SuccessUrl,
             CancelUrl = settings.CancelUrl,
         }, cancellationToken: cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
         return TypedResults.Ok(new CheckoutSession(session.Url));
     }
 

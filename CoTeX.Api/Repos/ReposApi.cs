@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using System.Text.RegularExpressions;
+using CoTeX.Api.Account;
 using CoTeX.Api.GitHubWebhooks;
 using CoTeX.Contracts;
 using CoTeX.Shared.Auth;
@@ -26,10 +27,12 @@ public static partial class ReposApi
         var api = app.MapGroup("/api/repos").WithTags("Repos").RequireAuthorization().RequireRateLimit(RateLimitPolicy.PerUser)
             .ProducesProblem(StatusCodes.Status401Unauthorized).ProducesProblem(StatusCodes.Status429TooManyRequests);
         api.MapPost("/", CreateAsync).WithSummary("Starts tracking a GitHub repository.")
-            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status409Conflict);
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status410Gone);
         api.MapGet("/", ListAsync).WithSummary("Lists the caller's repos and plan usage.");
         api.MapPatch("/{id:guid}", UpdateAsync).WithSummary("Pauses a repo or makes it active again (within the plan's limit).")
-            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound);
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status410Gone);
         api.MapDelete("/{id:guid}", DeleteAsync).WithSummary("Stops tracking a repo and deletes its events.")
             .ProducesProblem(StatusCodes.Status404NotFound);
         api.MapPost("/{id:guid}/rotate-secret", RotateSecretAsync).WithSummary("Replaces the repo's webhook secret.")
@@ -81,7 +84,10 @@ public static partial class ReposApi
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         // Lock the user row so two concurrent requests cannot both take the last free slot.
-        await connection.LockUserAsync(userId, transaction, cancellationToken);
+        if (!await connection.LockUserAsync(userId, transaction, cancellationToken))
+        {
+            return AccountApi.Closed();
+        }
         var viaApp = app.Value.IsEnabled && request.Source != RepoSources.Webhook
             ? await GitHubAccessQueries.TrackableAsync(connection, transaction, userId, fullName, cancellationToken)
             : null;
@@ -175,7 +181,10 @@ public static partial class ReposApi
         var userId = user.GetUserId();
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await connection.LockUserAsync(userId, transaction, cancellationToken);
+        if (!await connection.LockUserAsync(userId, transaction, cancellationToken))
+        {
+            return AccountApi.Closed();
+        }
         var current = await connection.QuerySingleOrDefaultAsync<bool?>(new CommandDefinition(
             "select paused from tracked_repos where id = @id and user_id = @userId", new { id, userId }, transaction,
             cancellationToken: cancellationToken));

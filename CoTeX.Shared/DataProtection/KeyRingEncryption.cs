@@ -18,14 +18,18 @@ public sealed class KeyRingOptions : IValidatableObject
 {
     public const string Section = "DataProtection";
 
-    /// <summary>At least 32 characters of randomness (e.g. <c>openssl rand -base64 48</c>).</summary>
+    /// <summary>32 random bytes in base64 (44 characters; <c>openssl rand -base64 32</c>).</summary>
     public string? KeyEncryptionKey { get; set; }
 
     /// <summary>
-    /// Earlier key-encryption keys, during a rotation: keys encrypted with one of them are read, then stored again
-    /// under <see cref="KeyEncryptionKey"/>. Remove them once the log and /health show no key encrypted with them.
+    /// Other key-encryption keys this service can read with: during a rotation, first the new key (before it becomes
+    /// current anywhere), then the old one. Keys encrypted with one of them are read, then stored again under
+    /// <see cref="KeyEncryptionKey"/>. Remove the old one once every replica has the new key as current. An older key
+    /// from before keys had to be 32 random bytes is accepted here (at least 32 characters), so it can be rotated away.
     /// </summary>
     public string[] PreviousKeyEncryptionKeys { get; set; } = [];
+
+    public const int KeySize = 32;
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
@@ -36,16 +40,53 @@ public sealed class KeyRingOptions : IValidatableObject
                 "AppHost's key-encryption-key parameter). It encrypts the key ring that protects the webhook secrets.",
                 [nameof(KeyEncryptionKey)]);
         }
-        else if (KeyEncryptionKey.Length < 32)
+        else if (WhyNotRandomKey(KeyEncryptionKey) is { } problem)
         {
-            yield return new ValidationResult("DataProtection:KeyEncryptionKey must be at least 32 characters long.",
-                [nameof(KeyEncryptionKey)]);
+            yield return new ValidationResult(
+                $"DataProtection:KeyEncryptionKey must be {KeySize} random bytes in base64 (make one with `openssl rand -base64 32`): " +
+                $"{problem}. To move from an older key, see the README's key rotation.", [nameof(KeyEncryptionKey)]);
         }
-        if (PreviousKeyEncryptionKeys.Any(k => k.Length < 32))
+        if (PreviousKeyEncryptionKeys.Any(k => k is not { Length: >= 32 }))
         {
             yield return new ValidationResult("Every DataProtection:PreviousKeyEncryptionKeys entry must be at least 32 characters long.",
                 [nameof(PreviousKeyEncryptionKeys)]);
         }
+        if (PreviousKeyEncryptionKeys.Contains(KeyEncryptionKey))
+        {
+            yield return new ValidationResult("DataProtection:PreviousKeyEncryptionKeys repeats DataProtection:KeyEncryptionKey.",
+                [nameof(PreviousKeyEncryptionKeys)]);
+        }
+    }
+
+    /// <summary>
+    /// Why <paramref name="key"/> is not 32 random bytes in base64, or null when it looks like one. Randomness cannot be
+    /// proven, but what a person types instead can be refused: too few distinct bytes (all zeros, a repeated word or
+    /// pattern; 32 random bytes have about 30 distinct values, fewer than 16 happens with a probability below 10^-12),
+    /// or bytes that count up or down by a fixed step.
+    /// </summary>
+    public static string? WhyNotRandomKey(string key)
+    {
+        var bytes = new byte[key.Length]; // base64 decodes to fewer bytes than characters
+        if (!Convert.TryFromBase64String(key.Trim(), bytes, out var length))
+        {
+            return "it is not base64";
+        }
+        if (length != KeySize)
+        {
+            return $"it decodes to {length} bytes, not {KeySize}";
+        }
+        var material = bytes.AsSpan(0, KeySize);
+        if (material.ToArray().Distinct().Count() < 16)
+        {
+            return "its bytes repeat too much to be random";
+        }
+        var step = (byte)(material[1] - material[0]);
+        var progression = true;
+        for (var i = 2; i < material.Length && progression; i++)
+        {
+            progression = (byte)(material[i] - material[i - 1]) == step;
+        }
+        return progression ? "its bytes follow a sequence" : null;
     }
 }
 
@@ -71,6 +112,8 @@ public sealed class KeyEncryptionKeys
 
     public byte[]? Find(string id) => _keys.GetValueOrDefault(id);
 
+    // The key is derived from the configured text as written (not its decoded bytes), so a ring sealed under a key
+    // from before keys had to be base64 stays readable when that key is listed as a previous one.
     private string Add(string secret)
     {
         var material = Encoding.UTF8.GetBytes(secret);

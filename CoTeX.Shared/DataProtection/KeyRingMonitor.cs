@@ -10,25 +10,27 @@ namespace CoTeX.Shared.DataProtection;
 /// Whether every key of the Data Protection key ring can be decrypted with this service's key-encryption keys: the
 /// <c>key-ring</c> check of /health, and an error in the log at start when not. A service started with another
 /// key-encryption key than the one the ring was encrypted with cannot read the webhook secrets the ring protects.
+/// /health answers anyone, so its description names the setting but no key-encryption key id; the log line has them.
 /// </summary>
 public sealed partial class KeyRingMonitor(IKeyManager keyManager, ILogger<KeyRingMonitor> logger) : BackgroundService, IHealthCheck
 {
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
-        var (healthy, description) = await Task.Run(Check, cancellationToken);
+        var (healthy, description, _) = await Task.Run(Check, cancellationToken);
         return healthy ? HealthCheckResult.Healthy(description) : new HealthCheckResult(context.Registration.FailureStatus, description);
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var (healthy, description) = await Task.Run(Check, stoppingToken);
+        var (healthy, description, reason) = await Task.Run(Check, stoppingToken);
         if (!healthy)
         {
-            LogUnreadable(logger, description);
+            LogUnreadable(logger, reason ?? description);
         }
     }
 
-    private (bool Healthy, string Description) Check()
+    /// <returns>The public description, and for the log the first reason a key could not be read.</returns>
+    private (bool Healthy, string Description, string? Reason) Check()
     {
         IReadOnlyCollection<IKey> keys;
         try
@@ -37,7 +39,7 @@ public sealed partial class KeyRingMonitor(IKeyManager keyManager, ILogger<KeyRi
         }
         catch (Exception ex) when (ex is Npgsql.NpgsqlException or TimeoutException)
         {
-            return (false, $"Cannot read the Data Protection key ring: {ex.Message}");
+            return (false, "Cannot read the Data Protection key ring from the database.", ex.Message);
         }
         var unreadable = 0;
         string? reason = null;
@@ -54,8 +56,10 @@ public sealed partial class KeyRingMonitor(IKeyManager keyManager, ILogger<KeyRi
             }
         }
         return unreadable == 0
-            ? (true, $"{keys.Count} Data Protection keys, all readable.")
-            : (false, $"{unreadable} of {keys.Count} Data Protection keys cannot be decrypted: {reason}");
+            ? (true, $"{keys.Count} Data Protection keys, all readable.", null)
+            : (false, $"{unreadable} of {keys.Count} Data Protection keys cannot be decrypted with this service's " +
+                      "DataProtection:KeyEncryptionKey (or PreviousKeyEncryptionKeys): secrets cannot be read and no new " +
+                      "one is made until it is the ring's key; the log names the keys.", reason);
     }
 
     [LoggerMessage(LogLevel.Error, "Webhook secrets cannot be read: {Reason}")]

@@ -35,13 +35,22 @@ public static class PlanQueries
     /// <summary>
     /// Locks the user's row for the rest of the transaction: every writer that changes a user's repos, plan or
     /// events takes it first, so plan limits hold under concurrency and lock order is always user-then-repos.
-    /// Returns false when the user does not exist.
+    /// Returns false when the user does not exist or the account is closed, and then the caller writes nothing: a
+    /// request authenticated just before <c>DELETE /api/me</c> committed waits here for the closing transaction and
+    /// must not add a repo (or a plan) to the tombstone it finds when the lock is granted.
     /// </summary>
     public static async Task<bool> LockUserAsync(this NpgsqlConnection connection, Guid userId, NpgsqlTransaction transaction,
         CancellationToken cancellationToken) =>
-        await connection.ExecuteScalarAsync<int?>(new CommandDefinition(
-            "select 1 from users where id = @userId for update", new { userId }, transaction,
-            cancellationToken: cancellationToken)) is not null;
+        await connection.ExecuteScalarAsync<bool?>(new CommandDefinition(
+            "select deleted_at is null from users where id = @userId for update", new { userId }, transaction,
+            cancellationToken: cancellationToken)) == true;
+
+    /// <summary>Whether the user's account has been closed (<c>DELETE /api/me</c>); false for an unknown user.</summary>
+    public static async Task<bool> IsClosedAsync(this NpgsqlConnection connection, Guid userId, NpgsqlTransaction? transaction,
+        CancellationToken cancellationToken) =>
+        await connection.ExecuteScalarAsync<bool?>(new CommandDefinition(
+            "select deleted_at is not null from users where id = @userId", new { userId }, transaction,
+            cancellationToken: cancellationToken)) == true;
 
     public static async Task<Plan> GetPlanAsync(this NpgsqlConnection connection, Guid userId,
         NpgsqlTransaction? transaction = null, CancellationToken cancellationToken = default)

@@ -10,8 +10,8 @@ using Microsoft.AspNetCore.Http;
 namespace CoTeX.Tests.Infrastructure;
 
 /// <summary>
-/// A stateful stand-in for the parts of Stripe's API CoTeX uses (customers, checkout sessions, subscriptions,
-/// billing portal sessions), reached by the product through Stripe.net with <c>Stripe:ApiBase</c>. Tests drive the
+/// A stateful stand-in for the parts of Stripe's API CoTeX uses (customers, checkout sessions with their list and
+/// expire calls, subscriptions, billing portal sessions), reached by the product through Stripe.net with <c>Stripe:ApiBase</c>. Tests drive the
 /// state (a checkout completes, a subscription is canceled) and sign events the way Stripe does.
 /// </summary>
 public sealed class FakeStripe : IAsyncDisposable
@@ -98,26 +98,46 @@ public sealed class FakeStripe : IAsyncDisposable
                 ["price"] = form["line_items[0][price]"].ToString(),
                 ["user_id_metadata"] = form["subscription_data[metadata][user_id]"].ToString(),
                 ["success_url"] = form["success_url"].ToString(), ["url"] = $"https://checkout.stripe.test/c/pay/{id}",
+                ["status"] = "open", ["created"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
+                ["expires_at"] = DateTimeOffset.UtcNow.AddHours(24).ToUnixTimeSeconds(),
             };
             _sessions[id] = session;
+            return Json(session);
+        });
+        // List: filtered by customer and status (open, complete, expired), paged like the subscriptions list.
+        _app.MapGet("/v1/checkout/sessions", (HttpRequest request) =>
+        {
+            var customer = request.Query["customer"].ToString();
+            var status = request.Query["status"].ToString();
+            return Page(request, "/v1/checkout/sessions", _sessions.Values.Where(s =>
+                (customer.Length == 0 || s["customer"]!.GetValue<string>() == customer)
+                && (status.Length == 0 || s["status"]!.GetValue<string>() == status)));
+        });
+        // Expire: only an open session can be expired; otherwise Stripe answers 400 invalid_request_error.
+        _app.MapPost("/v1/checkout/sessions/{id}/expire", (string id) =>
+        {
+            if (!_sessions.TryGetValue(id, out var session))
+            {
+                return StripeError(404, "resource_missing", $"No such checkout.session: '{id}'");
+            }
+            lock (session)
+            {
+                if (session["status"]!.GetValue<string>() != "open")
+                {
+                    return StripeError(400, "invalid_request_error",
+                        $"This Checkout Session is not in an expireable state (status: {session["status"]}).");
+                }
+                session["status"] = "expired";
+                session["expires_at"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+            }
             return Json(session);
         });
         // Pages as Stripe does: at most `limit` (default 10, at most 100) after `starting_after`, in a stable order.
         _app.MapGet("/v1/subscriptions", (HttpRequest request) =>
         {
             var customer = request.Query["customer"].ToString();
-            var limit = Math.Clamp(int.TryParse(request.Query["limit"], out var l) ? l : 10, 1, 100);
-            var after = request.Query["starting_after"].ToString();
-            var matching = _subscriptions.Values
-                .Where(s => customer.Length == 0 || s["customer"]!.GetValue<string>() == customer)
-                .OrderBy(s => s["id"]!.GetValue<string>(), StringComparer.Ordinal)
-                .SkipWhile(s => after.Length > 0 && string.CompareOrdinal(s["id"]!.GetValue<string>(), after) <= 0)
-                .ToList();
-            var data = new JsonArray(matching.Take(limit).Select(s => (JsonNode)s.DeepClone()).ToArray());
-            return Json(new JsonObject
-            {
-                ["object"] = "list", ["url"] = "/v1/subscriptions", ["has_more"] = matching.Count > limit, ["data"] = data,
-            });
+            return Page(request, "/v1/subscriptions",
+                _subscriptions.Values.Where(s => customer.Length == 0 || s["customer"]!.GetValue<string>() == customer));
         });
         _app.MapGet("/v1/subscriptions/{id}", (string id) =>
             _subscriptions.TryGetValue(id, out var s) ? Json(s) : Results.NotFound());
@@ -144,11 +164,42 @@ public sealed class FakeStripe : IAsyncDisposable
         });
     }
 
+    /// <summary>A page of a list as Stripe pages it: at most <c>limit</c> (default 10, at most 100) after <c>starting_after</c>, by id.</summary>
+    private static IResult Page(HttpRequest request, string url, IEnumerable<JsonObject> items)
+    {
+        var limit = Math.Clamp(int.TryParse(request.Query["limit"], out var l) ? l : 10, 1, 100);
+        var after = request.Query["starting_after"].ToString();
+        var matching = items
+            .OrderBy(s => s["id"]!.GetValue<string>(), StringComparer.Ordinal)
+            .SkipWhile(s => after.Length > 0 && string.CompareOrdinal(s["id"]!.GetValue<string>(), after) <= 0)
+            .ToList();
+        var data = new JsonArray(matching.Take(limit).Select(s => (JsonNode)s.DeepClone()).ToArray());
+        return Json(new JsonObject { ["object"] = "list", ["url"] = url, ["has_more"] = matching.Count > limit, ["data"] = data });
+    }
+
+    private static IResult StripeError(int status, string type, string message) =>
+        Results.Text(new JsonObject { ["error"] = new JsonObject { ["type"] = type, ["message"] = message } }.ToJsonString(),
+            "application/json", statusCode: status);
+
     public JsonObject Session(string url) => _sessions.Values.Single(s => s["url"]!.GetValue<string>() == url);
 
-    /// <summary>What Stripe does when the customer pays: an active subscription for the session's customer.</summary>
+    /// <summary>
+    /// What Stripe does when the customer pays: an active subscription for the session's customer, and the session
+    /// complete. An expired session cannot be paid (Stripe shows the customer that it has expired).
+    /// </summary>
     public JsonObject CompleteCheckout(JsonObject session, string status = "active")
     {
+        lock (session)
+        {
+            if ((string?)session["status"] == "expired")
+            {
+                throw new InvalidOperationException($"Checkout session {session["id"]} has expired and cannot be paid.");
+            }
+            if (session["status"] is not null)
+            {
+                session["status"] = "complete";
+            }
+        }
         var subscription = new JsonObject
         {
             ["id"] = NewId("sub"), ["object"] = "subscription", ["customer"] = session["customer"]!.GetValue<string>(),

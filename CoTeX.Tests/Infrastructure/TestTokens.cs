@@ -13,8 +13,8 @@ public static class TestTokens
 
     public const string Audience = "authenticated";
 
-    /// <summary>The other secret every test Api gets: the Data Protection key ring's key-encryption key.</summary>
-    public const string KeyEncryptionKey = "cotex-test-suite-key-encryption-key-0123456789";
+    /// <summary>The other secret every test Api gets: the Data Protection key ring's key-encryption key (32 random bytes, base64).</summary>
+    public const string KeyEncryptionKey = "NqfdKblfY6Gjvlq9zNKoZ/wyJV6R9XUi/tYeEZWz4sI=";
 
     public static SymmetricSecurityKey SecretKey { get; } = new(Encoding.UTF8.GetBytes(Secret));
 

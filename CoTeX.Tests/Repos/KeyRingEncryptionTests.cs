@@ -15,7 +15,7 @@ namespace CoTeX.Tests.Repos;
 /// </summary>
 public sealed class KeyRingEncryptionTests(TestInfrastructure infra)
 {
-    private const string OtherKey = "another-key-encryption-key-entirely-0123456789";
+    private const string OtherKey = "PFueAufMatUg8N9d1vwP/fQ9qkNQsEGSsLvc8/Vm/es=";
 
     [Fact]
     public async Task The_stored_key_ring_holds_no_unencrypted_key_material()
@@ -48,6 +48,22 @@ public sealed class KeyRingEncryptionTests(TestInfrastructure infra)
 
         exitCode.Should().NotBe(0);
         output.Should().Contain("DataProtection:KeyEncryptionKey is not set").And.Contain("DataProtection__KeyEncryptionKey");
+    }
+
+    [Theory]
+    [InlineData("cotex-test-suite-key-encryption-key-0123456789", "not base64")]
+    [InlineData("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "repeat")] // 32 zero bytes
+    [InlineData("Y290ZXhjb3RleGNvdGV4Y290ZXhjb3RleGNvdGV4Y28=", "repeat")] // "cotex" over and over
+    [InlineData("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "sequence")] // 0, 1, 2, ... 31
+    [InlineData("NqfdKblfY6Gjvlq9zNKoZw==", "16 bytes")]
+    [InlineData("prz8tH4P4TegipsyUqLXDfP/gCI0j+3YGXztjtcm1BoAqMMZEsSByYVgL4dI8BPi", "48 bytes")]
+    public async Task An_api_whose_key_encryption_key_is_not_32_random_bytes_in_base64_refuses_to_start_and_names_the_setting(
+        string key, string why)
+    {
+        var start = () => ApiApp.StartAsync(infra, new() { ["DataProtection:KeyEncryptionKey"] = key });
+
+        (await start.Should().ThrowAsync<Exception>()).Which.ToString().Should()
+            .Contain("DataProtection:KeyEncryptionKey must be 32 random bytes in base64").And.Contain(why).And.Contain("openssl rand -base64 32");
     }
 
     [Fact]
@@ -88,7 +104,13 @@ public sealed class KeyRingEncryptionTests(TestInfrastructure infra)
         health.StatusCode.Should().Be(HttpStatusCode.ServiceUnavailable);
         var keyRing = (await health.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("checks").GetProperty("key-ring");
         keyRing.GetProperty("status").GetString().Should().Be("Unhealthy");
-        keyRing.GetProperty("description").GetString().Should().Contain("cannot be decrypted").And.Contain("DataProtection:KeyEncryptionKey");
+        var description = keyRing.GetProperty("description").GetString();
+        description.Should().Contain("cannot be decrypted").And.Contain("DataProtection:KeyEncryptionKey");
+        foreach (var id in KeyEncryptionKeyIds(await KeyRowsAsync(db)))
+        {
+            description.Should().NotContain(id, "/health answers anyone: it names the setting, not the keys");
+            api.Output.Should().Contain(line => line.Contains(id), "the log names them for the operator");
+        }
         await Eventually.SucceedsAsync(() =>
         {
             api.Output.Should().Contain(line => line.Contains("Webhook secrets cannot be read") && line.Contains("DataProtection:KeyEncryptionKey"));
@@ -98,6 +120,137 @@ public sealed class KeyRingEncryptionTests(TestInfrastructure infra)
             GitHubPayloads.ForRepo("push/payload.json", repo.FullName));
         delivery.StatusCode.Should().Be(HttpStatusCode.ServiceUnavailable, "the secret cannot be read: a server problem, not a bad signature");
         (await CountAsync(db, "select count(*) from github_events")).Should().Be(0);
+    }
+
+    [Fact]
+    public async Task A_service_with_another_key_encryption_key_adds_no_key_to_the_ring_and_answers_503_where_a_new_secret_is_needed()
+    {
+        var db = await infra.CreateMigratedDatabaseAsync();
+        var userId = Guid.NewGuid();
+        CreatedRepo repo;
+        await using (var owner = await ApiApp.StartAsync(infra, databaseConnectionString: db))
+        {
+            repo = await ApiApp.TrackRepoAsync(owner.ClientFor(userId));
+        }
+        var ring = await KeyRowsAsync(db);
+
+        await using (var wrong = await ApiApp.StartAsync(infra, new() { ["DataProtection:KeyEncryptionKey"] = OtherKey }, db))
+        {
+            var user = wrong.ClientFor(userId);
+            foreach (var response in new[]
+                     {
+                         await user.PostAsJsonAsync("/api/repos", new { fullName = "octocat/Spoon-Knife" }),
+                         await user.PostAsync($"/api/repos/{repo.Id}/rotate-secret", null),
+                         await user.PostAsJsonAsync("/api/repos", new { fullName = "octocat/Hello-World" }), // once more: still refused
+                     })
+            {
+                response.StatusCode.Should().Be(HttpStatusCode.ServiceUnavailable, await response.Content.ReadAsStringAsync());
+                response.Headers.RetryAfter.Should().NotBeNull();
+                var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
+                problem.GetProperty("detail").GetString().Should().Contain("nothing was stored").And.Contain("DataProtection:KeyEncryptionKey");
+            }
+            (await wrong.DeliverAsync(repo.Id, repo.WebhookSecret, "push", GitHubPayloads.ForRepo("push/payload.json", repo.FullName)))
+                .StatusCode.Should().Be(HttpStatusCode.ServiceUnavailable);
+        }
+
+        (await KeyRowsAsync(db)).Should().BeEquivalentTo(ring, "no key was created under the wrong key-encryption key");
+        (await CountAsync(db, "select count(*) from tracked_repos")).Should().Be(1);
+        await using var right = await ApiApp.StartAsync(infra, databaseConnectionString: db);
+        (await right.DeliverAsync(repo.Id, repo.WebhookSecret, "push", GitHubPayloads.ForRepo("push/payload.json", repo.FullName)))
+            .StatusCode.Should().Be(HttpStatusCode.OK, "the secret was not rotated, and the ring is still the right key's");
+        await ApiApp.TrackRepoAsync(right.ClientFor(userId), "octocat/Spoon-Knife");
+    }
+
+    [Fact]
+    public async Task A_service_with_another_key_encryption_key_does_not_seal_a_key_written_in_the_clear()
+    {
+        var db = await infra.CreateMigratedDatabaseAsync();
+        await using (var owner = await ApiApp.StartAsync(infra, databaseConnectionString: db))
+        {
+            await ApiApp.TrackRepoAsync(owner.ClientFor());
+        }
+        var (plainKey, repoId, secret) = await AddKeyWrittenInTheClearAsync(db);
+
+        await using (var wrong = await ApiApp.StartAsync(infra, new() { ["DataProtection:KeyEncryptionKey"] = OtherKey }, db))
+        {
+            (await wrong.AnonymousClient().GetAsync("/health")).StatusCode.Should().Be(HttpStatusCode.ServiceUnavailable); // reads the ring
+        }
+
+        (await KeyRowsAsync(db)).Should().Contain(plainKey, "a service that cannot read the whole ring re-seals nothing");
+        await using var right = await ApiApp.StartAsync(infra, databaseConnectionString: db);
+        (await right.DeliverAsync(repoId, secret, "push", GitHubPayloads.ForRepo("push/payload.json", "octocat/Hello-World")))
+            .StatusCode.Should().Be(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task Connecting_github_with_another_key_encryption_key_is_503_and_adds_no_key_to_the_ring()
+    {
+        var db = await infra.CreateMigratedDatabaseAsync();
+        await using (var owner = await ApiApp.StartAsync(infra, databaseConnectionString: db))
+        {
+            await ApiApp.TrackRepoAsync(owner.ClientFor());
+        }
+        var ring = await KeyRowsAsync(db);
+        await using var world = await GitHubAppWorld.StartAsync(infra, new() { ["DataProtection:KeyEncryptionKey"] = OtherKey }, db);
+
+        var connect = await world.ApiApp.ClientFor().PostAsync("/api/github-app/connect", null);
+
+        connect.StatusCode.Should().Be(HttpStatusCode.ServiceUnavailable, await connect.Content.ReadAsStringAsync());
+        connect.Headers.RetryAfter.Should().NotBeNull();
+        (await connect.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("detail").GetString().Should().Contain("nothing was stored");
+        (await KeyRowsAsync(db)).Should().BeEquivalentTo(ring);
+    }
+
+    [Fact]
+    public async Task A_rotation_in_the_documented_order_leaves_no_replica_unable_to_read_while_settings_are_mixed()
+    {
+        const string NewKey = "MmjbYMvh7ULvdrVEC1RNPXIYHbeqGelMqyTIx+QZfWA=";
+        var db = await infra.CreateMigratedDatabaseAsync();
+        var body = (CreatedRepo r) => GitHubPayloads.ForRepo("push/payload.json", r.FullName);
+        var userId = Guid.NewGuid();
+        CreatedRepo first;
+        await using (var before = await ApiApp.StartAsync(infra, databaseConnectionString: db))
+        {
+            first = await ApiApp.TrackRepoAsync(before.ClientFor(userId));
+        }
+        var oldIds = KeyEncryptionKeyIds(await KeyRowsAsync(db));
+
+        // Step 1: every replica learns the new key as a previous one; the ring stays under the old key.
+        Dictionary<string, string?> learned = new()
+        {
+            ["DataProtection:KeyEncryptionKey"] = TestTokens.KeyEncryptionKey, ["DataProtection:PreviousKeyEncryptionKeys:0"] = NewKey,
+        };
+        await using var stepOne = await ApiApp.StartAsync(infra, learned, db);
+        (await stepOne.DeliverAsync(first.Id, first.WebhookSecret, "push", body(first))).StatusCode.Should().Be(HttpStatusCode.OK);
+        KeyEncryptionKeyIds(await KeyRowsAsync(db)).Should().BeEquivalentTo(oldIds);
+
+        // Step 2, replica by replica: the new key becomes current, the old one previous. The ring is sealed under the new
+        // key while step 1 replicas still run, and a step 1 replica that reads it now (a restart) reads it.
+        Dictionary<string, string?> current = new()
+        {
+            ["DataProtection:KeyEncryptionKey"] = NewKey, ["DataProtection:PreviousKeyEncryptionKeys:0"] = TestTokens.KeyEncryptionKey,
+        };
+        await using var stepTwo = await ApiApp.StartAsync(infra, current, db);
+        (await stepTwo.DeliverAsync(first.Id, first.WebhookSecret, "push", body(first))).StatusCode.Should().Be(HttpStatusCode.OK);
+        var newIds = KeyEncryptionKeyIds(await KeyRowsAsync(db));
+        newIds.Should().NotIntersectWith(oldIds, "the step 2 replica sealed the ring under the new key");
+        await using (var restartedStepOne = await ApiApp.StartAsync(infra, learned, db))
+        {
+            await AssertHealthyKeyRingAsync(restartedStepOne);
+            (await restartedStepOne.DeliverAsync(first.Id, first.WebhookSecret, "push", body(first))).StatusCode.Should().Be(HttpStatusCode.OK);
+            var second = await ApiApp.TrackRepoAsync(restartedStepOne.ClientFor(userId), "octocat/Spoon-Knife");
+            (await stepTwo.DeliverAsync(second.Id, second.WebhookSecret, "push", body(second))).StatusCode.Should().Be(HttpStatusCode.OK);
+        }
+
+        // Step 3: once every replica runs step 2, the old key is dropped; a replica with only the new key reads everything.
+        await using (var allOnStepTwo = await ApiApp.StartAsync(infra, current, db))
+        {
+            await AssertHealthyKeyRingAsync(allOnStepTwo); // reading the ring seals it under the new key again
+        }
+        KeyEncryptionKeyIds(await KeyRowsAsync(db)).Should().BeEquivalentTo(newIds);
+        await using var after = await ApiApp.StartAsync(infra, new() { ["DataProtection:KeyEncryptionKey"] = NewKey }, db);
+        await AssertHealthyKeyRingAsync(after);
+        (await after.DeliverAsync(first.Id, first.WebhookSecret, "push", body(first))).StatusCode.Should().Be(HttpStatusCode.OK);
     }
 
     [Fact]
@@ -133,6 +286,18 @@ public sealed class KeyRingEncryptionTests(TestInfrastructure infra)
     {
         // What a database from before this change holds: a key ring written in the clear, and a secret protected by it.
         var db = await infra.CreateMigratedDatabaseAsync();
+        var (_, repoId, secret) = await AddKeyWrittenInTheClearAsync(db);
+
+        await using var app = await ApiApp.StartAsync(infra, databaseConnectionString: db);
+        var response = await app.DeliverAsync(repoId, secret, "push", GitHubPayloads.ForRepo("push/payload.json", "octocat/Hello-World"));
+
+        response.StatusCode.Should().Be(HttpStatusCode.OK, "the old secret is still readable");
+        (await KeyRowsAsync(db)).Should().OnlyContain(xml => !xml.Contains("unencrypted form") && xml.Contains("keyRingSecret"));
+    }
+
+    /// <summary>A key written in the clear (as before the ring was encrypted) and a repo whose secret it protects.</summary>
+    private static async Task<(string PlainKey, Guid RepoId, string Secret)> AddKeyWrittenInTheClearAsync(string db)
+    {
         var folder = Directory.CreateTempSubdirectory("cotex-plain-keys");
         var secret = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
         var protectedSecret = DataProtectionProvider.Create(folder, b => b.SetApplicationName("CoTeX"))
@@ -146,12 +311,13 @@ public sealed class KeyRingEncryptionTests(TestInfrastructure infra)
         await ExecuteAsync(db, "insert into users (id) values (@user)", ("user", userId));
         await ExecuteAsync(db, "insert into tracked_repos (id, user_id, full_name, webhook_secret_protected) values (@repo, @user, 'octocat/Hello-World', @secret)",
             ("repo", repoId), ("user", userId), ("secret", protectedSecret));
+        return (plainKey, repoId, secret);
+    }
 
-        await using var app = await ApiApp.StartAsync(infra, databaseConnectionString: db);
-        var response = await app.DeliverAsync(repoId, secret, "push", GitHubPayloads.ForRepo("push/payload.json", "octocat/Hello-World"));
-
-        response.StatusCode.Should().Be(HttpStatusCode.OK, "the old secret is still readable");
-        (await KeyRowsAsync(db)).Should().OnlyContain(xml => !xml.Contains("unencrypted form") && xml.Contains("keyRingSecret"));
+    private static async Task AssertHealthyKeyRingAsync(ApiApp app)
+    {
+        var health = await app.AnonymousClient().GetFromJsonAsync<JsonElement>("/health");
+        health.GetProperty("checks").GetProperty("key-ring").GetProperty("status").GetString().Should().Be("Healthy");
     }
 
     private static HashSet<string> KeyEncryptionKeyIds(IEnumerable<string> rows) =>

@@ -17,7 +17,9 @@ namespace CoTeX.Worker.Billing;
 /// the database, and fixes any drift (a lost webhook, a manual change in the Stripe dashboard), counting each
 /// correction in the <c>cotex.billing.drift_corrections</c> metric. Only a customer that disagrees costs another call:
 /// it is read again from Stripe just before the correction, since the page may be older than a webhook handled
-/// meanwhile (a checkout completed during the pass must not be undone).
+/// meanwhile (a checkout completed during the pass must not be undone). A closed account's live subscription is drift
+/// too: the sync cancels it at Stripe (<see cref="BillingSync.SyncCustomerAsync"/>), so a closed account is never billed
+/// even when no webhook about it arrives.
 /// </summary>
 public sealed partial class BillingReconciler(
     StripeClient stripe,
