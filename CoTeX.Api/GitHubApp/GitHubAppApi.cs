@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using CoTeX.Contracts;
 using CoTeX.Shared.Auth;
 using CoTeX.Shared.Data;
+using CoTeX.Shared.DataProtection;
 using CoTeX.Shared.GitHubApp;
 using CoTeX.Shared.Web;
 using Dapper;
@@ -47,9 +48,11 @@ public static class GitHubAppApi
         var browser = app.MapGroup(CallbackPath).WithTags("GitHub App").AllowAnonymous().RequireRateLimit(RateLimitPolicy.PerIp)
             .WithMetadata(new Microsoft.AspNetCore.Cors.DisableCorsAttribute());
         browser.MapGet("/", CallbackAsync).WithSummary("GitHub's redirect after the user authorized the app: asks them to confirm.")
-            .Produces(StatusCodes.Status200OK, contentType: "text/html").Produces(StatusCodes.Status400BadRequest, contentType: "text/html");
+            .Produces(StatusCodes.Status200OK, contentType: "text/html").Produces(StatusCodes.Status400BadRequest, contentType: "text/html")
+            .Produces(StatusCodes.Status503ServiceUnavailable, contentType: "text/html");
         browser.MapPost("/", ConfirmAsync).WithSummary("The confirmation form: connects the GitHub account.").DisableAntiforgery()
-            .Produces(StatusCodes.Status200OK, contentType: "text/html").Produces(StatusCodes.Status400BadRequest, contentType: "text/html");
+            .Produces(StatusCodes.Status200OK, contentType: "text/html").Produces(StatusCodes.Status400BadRequest, contentType: "text/html")
+            .Produces(StatusCodes.Status503ServiceUnavailable, contentType: "text/html");
     }
 
     internal static async Task<Ok<GitHubAppStatus>> StatusAsync(ClaimsPrincipal user, NpgsqlDataSource dataSource,
@@ -161,7 +164,7 @@ public static class GitHubAppApi
 
     internal static async Task<IResult> CallbackAsync(HttpContext context, string? code, string? state, string? error,
         NpgsqlDataSource dataSource, GitHubAppClient github, GitHubConnections connections, ConnectStates states,
-        IOptions<GitHubAppOptions> app, IOptions<ApiOptions> api, CancellationToken cancellationToken)
+        KeyRingMonitor keyRing, IOptions<GitHubAppOptions> app, IOptions<ApiOptions> api, CancellationToken cancellationToken)
     {
         if (!app.Value.IsEnabled)
         {
@@ -179,7 +182,7 @@ public static class GitHubAppApi
         }
         if (states.Unprotect(state) is not { } claim)
         {
-            return BadState(context);
+            return await BadStateAsync(context, keyRing, cancellationToken);
         }
 
         // One callback per state: whoever comes second (a replay, a leaked link) gets a 400.
@@ -228,7 +231,7 @@ public static class GitHubAppApi
     }
 
     internal static async Task<IResult> ConfirmAsync(HttpContext context, NpgsqlDataSource dataSource, GitHubConnections connections,
-        ConnectStates states, IOptions<GitHubAppOptions> app, CancellationToken cancellationToken)
+        ConnectStates states, KeyRingMonitor keyRing, IOptions<GitHubAppOptions> app, CancellationToken cancellationToken)
     {
         if (!app.Value.IsEnabled)
         {
@@ -240,9 +243,13 @@ public static class GitHubAppApi
                 "This address takes the confirmation form of the Connect GitHub page.");
         }
         var form = await context.Request.ReadFormAsync(cancellationToken);
-        if (form["state"] is not { Count: 1 } state || states.Unprotect(state[0]!) is not { } claim)
+        if (form["state"] is not { Count: 1 } state)
         {
             return BadState(context);
+        }
+        if (states.Unprotect(state[0]!) is not { } claim)
+        {
+            return await BadStateAsync(context, keyRing, cancellationToken);
         }
         if (form["confirm"] is not { Count: 1 } confirm || confirm[0] is not { Length: 64 } token || !IsHex(token))
         {
@@ -280,6 +287,10 @@ public static class GitHubAppApi
         }
         catch (Exception ex) when (ex is CryptographicException or System.Text.Json.JsonException)
         {
+            if (!await keyRing.IsReadableAsync(cancellationToken))
+            {
+                return KeyRingUnreadable(context);
+            }
             // Written by this service for this user, so unreadable only when the key ring changed under it (or the row
             // was tampered with): the person starts again, with nothing connected.
             return ConnectPages.Problem(context, StatusCodes.Status400BadRequest, "This connection cannot be completed",
@@ -313,6 +324,17 @@ public static class GitHubAppApi
 
     private static IResult ModeOffPage(HttpContext context) =>
         ConnectPages.Problem(context, StatusCodes.Status404NotFound, "GitHub App mode is off", "This CoTeX server has no GitHub App.");
+
+    /// <summary>A state that does not read: tampered with or expired (400), unless this service cannot read its key ring (503).</summary>
+    private static async Task<IResult> BadStateAsync(HttpContext context, KeyRingMonitor keyRing, CancellationToken cancellationToken) =>
+        await keyRing.IsReadableAsync(cancellationToken) ? BadState(context) : KeyRingUnreadable(context);
+
+    private static IResult KeyRingUnreadable(HttpContext context)
+    {
+        context.Response.Headers.RetryAfter = "60";
+        return ConnectPages.Problem(context, StatusCodes.Status503ServiceUnavailable, "CoTeX cannot complete this now",
+            "This CoTeX server cannot read its encryption keys at the moment; nothing was connected. Try the link again in a few minutes.");
+    }
 
     private static IResult BadState(HttpContext context) =>
         ConnectPages.Problem(context, StatusCodes.Status400BadRequest, "This link is not valid",

@@ -20,6 +20,13 @@ public sealed partial class KeyRingMonitor(IKeyManager keyManager, ILogger<KeyRi
         return healthy ? HealthCheckResult.Healthy(description) : new HealthCheckResult(context.Registration.FailureStatus, description);
     }
 
+    /// <summary>
+    /// Whether this service can read every key of the ring now: when a protected value fails to read, this tells a
+    /// value that was tampered with (the caller's fault, a 4xx) from a ring this service cannot read (a 503).
+    /// </summary>
+    public Task<bool> IsReadableAsync(CancellationToken cancellationToken) =>
+        Task.Run(() => Check().Healthy, cancellationToken);
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var (healthy, description, reason) = await Task.Run(Check, stoppingToken);

@@ -202,6 +202,24 @@ public sealed class KeyRingEncryptionTests(TestInfrastructure infra)
     }
 
     [Fact]
+    public async Task A_connect_link_opened_on_a_replica_with_another_key_encryption_key_is_503_not_a_bad_link()
+    {
+        var db = await infra.CreateMigratedDatabaseAsync();
+        await using var world = await GitHubAppWorld.StartAsync(infra, databaseConnectionString: db);
+        world.AddGitHubUser(1, "alice", GitHubAppWorld.Api);
+        var callback = await world.StartConnectAsync(Guid.NewGuid(), 1);
+        await using var other = await ApiApp.StartAsync(infra,
+            new(world.GitHub.Settings) { ["DataProtection:KeyEncryptionKey"] = OtherKey }, db);
+
+        var page = await other.AnonymousClient().GetAsync(new Uri(callback).PathAndQuery);
+
+        page.StatusCode.Should().Be(HttpStatusCode.ServiceUnavailable, await page.Content.ReadAsStringAsync());
+        page.Headers.RetryAfter.Should().NotBeNull();
+        // The replica with the ring's key reads the same link as it should.
+        (await world.BrowseAsync(callback)).Status.Should().Be(HttpStatusCode.OK);
+    }
+
+    [Fact]
     public async Task A_rotation_in_the_documented_order_leaves_no_replica_unable_to_read_while_settings_are_mixed()
     {
         const string NewKey = "MmjbYMvh7ULvdrVEC1RNPXIYHbeqGelMqyTIx+QZfWA=";
