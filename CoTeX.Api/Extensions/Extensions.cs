@@ -3,6 +3,8 @@ using CoTeX.Api.GitHubApp;
 using CoTeX.Api.GitHubWebhooks;
 using CoTeX.Api.Infrastructure;
 using CoTeX.Api.Repos;
+using CoTeX.Api.WebhookIngress;
+using Microsoft.Extensions.Options;
 using CoTeX.Shared.Web;
 
 namespace Microsoft.Extensions.Hosting;
@@ -31,6 +33,12 @@ internal static class Extensions
         builder.Services.AddSingleton<WebhookSecrets>();
 
         builder.Services.AddSingleton(TimeProvider.System);
+        // What strangers may cost the webhook receivers before a signature is checked (README, "Webhook receivers").
+        builder.Services.AddOptions<WebhookIngressOptions>().BindConfiguration(WebhookIngressOptions.Section).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<WebhookIngressOptions>, WebhookIngressOptionsValidator>();
+        builder.Services.AddSingleton<WebhookSenders>();
+        builder.Services.AddSingleton<IWebhookSenderRanges>(services => services.GetRequiredService<WebhookSenders>());
+        builder.Services.AddSingleton<UnverifiedBodyBudget>();
         builder.Services.AddSingleton<WebhookRepoCache>();
         builder.Services.AddSingleton<GitHubEventStore>();
         builder.Services.AddSingleton<WebhookMetrics>();
