@@ -52,7 +52,8 @@ public sealed class GitHubEventStore : IAsyncDisposable
 {
     private const string Sql = "select o_outcome, o_id, o_position, o_received_at, o_paused from ingest_github_events($1, $2, $3, $4, $5, $6, $7, $8, $9)";
     private const int MaxBatch = 128;
-    // Payloads go up to 25 MB; a batch stops growing past this many payload bytes (it always takes at least one).
+    // Payloads go up to 25 MB; a batch stops growing past this many payload bytes as sent (a delivery with N followers
+    // counts N times), and always takes at least one delivery.
     private const long MaxBatchBytes = 16 * 1024 * 1024;
 
     /// <param name="Events">One delivery's events (more than one when the GitHub App's delivery has several followers).</param>
@@ -61,8 +62,11 @@ public sealed class GitHubEventStore : IAsyncDisposable
     private sealed record Pending(IncomingGitHubEvent[] Events, TaskCompletionSource<StoreResult[]> Result, ActivityContext Origin,
         DateTimeOffset Deadline)
     {
-        // The events of one delivery share its payload.
+        // The events of one delivery share its payload: held in memory once.
         public int Bytes => Events[0].Payload.Length;
+
+        // ...but sent to Postgres once per follower (one bytea per row of the statement), so a batch counts it that often.
+        public long StatementBytes => (long)Events[0].Payload.Length * Events.Length;
     }
 
     private readonly NpgsqlDataSource _dataSource;
@@ -142,7 +146,7 @@ public sealed class GitHubEventStore : IAsyncDisposable
             while (events < MaxBatch && bytes < MaxBatchBytes && _queue.Reader.TryRead(out var next))
             {
                 batch.Add(next);
-                bytes += next.Bytes;
+                bytes += next.StatementBytes;
                 events += next.Events.Length;
             }
             await CommitAsync(batch);
