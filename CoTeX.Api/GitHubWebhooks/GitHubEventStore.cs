@@ -159,8 +159,26 @@ public sealed class GitHubEventStore : IAsyncDisposable
     }
 
     /// <summary>Writes one batch, announces what was stored, then answers every caller in it.</summary>
-    private async Task CommitAsync(List<Pending> batch)
+    private async Task CommitAsync(List<Pending> taken)
     {
+        // A delivery whose deadline passed while it waited is answered 503 without a write: every attempt ends at its
+        // delivery's deadline (DatabaseRetry), and the batch's is its oldest delivery's, so one stale delivery would
+        // otherwise fail its fresh neighbours without trying.
+        var now = _time.GetUtcNow();
+        var batch = taken;
+        if (taken.Exists(p => p.Deadline <= now))
+        {
+            foreach (var late in taken.Where(p => p.Deadline <= now))
+            {
+                late.Result.TrySetException(new ServiceUnavailableException(
+                    "The database did not take this delivery before its deadline; it was not stored. Retry later."));
+            }
+            batch = taken.Where(p => p.Deadline > now).ToList();
+            if (batch.Count == 0)
+            {
+                return;
+            }
+        }
         using var activity = StartBatchActivity(batch);
         _batchSizes.Record(batch.Count);
         var committed = _committed;
@@ -168,7 +186,7 @@ public sealed class GitHubEventStore : IAsyncDisposable
         {
             // Until the oldest delivery's deadline: a batch that succeeds after all may already have committed once,
             // and then answers "duplicate", which is still the truth (the event is stored).
-            var results = await DatabaseRetry.RunAsync(() => ExecuteAsync(batch), _dataSource,
+            var results = await DatabaseRetry.RunAsync(token => ExecuteAsync(batch, token), _dataSource,
                 batch.Min(p => p.Deadline), _time, _logger);
             var next = 0;
             foreach (var pending in batch)
@@ -183,7 +201,7 @@ public sealed class GitHubEventStore : IAsyncDisposable
             {
                 try
                 {
-                    committed.Add((pending, await DatabaseRetry.RunAsync(() => ExecuteAsync([pending]), _dataSource,
+                    committed.Add((pending, await DatabaseRetry.RunAsync(token => ExecuteAsync([pending], token), _dataSource,
                         pending.Deadline, _time, _logger)));
                 }
                 catch (Exception ex)
@@ -243,7 +261,7 @@ public sealed class GitHubEventStore : IAsyncDisposable
     /// One batch, one statement, one implicit transaction (<c>ingest_github_events</c>, migration 0007): the results,
     /// one per event in order, are returned after it has committed.
     /// </summary>
-    private async Task<StoreResult[]> ExecuteAsync(List<Pending> pendings)
+    private async Task<StoreResult[]> ExecuteAsync(List<Pending> pendings, CancellationToken cancellationToken)
     {
         var all = pendings.Count == 1 ? pendings[0].Events : pendings.SelectMany(p => p.Events).ToArray();
         var n = all.Length;
@@ -270,7 +288,7 @@ public sealed class GitHubEventStore : IAsyncDisposable
             payloads[i] = incoming.Payload;
         }
 
-        await using var connection = await _dataSource.OpenConnectionAsync();
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         await using var command = new NpgsqlCommand(Sql, connection);
         command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = repoIds });
         command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = userIds });
@@ -284,12 +302,12 @@ public sealed class GitHubEventStore : IAsyncDisposable
         command.Parameters.Add(new NpgsqlParameter<byte[][]> { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea, TypedValue = payloads });
 
         // Prepared once per pooled connection, then reused: parsing and planning this call each time cost ~0.9 ms.
-        await command.PrepareAsync();
+        await command.PrepareAsync(cancellationToken);
         var results = new StoreResult[n];
-        await using var reader = await command.ExecuteReaderAsync();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         for (var i = 0; i < n; i++)
         {
-            await reader.ReadAsync();
+            await reader.ReadAsync(cancellationToken);
             results[i] = reader.GetString(0) switch
             {
                 "stored" => new StoreResult(StoreOutcome.Stored, reader.GetInt64(1), reader.GetInt64(2),
