@@ -53,7 +53,7 @@ public sealed class WebhookIngressOptions
     public long MaxUnverifiedBytesOutsideRanges { get; set; } = 64L * 1024 * 1024;
 
     /// <summary>
-    /// A body must have arrived in full this long after the request started, or the request is answered 408 and its
+    /// A body must have arrived in full this long after the Api started reading it, or the request is answered 408 and its
     /// reservation freed: GitHub gives up after 10 s anyway, and a trickling sender must not hold the budget for long.
     /// </summary>
     public int BodySeconds { get; set; } = 10;

@@ -182,4 +182,43 @@ public sealed class UnsignedFloodTests(TestInfrastructure infra)
         }
         (await app.CountEventsAsync(repo.Id)).Should().Be(20);
     }
+
+    [Fact]
+    public async Task Behind_a_trusted_proxy_the_address_it_forwards_counts_and_a_forged_forwarded_address_does_not()
+    {
+        const string gitHubHook = "140.82.112.5"; // inside GitHub's published hooks ranges
+        await using var redis = await RedisServer.StartNewAsync();
+        await using var app = await ApiApp.StartAsync(infra, new()
+        {
+            ["ConnectionStrings:redis"] = redis.ConnectionString,
+            ["Api:TrustedProxies:0"] = "127.0.0.1/32", // 127.0.0.1 plays the ingress
+            ["Webhooks:SenderRanges:0"] = "140.82.112.0/20",
+            ["Webhooks:SenderRanges:1"] = "140.82.112.0/20",
+            ["RateLimiting:PerWebhookSender"] = "2",
+        }, kestrel: true);
+        var baseAddress = app.Host.ClientOptions.BaseAddress;
+        var repo = await ApiApp.TrackRepoAsync(app.ClientFor());
+        var push = GitHubPayloads.ForRepo("push/payload.json", repo.FullName);
+        using var ingress = SourceAddressClient.Create(baseAddress, "127.0.0.1");
+        using var direct = SourceAddressClient.Create(baseAddress, "127.0.0.3");
+
+        async Task<List<int>> SendAsync(HttpClient client, string forwardedFor, int count)
+        {
+            var statuses = new List<int>();
+            for (var i = 0; i < count; i++)
+            {
+                var response = await ApiApp.DeliverAsync(client, repo.Id, "not-the-secret", "push", push,
+                    tamper: r => r.Headers.Add("X-Forwarded-For", forwardedFor));
+                statuses.Add((int)response.StatusCode);
+            }
+            return statuses;
+        }
+
+        (await SendAsync(ingress, gitHubHook, 5)).Should().AllBeEquivalentTo(401, "GitHub behind the ingress is not limited");
+        (await SendAsync(ingress, "203.0.113.9", 3)).Should().Equal([401, 401, 429], "a stranger behind the ingress is");
+        (await SendAsync(ingress, $"{gitHubHook}, 203.0.113.10", 3)).Should().Equal([401, 401, 429],
+            "a client's own X-Forwarded-For entry is not believed: the ingress's appended one counts");
+        (await SendAsync(direct, gitHubHook, 3)).Should().Equal([401, 401, 429],
+            "X-Forwarded-For from a peer that is not a trusted proxy is ignored");
+    }
 }
