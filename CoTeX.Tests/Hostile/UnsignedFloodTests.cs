@@ -221,4 +221,45 @@ public sealed class UnsignedFloodTests(TestInfrastructure infra)
         (await SendAsync(direct, gitHubHook, 3)).Should().Equal([401, 401, 429],
             "X-Forwarded-For from a peer that is not a trusted proxy is ignored");
     }
+
+    [Fact]
+    public async Task A_body_that_trickles_is_answered_408_and_gives_its_reservation_back()
+    {
+        await using var app = await ApiApp.StartAsync(infra, new() { ["Webhooks:BodySeconds"] = "1" }, kestrel: true);
+        var budget = app.Host.Services.GetRequiredService<UnverifiedBodyBudget>();
+        var repo = await ApiApp.TrackRepoAsync(app.ClientFor());
+        var baseAddress = app.Host.ClientOptions.BaseAddress;
+
+        // A raw socket, as a slow sender would hold one: HttpClient would not show the answer before its body is sent.
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork,
+            System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, baseAddress.Port));
+        await using var stream = new System.Net.Sockets.NetworkStream(socket);
+        var head = $"POST /api/webhooks/github/{repo.Id} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                   + $"Content-Length: {1024 * 1024}\r\nX-GitHub-Event: push\r\nX-GitHub-Delivery: {Guid.NewGuid()}\r\n"
+                   + $"X-Hub-Signature-256: sha256={new string('0', 64)}\r\n\r\n";
+        var stopwatch = Stopwatch.StartNew();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(head + "{\"zen\": \"slow"));  // 1 MB declared, 14 bytes sent, then nothing
+
+        var answer = new StringBuilder();
+        var buffer = new byte[4096];
+        using var readTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        while (!answer.ToString().Contains("\r\n\r\n", StringComparison.Ordinal))
+        {
+            var read = await stream.ReadAsync(buffer, readTimeout.Token);
+            if (read == 0)
+            {
+                break;
+            }
+            answer.Append(Encoding.ASCII.GetString(buffer, 0, read));
+        }
+
+        answer.ToString().Should().StartWith("HTTP/1.1 408").And.Contain("application/problem+json");
+        stopwatch.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(8), "cut off after Webhooks:BodySeconds, not when the sender gives up");
+        await Eventually.SucceedsAsync(() =>
+        {
+            budget.Held.Should().Be(0, "the 1 MB it declared was reserved, and is given back");
+            return Task.CompletedTask;
+        }, TimeSpan.FromSeconds(5));
+    }
 }
