@@ -107,7 +107,8 @@ public sealed class UnverifiedBody : IDisposable
         {
             sizeFeature.MaxRequestBodySize = maxBytes + 1;
         }
-        // A declared length is reserved whole before anything is read: a refusal then costs the sender's bytes nothing.
+        // A declared length is reserved whole before anything is read, so a body that cannot fit is refused before the
+        // Api has read (and held) any of it, rather than after megabytes.
         var declared = context.Request.ContentLength is { } length ? RoundUp(length) : 0;
         if (declared > 0 && !budget.TryReserve(declared, outsideRanges))
         {
