@@ -14,6 +14,7 @@ builder.AddApplicationServices();
 
 var app = builder.Build();
 
+app.UseForwardedHeaders();
 app.UseServiceDefaults();
 app.UseCors();
 app.UseAuthentication();

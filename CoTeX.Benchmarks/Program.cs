@@ -6,7 +6,7 @@ using CoTeX.Benchmarks;
 
 // Benchmarks for CoTeX on a topology of its own (Topology.cs: Release builds, no orchestrator proxies). Writes a
 // Markdown and a JSON report.
-//   dotnet run -c Release --project CoTeX.Benchmarks -- [--quick] [--scenarios ingest,e2e,connections,catchup] ...
+//   dotnet run -c Release --project CoTeX.Benchmarks -- [--quick] [--scenarios ingest,e2e,connections,catchup,coldstart,unsigned-flood] ...
 
 // The connections scenario walks a replica's heap in a child process (HeapSnapshots): this is that child.
 if (args is [HeapSnapshots.Verb, var walkPid])
@@ -15,7 +15,8 @@ if (args is [HeapSnapshots.Verb, var walkPid])
 }
 
 var quick = new Option<bool>("--quick") { Description = "Run every scenario briefly (proves the tool works; numbers mean little)." };
-var scenarios = new Option<string>("--scenarios") { DefaultValueFactory = _ => "ingest,e2e,connections,catchup,coldstart", Description = "Comma-separated." };
+var scenarios = new Option<string>("--scenarios") { DefaultValueFactory = _ => "ingest,e2e,connections,catchup,coldstart,unsigned-flood", Description = "Comma-separated." };
+var flooders = new Option<int>("--flooders") { DefaultValueFactory = _ => 16, Description = "Unsigned flood: concurrent strangers posting 25 MB bodies." };
 var senders = new Option<int>("--senders") { DefaultValueFactory = _ => 32, Description = "Ingest: concurrent webhook senders (and pgbench clients)." };
 var seconds = new Option<int>("--seconds") { DefaultValueFactory = _ => 20, Description = "Ingest and end-to-end: duration." };
 var warmup = new Option<int>("--warmup") { DefaultValueFactory = _ => 30, Description = "Ingest and end-to-end: seconds of the same load before measuring (the services JIT-compile their hot paths for ~25 s after start)." };
@@ -30,7 +31,7 @@ var dataDir = new Option<DirectoryInfo?>("--data") { Description = "Folder for t
 var set = new Option<string[]>("--set") { AllowMultipleArgumentsPerToken = true, Description = "Service settings as NAME=VALUE environment variables (e.g. GitHub__IngestWriters=2), for every service." };
 var output = new Option<DirectoryInfo?>("--out") { Description = "Report folder (default docs/benchmarks in the repo, artifacts/benchmarks with --quick): report.md, report.json and the charts." };
 
-var root = new RootCommand("CoTeX benchmarks") { quick, scenarios, senders, seconds, warmup, repos, clients, clientsPerUser, rate, connections, missed, basePort, dataDir, set, output };
+var root = new RootCommand("CoTeX benchmarks") { quick, scenarios, senders, seconds, warmup, repos, clients, clientsPerUser, rate, connections, missed, flooders, basePort, dataDir, set, output };
 root.SetAction(async (parse, cancellationToken) =>
 {
     var isQuick = parse.GetValue(quick);
@@ -46,6 +47,7 @@ root.SetAction(async (parse, cancellationToken) =>
         ["rate"] = isQuick ? 50 : parse.GetValue(rate),
         ["connections"] = isQuick ? 100 : parse.GetValue(connections),
         ["missed"] = isQuick ? 200 : parse.GetValue(missed),
+        ["flooders"] = isQuick ? 4 : parse.GetValue(flooders),
     };
     var serviceSettings = (parse.GetValue(set) ?? []).Select(s => s.Split('=', 2))
         .ToDictionary(p => p[0], p => p.Length == 2 ? p[1] : throw new ArgumentException($"--set takes NAME=VALUE, not '{p[0]}'"));
@@ -106,6 +108,15 @@ root.SetAction(async (parse, cancellationToken) =>
                 $"second {r.MsSecondCatchUp:F0} ms{(r.Complete ? "" : " (INCOMPLETE)")}");
         }
         results["coldstart"] = runs;
+    }
+    if (selected.Contains("unsigned-flood"))
+    {
+        var r = await Scenarios.UnsignedFloodAsync(topology, (int)settings["flooders"], TimeSpan.FromSeconds((int)settings["seconds"]));
+        Console.WriteLine($"unsigned flood: {r.Flooders} strangers x {r.BodyMb} MB ({r.FloodMbOffered:F0} MB offered; answers " +
+            $"{string.Join(", ", r.FloodAnswers.Select(a => $"{a.Key} {a.Value}"))}); budget {r.BudgetMb} MB ({r.BudgetOutsideMb} MB outside the ranges); " +
+            $"Api RSS {r.RssQuietMb} MB quiet, {r.RssPeakMb} MB peak; genuine ack quiet {r.GenuineQuiet}; during the flood {r.GenuineFlood} " +
+            $"({r.GenuineAcked} acked, {r.GenuineFailed} failed)");
+        results["unsignedFlood"] = r;
     }
 
     var machine = new Dictionary<string, object>
@@ -242,6 +253,11 @@ static string Markdown(Dictionary<string, object> report, Dictionary<string, obj
         {
             AppendShares("Garbage per connection, by type (on the heap after connecting but reachable from no root, minus before; \"Free\" is the GC's gaps between objects):", garbage);
         }
+    }
+    if (results.GetValueOrDefault("unsignedFlood") is UnsignedFloodResult f)
+    {
+        md.AppendLine(inv, $"| Unsigned flood ({f.Flooders} strangers x {f.BodyMb} MB, {f.FloodMbOffered:F0} MB offered in {f.Seconds:F0} s; answers {string.Join(", ", f.FloodAnswers.Select(a => $"{a.Key} {a.Value}"))}) | Api RSS {f.RssQuietMb} MB quiet, **{f.RssPeakMb} MB** peak; budget {f.BudgetMb} MB ({f.BudgetOutsideMb} MB outside the ranges) | peak ≤ 512 MB |");
+        md.AppendLine(inv, $"| Unsigned flood: GitHub's signed deliveries, {f.GenuinePerSecond}/s, ack | quiet {f.GenuineQuiet}; **during the flood {f.GenuineFlood}**; {f.GenuineFailed} failed | < 10 s, none failed |");
     }
     md.AppendLine();
     foreach (var chart in new[] { "ingest-latency.png", "e2e-latency.png", "cpu.png" }.Where(c => File.Exists(Path.Combine(folder, c))))

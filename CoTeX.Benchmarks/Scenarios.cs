@@ -64,6 +64,18 @@ public sealed record HeapShare(string Type, double Bytes, double Count);
 /// <param name="CpuMs">CPU milliseconds by part while the client caught up (the client is the load generator).</param>
 public sealed record CatchUpResult(int Missed, double SecondsToHoldAll, long Received, double MsToFirstEvent, IReadOnlyDictionary<string, double> CpuMs);
 
+/// <summary>
+/// The unsigned flood: <paramref name="Flooders"/> strangers (127.0.0.3, outside the sender ranges) post 25 MB bodies
+/// with a made-up signature as fast as they are answered, while GitHub (127.0.0.1, inside) delivers
+/// <paramref name="GenuinePerSecond"/> signed pushes a second.
+/// </summary>
+/// <param name="FloodAnswers">The flood's answers by status ("closed": the Api answered and closed mid-upload).</param>
+/// <param name="RssQuietMb">The Api's RSS after the quiet phase; <paramref name="RssPeakMb"/> its peak under the flood.</param>
+/// <param name="GenuineQuiet">Genuine ack latency without the flood; <paramref name="GenuineFlood"/> during it.</param>
+public sealed record UnsignedFloodResult(int Flooders, double Seconds, int BodyMb, long BudgetMb, long BudgetOutsideMb,
+    IReadOnlyDictionary<string, long> FloodAnswers, double FloodMbOffered, long RssQuietMb, long RssPeakMb,
+    int GenuinePerSecond, Percentiles GenuineQuiet, Percentiles GenuineFlood, long GenuineAcked, long GenuineFailed);
+
 /// <param name="Complete">Both clients received every missed event.</param>
 public sealed record ColdStartResult(string Build, int Missed, double MsToHealthy, double MsFirstCatchUp, double MsSecondCatchUp, bool Complete);
 
@@ -441,6 +453,132 @@ public static class Scenarios
         await topology.RestartAsync("realtime-2"); // as the other scenarios expect it
         return results;
     }
+
+    /// <summary>
+    /// Strangers flood the per-repo receiver with unsigned 25 MB bodies while GitHub delivers from its own range: the
+    /// Api's RSS (sampled every 50 ms) and the genuine deliveries' ack latency, first without the flood, then during
+    /// it. The topology puts 127.0.0.1 (every other scenario's sender) inside the sender ranges and so 127.0.0.3 outside
+    /// (Topology.cs); run with
+    /// <c>--set Webhooks__MaxUnverifiedBytes=...</c> to compare budgets.
+    /// </summary>
+    public static async Task<UnsignedFloodResult> UnsignedFloodAsync(Topology topology, int flooders, TimeSpan duration)
+    {
+        const int bodyBytes = 25 * 1024 * 1024;
+        const int genuinePerSecond = 20;
+        var (_, repo) = await topology.NewUserWithRepoAsync("bench/flood");
+        var push = Payloads.For(Payloads.Load().First(p => p.EventType == "push").Template, repo.FullName);
+        using var gitHub = FromAddress(topology.ApiUrl, "127.0.0.1");
+        using var stranger = FromAddress(topology.ApiUrl, "127.0.0.3");
+        var pid = topology.ServicePids().Single(s => s.Name == "api").Pid;
+
+        async Task<(List<double> Latencies, long Failed)> GenuineAsync(TimeSpan length)
+        {
+            var latencies = new List<double>();
+            long failed = 0;
+            var stopAt = Stopwatch.GetTimestamp() + (long)(length.TotalSeconds * Stopwatch.Frequency);
+            for (var n = 0; Stopwatch.GetTimestamp() < stopAt; n++)
+            {
+                var begin = Stopwatch.GetTimestamp();
+                var (ok, _) = await Webhooks.SendAsync(gitHub, repo, "push", push, $"genuine-{Guid.NewGuid():N}");
+                latencies.Add(Stopwatch.GetElapsedTime(begin).TotalMilliseconds);
+                failed += ok ? 0 : 1;
+                var next = begin + (long)(Stopwatch.Frequency / (double)genuinePerSecond);
+                var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), next);
+                if (wait > TimeSpan.Zero)
+                {
+                    await Task.Delay(wait);
+                }
+            }
+            return (latencies, failed);
+        }
+
+        await GenuineAsync(TimeSpan.FromSeconds(2)); // warm-up: JIT, the repo's key in the cache, connections
+        var (quiet, quietFailed) = await GenuineAsync(duration);
+        var rssQuiet = RssKb(pid);
+
+        var body = new byte[bodyBytes];
+        Array.Fill(body, (byte)'a');
+        var answers = new ConcurrentDictionary<string, long>();
+        long offered = 0;
+        using var stop = new CancellationTokenSource();
+        var peakRss = rssQuiet;
+        var sampler = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                peakRss = Math.Max(peakRss, RssKb(pid));
+                await Task.Delay(50);
+            }
+        });
+        var flood = Enumerable.Range(0, flooders).Select(_ => Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/webhooks/github/{repo.Id}")
+                {
+                    Content = new ByteArrayContent(body) { Headers = { ContentType = new("application/json") } },
+                };
+                request.Headers.Add("X-GitHub-Event", "push");
+                request.Headers.Add("X-GitHub-Delivery", Guid.NewGuid().ToString());
+                request.Headers.Add("X-Hub-Signature-256", "sha256=" + new string('0', 64));
+                Interlocked.Add(ref offered, bodyBytes);
+                string outcome;
+                try
+                {
+                    using var response = await stranger.SendAsync(request, stop.Token);
+                    outcome = ((int)response.StatusCode).ToString(CultureInfo.InvariantCulture);
+                }
+                catch (Exception ex) when (ex is HttpRequestException or IOException)
+                {
+                    outcome = "closed";
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+                answers.AddOrUpdate(outcome, 1, (_, n) => n + 1);
+            }
+        })).ToList();
+        await Task.Delay(1000); // the flood is under way before GitHub's deliveries are timed
+        var started = Stopwatch.GetTimestamp();
+        var (during, duringFailed) = await GenuineAsync(duration);
+        var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        await stop.CancelAsync();
+        await Task.WhenAll(flood);
+        await sampler;
+
+        var settings = topology.Settings;
+        long Setting(string name, long fallback) => settings.TryGetValue(name, out var value) ? long.Parse(value, CultureInfo.InvariantCulture) : fallback;
+        return new UnsignedFloodResult(flooders, seconds, bodyBytes / 1048576,
+            Setting("Webhooks__MaxUnverifiedBytes", 96L << 20) / 1048576, Setting("Webhooks__MaxUnverifiedBytesOutsideRanges", 64L << 20) / 1048576,
+            new SortedDictionary<string, long>(answers), Interlocked.Read(ref offered) / 1048576.0, rssQuiet / 1024, peakRss / 1024,
+            genuinePerSecond, Percentiles.Of(quiet), Percentiles.Of(during), during.Count - duringFailed, duringFailed + quietFailed);
+    }
+
+    /// <summary>A client whose connections leave from <paramref name="source"/> (all of 127.0.0.0/8 is loopback on Linux).</summary>
+    private static HttpClient FromAddress(Uri baseAddress, string source) =>
+        new(new SocketsHttpHandler
+        {
+            MaxConnectionsPerServer = 256,
+            ConnectCallback = async (context, cancellationToken) =>
+            {
+                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork,
+                    System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+                try
+                {
+                    socket.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Parse(source), 0));
+                    var host = context.DnsEndPoint.Host is "localhost" ? "127.0.0.1" : context.DnsEndPoint.Host;
+                    await socket.ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Parse(host), context.DnsEndPoint.Port), cancellationToken);
+                    return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            },
+        })
+        { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(60) };
 
     private static long RssKb(int pid) =>
         long.Parse(File.ReadAllLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal))

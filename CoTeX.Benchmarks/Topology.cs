@@ -46,6 +46,9 @@ public sealed class Topology : IAsyncDisposable
     }
 
     public Uri ApiUrl { get; }
+
+    /// <summary>The settings given with <c>--set</c>.</summary>
+    public IReadOnlyDictionary<string, string> Settings => _settings;
     public Uri[] RealtimeUrls { get; }
     public Uri WorkerUrl { get; }
     public int PostgresPort { get; }
@@ -211,6 +214,11 @@ public sealed class Topology : IAsyncDisposable
             ["RateLimiting__PerRepoWebhooks"] = "10000000",
             ["RateLimiting__PerUser"] = "1000000",
             ["RateLimiting__PerIp"] = "1000000",
+            ["RateLimiting__PerWebhookSender"] = "1000000",
+            // The load tools play GitHub from 127.0.0.1, inside the sender ranges as GitHub is; the unsigned flood's
+            // strangers send from 127.0.0.3, outside them.
+            ["Webhooks__SenderRanges__0"] = "127.0.0.1/32",
+            ["Webhooks__SenderRanges__1"] = "::1/128",
             ["Serilog__MinimumLevel__Default"] = "Warning",
         };
         foreach (var (key, value) in _settings.Concat(settings ?? new Dictionary<string, string>()))

@@ -1,4 +1,5 @@
 using System.Text;
+using CoTeX.Api.WebhookIngress;
 using CoTeX.Shared.Billing;
 using CoTeX.Shared.Web;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -8,7 +9,9 @@ using Stripe;
 namespace CoTeX.Api.Billing;
 
 /// <summary>
-/// <c>POST /webhooks/stripe</c>: verified with <c>Stripe-Signature</c> (300 s tolerance), stored once by event id,
+/// <c>POST /webhooks/stripe</c>: limited per address outside Stripe's published webhook addresses (429), read within
+/// the process's budget for unverified bodies (413/503/408, <see cref="UnverifiedBody"/>), verified with
+/// <c>Stripe-Signature</c> (300 s tolerance) before anything parses it, stored once by event id,
 /// handled by re-reading the customer's subscriptions from Stripe. 2xx only once the result is committed; a failure
 /// is a 5xx so Stripe retries, and nothing is half-applied (the plan update is one transaction).
 /// </summary>
@@ -21,9 +24,10 @@ public static class StripeWebhooksApi
     public static IEndpointRouteBuilder MapStripeWebhooksApi(this IEndpointRouteBuilder app)
     {
         app.MapPost("/webhooks/stripe", ReceiveAsync).WithTags("Webhooks").AllowAnonymous().DisableAntiforgery()
-            .WithMetadata(new Microsoft.AspNetCore.Cors.DisableCorsAttribute()).RequireRateLimit(RateLimitPolicy.PerIp)
+            .WithMetadata(new Microsoft.AspNetCore.Cors.DisableCorsAttribute()).RequireRateLimit(RateLimitPolicy.PerWebhookSender)
             .WithSummary("Receives Stripe webhook events.")
-            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status408RequestTimeout)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status429TooManyRequests).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         return app;
     }
@@ -36,27 +40,26 @@ public static class StripeWebhooksApi
         {
             return Problem(StatusCodes.Status503ServiceUnavailable, "Billing is not enabled", "This deployment has no Stripe configuration.");
         }
-        if (request.ContentLength > MaxBodyBytes)
-        {
-            return Problem(StatusCodes.Status413PayloadTooLarge, "Payload too large", "Stripe events are far smaller than 1 MB.");
-        }
-        string json;
-        using (var reader = new StreamReader(request.Body, Encoding.UTF8))
-        {
-            var buffer = new char[MaxBodyBytes + 1];
-            var read = await reader.ReadBlockAsync(buffer, cancellationToken);
-            if (read > MaxBodyBytes)
-            {
-                return Problem(StatusCodes.Status413PayloadTooLarge, "Payload too large", "Stripe events are far smaller than 1 MB.");
-            }
-            json = new string(buffer, 0, read);
-        }
-
         string? signature = request.Headers["Stripe-Signature"];
         if (string.IsNullOrEmpty(signature))
         {
+            // Refused before the body is read: without a signature it could never be accepted.
             return Problem(StatusCodes.Status400BadRequest, "Missing signature", "The Stripe-Signature header is required.");
         }
+        var (unverified, unread) = await UnverifiedBody.ReadAsync(request.HttpContext, MaxBodyBytes,
+            "Stripe events are far smaller than 1 MB.", cancellationToken);
+        if (unread is not null)
+        {
+            return unread;
+        }
+        using var body = unverified!;
+        // Stripe's library verifies a string (and encodes it again to hash it): those copies are unverified bytes too.
+        if (!body.TryReserveMore(3 * body.Length))
+        {
+            body.Dispose();
+            return UnverifiedBody.Busy(request.HttpContext);
+        }
+        var json = Encoding.UTF8.GetString(body.Sequence);
         Event stripeEvent;
         try
         {
@@ -74,6 +77,7 @@ public static class StripeWebhooksApi
             // Correctly signed but not an event (the library's parser throws whatever the JSON shape provokes).
             return Problem(StatusCodes.Status400BadRequest, "Invalid Stripe event", "The body is not a Stripe event object.");
         }
+        body.Dispose(); // verified: the reservation goes back before the event is processed
         if (stripeEvent is null || string.IsNullOrEmpty(stripeEvent.Id) || string.IsNullOrEmpty(stripeEvent.Type))
         {
             return Problem(StatusCodes.Status400BadRequest, "Invalid Stripe event", "The event has no id or type.");

@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using CoTeX.Api.GitHubWebhooks;
 using CoTeX.Shared.GitHubApp;
+using CoTeX.Shared.Web;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 
@@ -9,23 +10,27 @@ namespace CoTeX.Api.GitHubApp;
 
 /// <summary>
 /// <c>POST /api/webhooks/github-app</c>: the GitHub App's webhook URL, where GitHub sends the events of every
-/// repository of every installation. Checks as the per-repo receiver's: the mode is on (404), the body fits (413), the
-/// signature matches the app's webhook secret (401), GitHub's headers (400), the body (415/400). Then an event that
+/// repository of every installation. Checks as the per-repo receiver's: the sender is within its limit (429), the mode
+/// is on (404), a signature is sent (401), the body fits (413) in the unverified budget (503), the signature matches
+/// the app's webhook secret (401), GitHub's headers (400), the body (415/400). Then an event that
 /// changes access is applied once per delivery id (<see cref="GitHubAppEvents"/>), and a repository's event is stored
 /// once for each follower, all in one transaction, answered after the commit.
 /// </summary>
 public static class GitHubAppWebhooksApi
 {
     public static RouteHandlerBuilder MapGitHubAppWebhooksApi(this IEndpointRouteBuilder app) =>
-        // No rate limit: GitHub is the one sender, its bursts are real events, and a forgery costs one HMAC to refuse.
-        app.MapPost("/api/webhooks/github-app", ReceiveAsync)
+        // Limited per address outside GitHub's published ranges only: GitHub is the one genuine sender and its bursts
+        // are real events, while anyone else's request costs a body read (within the unverified budget) and an HMAC.
+        app.MapPost("/api/webhooks/github-app", ReceiveAsync).RequireRateLimit(RateLimitPolicy.PerWebhookSender)
             .WithTags("Webhooks").WithName("ReceiveGitHubAppWebhook")
             .WithSummary("Receives the GitHub App's deliveries, for every repository of every installation.")
             .AllowAnonymous().WithMetadata(new Microsoft.AspNetCore.Cors.DisableCorsAttribute()).DisableAntiforgery()
             .AddWebhookMetrics(app)
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status401Unauthorized)
-            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status413PayloadTooLarge)
-            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status408RequestTimeout)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType).ProducesProblem(StatusCodes.Status429TooManyRequests)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
     /// <param name="Status">
     /// <c>stored</c> (for <paramref name="Stored"/> of <paramref name="Followers"/> followers; the others had it
@@ -50,28 +55,34 @@ public static class GitHubAppWebhooksApi
         }
         var deadline = time.GetUtcNow().AddSeconds(options.Value.DatabaseRetrySeconds);
 
-        var (body, tooLarge) = await WebhookRequest.ReadBodyAsync(context, cancellationToken);
-        if (tooLarge is not null)
-        {
-            return tooLarge;
-        }
         string? signature = context.Request.Headers[WebhookSignature.Sha256Header];
         if (signature is null)
         {
+            // Refused before a byte of the body is read: without a signature it could never be accepted.
             return WebhookRequest.Problem(StatusCodes.Status401Unauthorized, "Missing signature",
                 $"The {WebhookSignature.Sha256Header} header is required.");
         }
-        if (!WebhookSignature.IsValidSha256(signature, Encoding.UTF8.GetBytes(app.Value.WebhookSecret!), body!))
+        var (unverified, unread) = await WebhookRequest.ReadBodyAsync(context, cancellationToken);
+        if (unread is not null)
         {
-            return WebhookRequest.Problem(StatusCodes.Status401Unauthorized, "Invalid signature",
-                "The signature does not match the body and the GitHub App's webhook secret.");
+            return unread;
+        }
+        byte[] body;
+        using (unverified)
+        {
+            if (!WebhookSignature.IsValidSha256(signature, Encoding.UTF8.GetBytes(app.Value.WebhookSecret!), unverified!.Sequence))
+            {
+                return WebhookRequest.Problem(StatusCodes.Status401Unauthorized, "Invalid signature",
+                    "The signature does not match the body and the GitHub App's webhook secret.");
+            }
+            body = unverified.ToVerifiedArray();
         }
         var (eventType, deliveryId, badHeaders) = WebhookRequest.Headers(context.Request.Headers);
         if (badHeaders is not null)
         {
             return badHeaders;
         }
-        var payload = await WebhookRequest.PayloadAsync(context.Request.ContentType, body!);
+        var payload = await WebhookRequest.PayloadAsync(context.Request.ContentType, body);
         if (payload.Problem is { } badBody)
         {
             return badBody;

@@ -52,7 +52,8 @@ public sealed class GitHubEventStore : IAsyncDisposable
 {
     private const string Sql = "select o_outcome, o_id, o_position, o_received_at, o_paused from ingest_github_events($1, $2, $3, $4, $5, $6, $7, $8, $9)";
     private const int MaxBatch = 128;
-    // Payloads go up to 25 MB; a batch stops growing past this many payload bytes (it always takes at least one).
+    // Payloads go up to 25 MB; a batch stops growing past this many payload bytes as sent (a delivery with N followers
+    // counts N times), and always takes at least one delivery.
     private const long MaxBatchBytes = 16 * 1024 * 1024;
 
     /// <param name="Events">One delivery's events (more than one when the GitHub App's delivery has several followers).</param>
@@ -61,8 +62,11 @@ public sealed class GitHubEventStore : IAsyncDisposable
     private sealed record Pending(IncomingGitHubEvent[] Events, TaskCompletionSource<StoreResult[]> Result, ActivityContext Origin,
         DateTimeOffset Deadline)
     {
-        // The events of one delivery share its payload.
+        // The events of one delivery share its payload: held in memory once.
         public int Bytes => Events[0].Payload.Length;
+
+        // ...but sent to Postgres once per follower (one bytea per row of the statement), so a batch counts it that often.
+        public long StatementBytes => (long)Events[0].Payload.Length * Events.Length;
     }
 
     private readonly NpgsqlDataSource _dataSource;
@@ -142,7 +146,7 @@ public sealed class GitHubEventStore : IAsyncDisposable
             while (events < MaxBatch && bytes < MaxBatchBytes && _queue.Reader.TryRead(out var next))
             {
                 batch.Add(next);
-                bytes += next.Bytes;
+                bytes += next.StatementBytes;
                 events += next.Events.Length;
             }
             await CommitAsync(batch);
@@ -155,8 +159,26 @@ public sealed class GitHubEventStore : IAsyncDisposable
     }
 
     /// <summary>Writes one batch, announces what was stored, then answers every caller in it.</summary>
-    private async Task CommitAsync(List<Pending> batch)
+    private async Task CommitAsync(List<Pending> taken)
     {
+        // A delivery whose deadline passed while it waited is answered 503 without a write: every attempt ends at its
+        // delivery's deadline (DatabaseRetry), and the batch's is its oldest delivery's, so one stale delivery would
+        // otherwise fail its fresh neighbours without trying.
+        var now = _time.GetUtcNow();
+        var batch = taken;
+        if (taken.Exists(p => p.Deadline <= now))
+        {
+            foreach (var late in taken.Where(p => p.Deadline <= now))
+            {
+                late.Result.TrySetException(new ServiceUnavailableException(
+                    "The database did not take this delivery before its deadline; it was not stored. Retry later."));
+            }
+            batch = taken.Where(p => p.Deadline > now).ToList();
+            if (batch.Count == 0)
+            {
+                return;
+            }
+        }
         using var activity = StartBatchActivity(batch);
         _batchSizes.Record(batch.Count);
         var committed = _committed;
@@ -164,7 +186,7 @@ public sealed class GitHubEventStore : IAsyncDisposable
         {
             // Until the oldest delivery's deadline: a batch that succeeds after all may already have committed once,
             // and then answers "duplicate", which is still the truth (the event is stored).
-            var results = await DatabaseRetry.RunAsync(() => ExecuteAsync(batch), _dataSource,
+            var results = await DatabaseRetry.RunAsync(token => ExecuteAsync(batch, token), _dataSource,
                 batch.Min(p => p.Deadline), _time, _logger);
             var next = 0;
             foreach (var pending in batch)
@@ -179,7 +201,7 @@ public sealed class GitHubEventStore : IAsyncDisposable
             {
                 try
                 {
-                    committed.Add((pending, await DatabaseRetry.RunAsync(() => ExecuteAsync([pending]), _dataSource,
+                    committed.Add((pending, await DatabaseRetry.RunAsync(token => ExecuteAsync([pending], token), _dataSource,
                         pending.Deadline, _time, _logger)));
                 }
                 catch (Exception ex)
@@ -239,7 +261,7 @@ public sealed class GitHubEventStore : IAsyncDisposable
     /// One batch, one statement, one implicit transaction (<c>ingest_github_events</c>, migration 0007): the results,
     /// one per event in order, are returned after it has committed.
     /// </summary>
-    private async Task<StoreResult[]> ExecuteAsync(List<Pending> pendings)
+    private async Task<StoreResult[]> ExecuteAsync(List<Pending> pendings, CancellationToken cancellationToken)
     {
         var all = pendings.Count == 1 ? pendings[0].Events : pendings.SelectMany(p => p.Events).ToArray();
         var n = all.Length;
@@ -266,7 +288,7 @@ public sealed class GitHubEventStore : IAsyncDisposable
             payloads[i] = incoming.Payload;
         }
 
-        await using var connection = await _dataSource.OpenConnectionAsync();
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         await using var command = new NpgsqlCommand(Sql, connection);
         command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = repoIds });
         command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = userIds });
@@ -280,12 +302,12 @@ public sealed class GitHubEventStore : IAsyncDisposable
         command.Parameters.Add(new NpgsqlParameter<byte[][]> { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea, TypedValue = payloads });
 
         // Prepared once per pooled connection, then reused: parsing and planning this call each time cost ~0.9 ms.
-        await command.PrepareAsync();
+        await command.PrepareAsync(cancellationToken);
         var results = new StoreResult[n];
-        await using var reader = await command.ExecuteReaderAsync();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         for (var i = 0; i < n; i++)
         {
-            await reader.ReadAsync();
+            await reader.ReadAsync(cancellationToken);
             results[i] = reader.GetString(0) switch
             {
                 "stored" => new StoreResult(StoreOutcome.Stored, reader.GetInt64(1), reader.GetInt64(2),

@@ -8,7 +8,8 @@ namespace CoTeX.Api.GitHubWebhooks;
 
 /// <summary>
 /// <c>POST /api/webhooks/github/{repoId}</c>: the URL a user pastes into a repository's webhook settings.
-/// Order of checks: the repo exists (404), the body fits (413), the signature matches the raw body (401), GitHub's
+/// Order of checks: the sender is within its rate limits (429), the repo exists (404), a signature is sent (401), the
+/// body fits (413) in the process's budget for unverified bodies (503), the signature matches the raw body (401), GitHub's
 /// headers are there (400), the body is JSON or GitHub's form encoding (415/400), the payload is about this repo
 /// (422). Only then is the event stored, and the 2xx goes out after the commit.
 /// </summary>
@@ -18,14 +19,15 @@ public static class GitHubWebhooksApi
     {
         var api = app.MapGroup("/api/webhooks/github").WithTags("Webhooks").AllowAnonymous()
             .WithMetadata(new Microsoft.AspNetCore.Cors.DisableCorsAttribute())
-            .RequireRateLimit(RateLimitPolicy.PerRepo)
+            .RequireRateLimit(RateLimitPolicy.PerWebhookSender).RequireRateLimit(RateLimitPolicy.PerRepo)
             .AddWebhookMetrics(app);
         api.MapPost("/{repoId:guid}", ReceiveAsync)
             .WithName("ReceiveGitHubWebhook")
             .WithSummary("Receives a GitHub webhook delivery for a tracked repo.")
             .DisableAntiforgery()
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status401Unauthorized)
-            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status408RequestTimeout)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType).ProducesProblem(StatusCodes.Status422UnprocessableEntity)
             .ProducesProblem(StatusCodes.Status429TooManyRequests).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         return api;
@@ -53,18 +55,29 @@ public static class GitHubWebhooksApi
                 $"No tracked repo has the id {repoId}. Register the repo with POST /api/repos and use the webhook URL it returns.");
         }
 
-        var (body, tooLarge) = await WebhookRequest.ReadBodyAsync(context, cancellationToken);
-        if (tooLarge is not null)
+        if (!request.Headers.ContainsKey(WebhookSignature.Sha256Header)
+            && !(options.Value.AllowSha1 && request.Headers.ContainsKey(WebhookSignature.Sha1Header)))
         {
-            return tooLarge;
+            // Refused before a byte of the body is read: without a signature it could never be accepted.
+            return Problem(StatusCodes.Status401Unauthorized, "Missing signature",
+                $"The {WebhookSignature.Sha256Header} header is required: set a secret on the GitHub webhook.");
         }
-
-        var signatureCheck = await VerifySignatureAsync(request.Headers, repo, body!, repos, options.Value, deadline, cancellationToken);
-        if (signatureCheck.Problem is { } unauthorized)
+        var (unverified, unread) = await WebhookRequest.ReadBodyAsync(context, cancellationToken);
+        if (unread is not null)
         {
-            return unauthorized;
+            return unread;
         }
-        repo = signatureCheck.Repo!;
+        byte[] body;
+        using (unverified)
+        {
+            var signatureCheck = await VerifySignatureAsync(request.Headers, repo, unverified!.Sequence, repos, options.Value, deadline, cancellationToken);
+            if (signatureCheck.Problem is { } unauthorized)
+            {
+                return unauthorized;
+            }
+            repo = signatureCheck.Repo!;
+            body = unverified.ToVerifiedArray();
+        }
 
         var (eventType, deliveryId, badHeaders) = WebhookRequest.Headers(request.Headers);
         if (badHeaders is not null)
@@ -72,7 +85,7 @@ public static class GitHubWebhooksApi
             return badHeaders;
         }
 
-        var payload = await WebhookRequest.PayloadAsync(request.ContentType, body!);
+        var payload = await WebhookRequest.PayloadAsync(request.ContentType, body);
         if (payload.Problem is { } badBody)
         {
             return badBody;
@@ -120,7 +133,7 @@ public static class GitHubWebhooksApi
     }
 
     private static async Task<(WebhookRepo? Repo, ProblemHttpResult? Problem)> VerifySignatureAsync(
-        IHeaderDictionary headers, WebhookRepo repo, byte[] body, WebhookRepoCache repos,
+        IHeaderDictionary headers, WebhookRepo repo, System.Buffers.ReadOnlySequence<byte> body, WebhookRepoCache repos,
         GitHubWebhookOptions options, DateTimeOffset deadline, CancellationToken cancellationToken)
     {
         string? sha256 = headers[WebhookSignature.Sha256Header];

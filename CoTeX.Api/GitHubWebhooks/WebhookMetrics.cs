@@ -29,7 +29,7 @@ public sealed class WebhookMetrics(IMeterFactory meters) : IEndpointFilter
         }
         catch (Exception ex)
         {
-            Add("rejected", ServiceDefaults.ProblemExceptionHandler.IsDatabaseUnavailable(ex) ? 503 : 500);
+            Add("rejected", ex is ServiceDefaults.ServiceUnavailableException || ServiceDefaults.ProblemExceptionHandler.IsDatabaseUnavailable(ex) ? 503 : 500);
             throw;
         }
         switch (result is INestedHttpResult nested ? nested.Result : result)

@@ -14,37 +14,68 @@ public sealed record WebhookRepo(Guid Id, Guid UserId, string FullName, byte[] K
 /// Keeps decrypted webhook keys in memory, so a delivery costs no key lookup and no decryption. Entries expire after
 /// a few minutes; a rotation on this replica evicts at once, and a signature that fails against a cached key is
 /// checked once more against the database (a rotation on another replica), at most once a second per repo.
+/// <para>
+/// An id with no webhook repo is remembered as unknown for <see cref="UnknownLifetime"/>, in a cache of its own capped
+/// at <see cref="MaxUnknown"/> ids: a stranger repeating deliveries to a made-up URL costs a dictionary lookup, not a
+/// database query each, and made-up ids cannot grow the Api's memory. Ids are random GUIDs the server hands out, so
+/// no real repo appears under an id someone probed a moment earlier; deleting a repo evicts it here as before.
+/// </para>
 /// </summary>
 public sealed class WebhookRepoCache(NpgsqlDataSource dataSource, WebhookSecrets secrets, IMemoryCache cache, TimeProvider time,
-    ILogger<WebhookRepoCache> logger)
+    ILogger<WebhookRepoCache> logger) : IDisposable
 {
     private static readonly TimeSpan Lifetime = TimeSpan.FromMinutes(5);
     private static readonly TimeSpan MinimumReloadInterval = TimeSpan.FromSeconds(1);
+    internal static readonly TimeSpan UnknownLifetime = TimeSpan.FromSeconds(30);
+    private const int MaxUnknown = 10_000;
 
-    /// <summary>The repo, from memory or from the database (retried until <paramref name="deadline"/> while it is away).</summary>
-    public async ValueTask<WebhookRepo?> GetAsync(Guid repoId, DateTimeOffset deadline, CancellationToken cancellationToken) =>
-        cache.TryGetValue(Key(repoId), out WebhookRepo? repo) ? repo : await LoadAsync(repoId, deadline, cancellationToken);
+    private readonly MemoryCache _unknown = new(new MemoryCacheOptions { SizeLimit = MaxUnknown });
+
+    /// <summary>
+    /// The repo, from memory or from the database (retried until <paramref name="deadline"/> while it is away); null
+    /// when there is none, remembered for a while.
+    /// </summary>
+    public async ValueTask<WebhookRepo?> GetAsync(Guid repoId, DateTimeOffset deadline, CancellationToken cancellationToken)
+    {
+        if (cache.TryGetValue(Key(repoId), out WebhookRepo? repo))
+        {
+            return repo;
+        }
+        if (_unknown.TryGetValue(repoId, out _))
+        {
+            return null;
+        }
+        return await LoadAsync(repoId, deadline, cancellationToken);
+    }
 
     /// <summary>Loads the repo again if the cached copy may be stale; null when it was loaded just now.</summary>
     public async ValueTask<WebhookRepo?> ReloadAsync(WebhookRepo cached, DateTimeOffset deadline, CancellationToken cancellationToken) =>
         time.GetUtcNow() - cached.LoadedAt < MinimumReloadInterval ? null : await LoadAsync(cached.Id, deadline, cancellationToken);
 
-    public void Evict(Guid repoId) => cache.Remove(Key(repoId));
+    public void Evict(Guid repoId)
+    {
+        cache.Remove(Key(repoId));
+        _unknown.Remove(repoId);
+    }
+
+    public void Dispose() => _unknown.Dispose();
 
     private async Task<WebhookRepo?> LoadAsync(Guid repoId, DateTimeOffset deadline, CancellationToken cancellationToken)
     {
-        var row = await DatabaseRetry.RunAsync(async () =>
+        var row = await DatabaseRetry.RunAsync(async attemptToken =>
         {
-            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+            await using var connection = await dataSource.OpenConnectionAsync(attemptToken);
             return await connection.QuerySingleOrDefaultAsync<(Guid UserId, string FullName, string ProtectedSecret)?>(
                 new CommandDefinition(
                     // Only webhook repos have a webhook URL; an app repo's id is unknown here.
                     "select user_id, full_name, webhook_secret_protected from tracked_repos where id = @repoId and source = 'webhook'",
-                    new { repoId }, cancellationToken: cancellationToken));
+                    new { repoId }, cancellationToken: attemptToken));
         }, dataSource, deadline, time, logger, cancellationToken);
         if (row is not { } found)
         {
-            Evict(repoId);
+            cache.Remove(Key(repoId));
+            // When the cap is reached the entry is simply not added (and the cache compacts): the id is then looked up again.
+            _unknown.Set(repoId, true, new MemoryCacheEntryOptions { AbsoluteExpirationRelativeToNow = UnknownLifetime, Size = 1 });
             return null;
         }
         byte[] key;

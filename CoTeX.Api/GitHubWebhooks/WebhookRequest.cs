@@ -1,7 +1,5 @@
-using System.Buffers;
-using System.IO.Pipelines;
 using System.Text;
-using Microsoft.AspNetCore.Http.Features;
+using CoTeX.Api.WebhookIngress;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Net.Http.Headers;
@@ -10,7 +8,7 @@ namespace CoTeX.Api.GitHubWebhooks;
 
 /// <summary>
 /// What the two GitHub receivers (a repo's webhook, the GitHub App's) read from a request, with the same checks and
-/// the same answers: the body fits (413), then, after the caller has checked the signature, GitHub's headers are there
+/// the same answers: the body fits (413) in the unverified budget (503), then, after the caller has checked the signature, GitHub's headers are there
 /// (400) and the body is JSON or GitHub's form encoding (415/400).
 /// </summary>
 internal static partial class WebhookRequest
@@ -18,36 +16,14 @@ internal static partial class WebhookRequest
     public const string EventHeader = "X-GitHub-Event";
     public const string DeliveryHeader = "X-GitHub-Delivery";
 
-    /// <summary>The whole body, or a 413 as soon as it passes GitHub's size limit.</summary>
-    public static async Task<(byte[]? Body, ProblemHttpResult? Problem)> ReadBodyAsync(HttpContext context, CancellationToken cancellationToken)
-    {
-        if (context.Request.ContentLength > GitHubWebhookOptions.MaxBodyBytes)
-        {
-            return (null, TooLarge());
-        }
-        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeFeature)
-        {
-            sizeFeature.MaxRequestBodySize = GitHubWebhookOptions.MaxBodyBytes + 1;
-        }
-        var reader = context.Request.BodyReader;
-        while (true)
-        {
-            var read = await reader.ReadAsync(cancellationToken);
-            var buffer = read.Buffer;
-            if (buffer.Length > GitHubWebhookOptions.MaxBodyBytes)
-            {
-                reader.AdvanceTo(buffer.End);
-                return (null, TooLarge());
-            }
-            if (read.IsCompleted)
-            {
-                var body = buffer.ToArray();
-                reader.AdvanceTo(buffer.End);
-                return (body, null);
-            }
-            reader.AdvanceTo(buffer.Start, buffer.End);
-        }
-    }
+    /// <summary>
+    /// The whole body, unverified and held within the process's budget (<see cref="UnverifiedBody"/>), or a 413 as
+    /// soon as it passes GitHub's size limit, a 503 when the budget is full, a 408 when it trickles. The caller checks
+    /// the signature on it before anything parses it, and disposes it.
+    /// </summary>
+    public static Task<(UnverifiedBody? Body, ProblemHttpResult? Problem)> ReadBodyAsync(HttpContext context, CancellationToken cancellationToken) =>
+        UnverifiedBody.ReadAsync(context, GitHubWebhookOptions.MaxBodyBytes,
+            $"Webhook bodies are limited to {GitHubWebhookOptions.MaxBodyBytes / (1024 * 1024)} MB, as on GitHub.", cancellationToken);
 
     /// <summary>Exactly one of each header, shaped as GitHub sends them (event names snake_case words, delivery ids GUIDs).</summary>
     public static (string EventType, string DeliveryId, ProblemHttpResult? Problem) Headers(IHeaderDictionary headers)
@@ -112,9 +88,6 @@ internal static partial class WebhookRequest
 
     private static string? SingleHeader(IHeaderDictionary headers, string name) =>
         headers[name] is { Count: 1 } values ? values[0] : null;
-
-    private static ProblemHttpResult TooLarge() => Problem(StatusCodes.Status413PayloadTooLarge, "Payload too large",
-        $"Webhook bodies are limited to {GitHubWebhookOptions.MaxBodyBytes / (1024 * 1024)} MB, as on GitHub.");
 
     [System.Text.RegularExpressions.GeneratedRegex("^[a-z][a-z_]{0,99}$")]
     private static partial System.Text.RegularExpressions.Regex EventTypePattern();

@@ -18,9 +18,38 @@ public static class WebhookSignature
     public static bool IsValidSha1(string? header, byte[] key, ReadOnlySpan<byte> body) =>
         IsValid(header, "sha1=", HashAlgorithmName.SHA1, key, body);
 
+    public static bool IsValidSha256(string? header, byte[] key, in ReadOnlySequence<byte> body) =>
+        body.IsSingleSegment ? IsValidSha256(header, key, body.FirstSpan) : IsValidChunked(header, "sha256=", HashAlgorithmName.SHA256, key, body);
+
+    public static bool IsValidSha1(string? header, byte[] key, in ReadOnlySequence<byte> body) =>
+        body.IsSingleSegment ? IsValidSha1(header, key, body.FirstSpan) : IsValidChunked(header, "sha1=", HashAlgorithmName.SHA1, key, body);
+
     /// <summary>The header value GitHub would send for <paramref name="body"/> (tests and tools sign with it).</summary>
     public static string Sign(byte[] key, ReadOnlySpan<byte> body) =>
         "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(key, body));
+
+    /// <summary>A body still in the chunks it was read into (<see cref="WebhookIngress.UnverifiedBody"/>): hashed in place, not copied.</summary>
+    private static bool IsValidChunked(string? header, string prefix, HashAlgorithmName algorithm, byte[] key, in ReadOnlySequence<byte> body)
+    {
+        using var hmac = IncrementalHash.CreateHMAC(algorithm, key);
+        foreach (var segment in body)
+        {
+            hmac.AppendData(segment.Span);
+        }
+        Span<byte> expected = stackalloc byte[hmac.HashLengthInBytes];
+        hmac.GetHashAndReset(expected);
+        return Matches(header, prefix, expected);
+    }
+
+    private static bool Matches(string? header, string prefix, ReadOnlySpan<byte> expected)
+    {
+        Span<byte> given = stackalloc byte[expected.Length];
+        return header is not null
+               && header.StartsWith(prefix, StringComparison.OrdinalIgnoreCase)
+               && header.Length - prefix.Length == given.Length * 2
+               && Convert.FromHexString(header.AsSpan(prefix.Length), given, out _, out _) == OperationStatus.Done
+               && CryptographicOperations.FixedTimeEquals(expected, given);
+    }
 
     private static bool IsValid(string? header, string prefix, HashAlgorithmName algorithm, byte[] key, ReadOnlySpan<byte> body)
     {

@@ -32,6 +32,20 @@ public sealed class RateLimitingOptions
     /// <summary>Deliveries per window per repo on the GitHub webhook receiver (generous: busy repos are bursty).</summary>
     [Range(1, 10_000_000)]
     public int PerRepoWebhooks { get; set; } = 6000;
+
+    /// <summary>
+    /// Requests per window per client IP on the webhook receivers, for addresses outside GitHub's and Stripe's
+    /// published delivery ranges (<see cref="IWebhookSenderRanges"/>); addresses inside are not counted. Each request
+    /// may make the Api read up to 25 MB before the signature can be checked, so strangers get few.
+    /// </summary>
+    [Range(1, 10_000_000)]
+    public int PerWebhookSender { get; set; } = 60;
+}
+
+/// <summary>The addresses webhook senders (GitHub, Stripe) publish: exempt from <see cref="RateLimitPolicy.PerWebhookSender"/>.</summary>
+public interface IWebhookSenderRanges
+{
+    bool Contains(System.Net.IPAddress? address);
 }
 
 public enum RateLimitPolicy
@@ -39,6 +53,8 @@ public enum RateLimitPolicy
     PerUser,
     PerIp,
     PerRepo,
+    /// <summary>Per client IP, except addresses in <see cref="IWebhookSenderRanges"/> (registered by the service).</summary>
+    PerWebhookSender,
 }
 
 /// <summary>
@@ -110,8 +126,15 @@ public static class RateLimitingExtensions
             {
                 return await next(context);
             }
+            if (policy == RateLimitPolicy.PerWebhookSender
+                && http.RequestServices.GetService<IWebhookSenderRanges>() is { } senders
+                && senders.Contains(http.Connection.RemoteIpAddress))
+            {
+                return await next(context);
+            }
             var (key, limit) = policy switch
             {
+                RateLimitPolicy.PerWebhookSender => ($"webhook-ip:{http.Connection.RemoteIpAddress}", options.PerWebhookSender),
                 RateLimitPolicy.PerUser when http.User.TryGetUserId(out var userId) => ($"user:{userId}", options.PerUser),
                 RateLimitPolicy.PerRepo when http.Request.RouteValues.TryGetValue("repoId", out var repoId) => ($"repo:{repoId}", options.PerRepoWebhooks),
                 _ => ($"ip:{http.Connection.RemoteIpAddress}", options.PerIp),

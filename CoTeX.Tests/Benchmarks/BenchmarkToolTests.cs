@@ -62,8 +62,13 @@ public sealed class BenchmarkToolTests
                 cold.GetProperty("complete").GetBoolean().Should().BeTrue(log);
                 cold.GetProperty("msToHealthy").GetDouble().Should().BePositive(log);
             }
+            var flood = results.GetProperty("unsignedFlood");
+            flood.GetProperty("genuineAcked").GetInt64().Should().BePositive(log);
+            flood.GetProperty("genuineFailed").GetInt64().Should().Be(0, log);
+            flood.GetProperty("floodMbOffered").GetDouble().Should().BePositive(log);
+            flood.GetProperty("rssPeakMb").GetInt64().Should().BePositive(log);
             File.ReadAllText(Path.Combine(output, "report.md")).Should().Contain("Ingest / pgbench").And.Contain("Catch-up")
-                .And.Contain("ReadyToRun");
+                .And.Contain("ReadyToRun").And.Contain("Unsigned flood");
             foreach (var chart in new[] { "ingest-latency.png", "e2e-latency.png", "cpu.png" })
             {
                 new FileInfo(Path.Combine(output, chart)).Length.Should().BeGreaterThan(10_000, chart);

@@ -22,6 +22,10 @@ public sealed class ServiceHost<TProgram> : WebApplicationFactory<TProgram> wher
             ["ConnectionStrings:redis"] = redisConnectionString,
             ["Auth:JwtSecret"] = TestTokens.Secret,
             ["DataProtection:KeyEncryptionKey"] = TestTokens.KeyEncryptionKey,
+            // Tests play GitHub and Stripe from loopback: inside the published sender ranges unless a test says
+            // otherwise (the ingress tests set Webhooks:SenderRanges:0 to put 127.0.0.1 outside).
+            ["Webhooks:SenderRanges:0"] = "127.0.0.0/8",
+            ["Webhooks:SenderRanges:1"] = "::1/128",
         };
         foreach (var (key, value) in extra ?? [])
         {

@@ -35,6 +35,9 @@ public sealed class ServiceProcess : IAsyncDisposable
             ["ASPNETCORE_ENVIRONMENT"] = "Development",
             ["Auth__JwtSecret"] = TestTokens.Secret,
             ["DataProtection__KeyEncryptionKey"] = TestTokens.KeyEncryptionKey,
+            // As in ServiceHost: tests play GitHub and Stripe from loopback, inside the sender ranges.
+            ["Webhooks__SenderRanges__0"] = "127.0.0.0/8",
+            ["Webhooks__SenderRanges__1"] = "::1/128",
         };
         foreach (var (key, value) in environment)
         {

@@ -83,7 +83,7 @@ public sealed class EdgeProtectionTests(TestInfrastructure infra)
         }
         document.GetProperty("components").GetProperty("securitySchemes").TryGetProperty("Bearer", out _).Should().BeTrue();
         var receiver = paths.GetProperty("/api/webhooks/github/{repoId}").GetProperty("post").GetProperty("responses");
-        foreach (var status in new[] { "200", "400", "401", "404", "413", "415", "422", "429", "503" })
+        foreach (var status in new[] { "200", "400", "401", "404", "408", "413", "415", "422", "429", "503" })
         {
             receiver.TryGetProperty(status, out _).Should().BeTrue($"the receiver documents {status}");
         }
