@@ -29,10 +29,10 @@ public sealed class GitHubAppEvents(NpgsqlDataSource dataSource, TimeProvider ti
     /// <summary>Every user a delivery of <paramref name="eventType"/> goes to (with their tracked repo for it), by the rule.</summary>
     public async Task<Recipient[]> FollowersAsync(long installationId, long repositoryId, string eventType, DateTimeOffset deadline,
         CancellationToken cancellationToken) =>
-        await DatabaseRetry.RunAsync(async () =>
+        await DatabaseRetry.RunAsync(async attempt =>
         {
-            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-            var followers = await GitHubAccessQueries.FollowersAsync(connection, installationId, repositoryId, eventType, cancellationToken);
+            await using var connection = await dataSource.OpenConnectionAsync(attempt);
+            var followers = await GitHubAccessQueries.FollowersAsync(connection, installationId, repositoryId, eventType, attempt);
             return followers.Select(f => new Recipient(f.RepoId, f.UserId, f.FullName)).ToArray();
         }, dataSource, deadline, time, logger, cancellationToken);
 
@@ -42,7 +42,7 @@ public sealed class GitHubAppEvents(NpgsqlDataSource dataSource, TimeProvider ti
     /// </summary>
     public Task<bool> ApplyAsync(string eventType, string deliveryId, JsonElement root, DateTimeOffset deadline,
         CancellationToken cancellationToken) =>
-        DatabaseRetry.RunAsync(() => ApplyOnceAsync(eventType, deliveryId, root, cancellationToken), dataSource, deadline, time,
+        DatabaseRetry.RunAsync(attempt => ApplyOnceAsync(eventType, deliveryId, root, attempt), dataSource, deadline, time,
             logger, cancellationToken);
 
     private async Task<bool> ApplyOnceAsync(string eventType, string deliveryId, JsonElement root, CancellationToken cancellationToken)

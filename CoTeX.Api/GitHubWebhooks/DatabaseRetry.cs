@@ -19,14 +19,6 @@ internal static partial class DatabaseRetry
     private static readonly TimeSpan FirstDelay = TimeSpan.FromMilliseconds(50);
     private static readonly TimeSpan MaxDelay = TimeSpan.FromSeconds(1);
 
-    /// <summary>
-    /// For a step that takes no token: retried the same way, but an attempt under way runs on past the deadline (only
-    /// the answer is a 503). New code takes the overload whose step is cancelled at the deadline.
-    /// </summary>
-    public static Task<T> RunAsync<T>(Func<Task<T>> step, NpgsqlDataSource dataSource, DateTimeOffset deadline,
-        TimeProvider time, ILogger logger, CancellationToken cancellationToken = default) =>
-        RunAsync(_ => step(), dataSource, deadline, time, logger, cancellationToken);
-
     public static async Task<T> RunAsync<T>(Func<CancellationToken, Task<T>> step, NpgsqlDataSource dataSource,
         DateTimeOffset deadline, TimeProvider time, ILogger logger, CancellationToken cancellationToken = default)
     {
