@@ -82,6 +82,20 @@ public sealed class CoTeXFeed : IAsyncDisposable
 
     private async Task RunAsync()
     {
+        Exception? failure = null;
+        try
+        {
+            await ConnectLoopAsync();
+        }
+        catch (Exception ex)
+        {
+            failure = ex; // a bug rather than a network failure; the reader gets it instead of waiting forever
+        }
+        _events.Writer.TryComplete(_providerFailure ?? failure);
+    }
+
+    private async Task ConnectLoopAsync()
+    {
         var failures = 0;
         while (!_stop.IsCancellationRequested)
         {
@@ -125,7 +139,6 @@ public sealed class CoTeXFeed : IAsyncDisposable
                 try { await Task.Delay(delay, _stop.Token); } catch (OperationCanceledException) { break; }
             }
         }
-        _events.Writer.TryComplete(_providerFailure);
     }
 
     private HubConnection Build(Uri url)
