@@ -20,13 +20,14 @@ public sealed class RealtimeCluster : IAsyncDisposable
     public List<ServiceHost<realtime::Program>> Replicas { get; } = [];
     public List<Uri> ReplicaUrls { get; } = [];
 
+    /// <param name="apiKestrel">Serve the Api on a real socket (for the <c>cotex</c> CLI) instead of the in-memory test server.</param>
     public static async Task<RealtimeCluster> StartAsync(TestInfrastructure infra, string? redisConnectionString = null,
         int replicas = 2, Dictionary<string, string?>? realtimeSettings = null, Dictionary<string, string?>? apiSettings = null,
-        string? databaseConnectionString = null)
+        string? databaseConnectionString = null, bool apiKestrel = false)
     {
         var db = databaseConnectionString ?? await infra.CreateMigratedDatabaseAsync();
         var redis = redisConnectionString ?? infra.Redis.ConnectionString;
-        var api = await ApiApp.StartAsync(infra, new(apiSettings ?? []) { ["ConnectionStrings:redis"] = redis }, db);
+        var api = await ApiApp.StartAsync(infra, new(apiSettings ?? []) { ["ConnectionStrings:redis"] = redis }, db, apiKestrel);
         var cluster = new RealtimeCluster(api);
         for (var i = 0; i < replicas; i++)
         {
