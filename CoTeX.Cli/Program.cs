@@ -10,7 +10,7 @@ using CoTeX.Contracts;
 //   COTEX_TOKEN          a Supabase access token (locally: export COTEX_TOKEN=$(eng/mint-token.sh)), or
 //   COTEX_TOKEN_FILE / COTEX_TOKEN_COMMAND for a token that is refreshed (TokenSource)
 
-var root = new RootCommand("CoTeX: your GitHub repositories' events, live.\n\n" + ExitCodes.Help + "\n" + TokenSource.Help);
+var root = new RootCommand("CoTeX: your GitHub repositories' events, live.\n\n" + ExitCodes.Help + "\n\n" + TokenSource.Help);
 
 var positionFile = new Option<FileInfo>("--position-file")
 {

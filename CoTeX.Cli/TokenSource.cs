@@ -22,7 +22,7 @@ internal abstract class TokenSource
     public const string Help = """
         Token (the first one set):
           COTEX_TOKEN_COMMAND  a command that prints a fresh Supabase access token (run again before each expires)
-          COTEX_TOKEN_FILE     a file holding the token, read again for every connection
+          COTEX_TOKEN_FILE     a file holding the token, read again each time one is needed
           COTEX_TOKEN          the token itself (watch stops with exit code 3 when it expires)
         """;
 
