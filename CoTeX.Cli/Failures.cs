@@ -20,7 +20,7 @@ internal static class ExitCodes
           0  done
           1  unexpected error (please report it)
           2  usage or configuration: a missing COTEX_TOKEN, a malformed URL or argument
-          3  the token was rejected: mint a new one or set COTEX_TOKEN
+          3  the token was rejected or has expired: mint a new one, or see Token below
           4  the plan's repo limit is reached
           5  CoTeX refused the request (not found, already tracked, not allowed)
           6  CoTeX cannot be reached or is unavailable: retry later
@@ -36,6 +36,7 @@ internal static class Failures
     public static (int ExitCode, string Message) Describe(Exception exception, string apiUrl) => exception switch
     {
         ConfigurationException or UriFormatException => (ExitCodes.Usage, exception.Message),
+        TokenExpiredException => (ExitCodes.TokenRejected, exception.Message),
         CoTeXApiException api => Describe(api),
         HttpRequestException { StatusCode: null } http =>
             (ExitCodes.Unavailable, $"Cannot reach CoTeX at {apiUrl}: {http.Message} Is it running (dotnet run --project CoTeX.AppHost)? COTEX_API_URL points elsewhere."),

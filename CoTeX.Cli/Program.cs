@@ -7,9 +7,10 @@ using CoTeX.Contracts;
 // cotex: track repos and watch their GitHub events live, from a terminal.
 //   COTEX_API_URL        default http://127.0.0.1:5080
 //   COTEX_REALTIME_URLS  comma-separated, default http://127.0.0.1:5081 (the AppHost's endpoint in front of every replica)
-//   COTEX_TOKEN          a Supabase access token (locally: export COTEX_TOKEN=$(eng/mint-token.sh))
+//   COTEX_TOKEN          a Supabase access token (locally: export COTEX_TOKEN=$(eng/mint-token.sh)), or
+//   COTEX_TOKEN_FILE / COTEX_TOKEN_COMMAND for a token that is refreshed (TokenSource)
 
-var root = new RootCommand("CoTeX: your GitHub repositories' events, live.\n\n" + ExitCodes.Help);
+var root = new RootCommand("CoTeX: your GitHub repositories' events, live.\n\n" + ExitCodes.Help + "\n\n" + TokenSource.Help);
 
 var positionFile = new Option<FileInfo>("--position-file")
 {
@@ -29,6 +30,20 @@ watch.SetAction(async (parse, cancellationToken) =>
     await using var feed = client.Watch(from);
     feed.Connected += url => Console.Error.WriteLine($"connected to {url}, resuming after {feed.Position?.ToString(CultureInfo.InvariantCulture) ?? "now"}");
     feed.Reset += reset => Console.Error.WriteLine($"reset at {reset.Position}: {reset.Reason}");
+    // The feed reconnects by itself, with a token from the token source each time; say what happens.
+    var failing = false;
+    feed.Connected += _ => failing = false;
+    feed.ReconnectRequested += notice => Console.Error.WriteLine(notice.Code == ReconnectCodes.TokenExpired
+        ? "the token has expired; reconnecting with a fresh one"
+        : $"reconnecting: {notice.Reason}");
+    feed.ConnectionFailed += ex =>
+    {
+        if (!failing)
+        {
+            failing = true;
+            Console.Error.WriteLine($"cannot connect ({ex.Message}); retrying");
+        }
+    };
     try
     {
         await foreach (var e in feed.ReadAllAsync(cancellationToken))

@@ -6,20 +6,17 @@ internal static class Settings
 {
     public static string ApiUrl => Environment.GetEnvironmentVariable("COTEX_API_URL") ?? "http://127.0.0.1:5080";
 
-    public static CoTeXClient CreateClient()
+    public static CoTeXClient CreateClient() => CreateClient(TokenSource.FromEnvironment());
+
+    public static CoTeXClient CreateClient(TokenSource tokens)
     {
-        var token = Environment.GetEnvironmentVariable("COTEX_TOKEN");
-        if (string.IsNullOrWhiteSpace(token))
-        {
-            throw new ConfigurationException("Set COTEX_TOKEN to a Supabase access token (locally: export COTEX_TOKEN=$(eng/mint-token.sh)).");
-        }
         var realtime = Environment.GetEnvironmentVariable("COTEX_REALTIME_URLS") ?? "http://127.0.0.1:5081";
         return new CoTeXClient(new CoTeXClientOptions
         {
             ApiUrl = Url("COTEX_API_URL", ApiUrl),
             RealtimeUrls = realtime.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select(u => Url("COTEX_REALTIME_URLS", u)).ToArray(),
-            AccessTokenProvider = _ => ValueTask.FromResult(token),
+            AccessTokenProvider = tokens.GetAsync,
         });
     }
 

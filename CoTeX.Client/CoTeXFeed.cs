@@ -10,7 +10,16 @@ namespace CoTeX.Client;
 /// <summary>
 /// The user's live events, in position order, each once. Connects over WebSockets without negotiation (so no sticky
 /// sessions are needed), subscribes from <see cref="Position"/>, and whenever the connection ends — network, server
-/// restart, a replica shutting down — reconnects (to the next Realtime URL) and resumes from <see cref="Position"/>.
+/// restart, a replica shutting down, the token expiring — reconnects (to the next Realtime URL) and resumes from
+/// <see cref="Position"/>.
+/// <para>
+/// Tokens: <see cref="CoTeXClientOptions.AccessTokenProvider"/> is asked for a token for every connection attempt,
+/// never cached here. The server closes a connection when its token expires (telling the client so with
+/// <see cref="ReconnectCodes.TokenExpired"/>, see <see cref="ReconnectRequested"/>) and refuses an expired token, so the
+/// provider must return one that is valid now; while it returns a refused one the feed keeps retrying
+/// (<see cref="ConnectionFailed"/>). A provider that throws ends the feed: <see cref="ReadAllAsync"/> throws its
+/// exception.
+/// </para>
 /// </summary>
 public sealed class CoTeXFeed : IAsyncDisposable
 {
@@ -23,6 +32,7 @@ public sealed class CoTeXFeed : IAsyncDisposable
     private Task? _run;
     private int _connectionIndex;
     private int _disposed;
+    private volatile Exception? _providerFailure;
 
     internal CoTeXFeed(CoTeXClientOptions options, long? fromPosition)
     {
@@ -45,6 +55,18 @@ public sealed class CoTeXFeed : IAsyncDisposable
     /// <summary>The feed connected (argument: the Realtime URL).</summary>
     public event Action<Uri>? Connected;
 
+    /// <summary>
+    /// The server is closing the connection and asked the client to reconnect; <see cref="ReconnectNotice.Code"/> says
+    /// why (<see cref="ReconnectCodes"/>). The feed reconnects by itself, with a token from the provider.
+    /// </summary>
+    public event Action<ReconnectNotice>? ReconnectRequested;
+
+    /// <summary>
+    /// A connection attempt failed (the server is unreachable, or refused the token: an expired or revoked one); the
+    /// feed tries again, with a new token from the provider each time.
+    /// </summary>
+    public event Action<Exception>? ConnectionFailed;
+
     /// <summary>Events as they arrive; ends when the feed is disposed.</summary>
     public async IAsyncEnumerable<GitHubEventSummary> ReadAllAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
@@ -60,6 +82,20 @@ public sealed class CoTeXFeed : IAsyncDisposable
 
     private async Task RunAsync()
     {
+        Exception? failure = null;
+        try
+        {
+            await ConnectLoopAsync();
+        }
+        catch (Exception ex)
+        {
+            failure = ex; // a bug rather than a network failure; the reader gets it instead of waiting forever
+        }
+        _events.Writer.TryComplete(_providerFailure ?? failure);
+    }
+
+    private async Task ConnectLoopAsync()
+    {
         var failures = 0;
         while (!_stop.IsCancellationRequested)
         {
@@ -69,7 +105,11 @@ public sealed class CoTeXFeed : IAsyncDisposable
                 await using var connection = Build(url);
                 var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                 connection.Closed += _ => { closed.TrySetResult(); return Task.CompletedTask; };
-                connection.On<ReconnectNotice>(RealtimeProtocol.Reconnect, _ => closed.TrySetResult());
+                connection.On<ReconnectNotice>(RealtimeProtocol.Reconnect, notice =>
+                {
+                    ReconnectRequested?.Invoke(notice);
+                    closed.TrySetResult();
+                });
 
                 await connection.StartAsync(_stop.Token);
                 await connection.InvokeAsync(RealtimeProtocol.Subscribe, Position, _stop.Token);
@@ -81,10 +121,15 @@ public sealed class CoTeXFeed : IAsyncDisposable
             {
                 break;
             }
+            catch (Exception) when (_providerFailure is not null)
+            {
+                break; // however SignalR wrapped it
+            }
             catch (Exception ex) when (ex is HttpRequestException or System.Net.WebSockets.WebSocketException
                                        or InvalidOperationException or HubException or IOException or TimeoutException)
             {
                 failures++;
+                ConnectionFailed?.Invoke(ex);
             }
 
             // Try the next replica at once; back off only when every URL has failed in a row.
@@ -94,7 +139,6 @@ public sealed class CoTeXFeed : IAsyncDisposable
                 try { await Task.Delay(delay, _stop.Token); } catch (OperationCanceledException) { break; }
             }
         }
-        _events.Writer.TryComplete();
     }
 
     private HubConnection Build(Uri url)
@@ -106,7 +150,8 @@ public sealed class CoTeXFeed : IAsyncDisposable
                 // replica can serve it and the load balancer needs no sticky sessions.
                 options.SkipNegotiation = true;
                 options.Transports = HttpTransportType.WebSockets;
-                options.AccessTokenProvider = async () => await _options.AccessTokenProvider(_stop.Token);
+                // Asked once per connection (this one is never reused), so every reconnect gets the provider's token.
+                options.AccessTokenProvider = GetTokenAsync;
             })
             .Build();
         connection.On<GitHubEventSummary>(RealtimeProtocol.Event, Accept);
@@ -134,6 +179,20 @@ public sealed class CoTeXFeed : IAsyncDisposable
             Reset?.Invoke(reset);
         });
         return connection;
+    }
+
+    private async Task<string?> GetTokenAsync()
+    {
+        try
+        {
+            return await _options.AccessTokenProvider(_stop.Token);
+        }
+        catch (Exception ex) when (!(ex is OperationCanceledException && _stop.IsCancellationRequested))
+        {
+            // The application's provider gave up: the feed ends with its exception.
+            _providerFailure = ex;
+            throw;
+        }
     }
 
     /// <summary>Passes an event on unless it is at or below the position held (a resend after a reconnect).</summary>

@@ -23,7 +23,10 @@ public static class RealtimeProtocol
     /// <summary>Server → client: <see cref="FeedReset"/>; the position cannot be resumed, reload history over REST.</summary>
     public const string Reset = "Reset";
 
-    /// <summary>Server → client: <see cref="ReconnectNotice"/>; this replica is going away, reconnect (and resume).</summary>
+    /// <summary>
+    /// Server → client: <see cref="ReconnectNotice"/>; this connection is about to close (the replica is going away, or
+    /// the token has expired): reconnect, with a fresh token for <see cref="ReconnectCodes.TokenExpired"/>, and resume.
+    /// </summary>
     public const string Reconnect = "Reconnect";
 }
 
@@ -32,4 +35,19 @@ public sealed record FeedPosition(long Position);
 /// <param name="Position">Live delivery continues after this position; history up to it is in the REST API.</param>
 public sealed record FeedReset(long Position, string Reason);
 
-public sealed record ReconnectNotice(string Reason);
+/// <param name="Reason">For people.</param>
+/// <param name="Code">For programs: one of <see cref="ReconnectCodes"/> (null from servers older than the codes).</param>
+public sealed record ReconnectNotice(string Reason, string? Code = null);
+
+/// <summary>Why the server asks a client to reconnect (<see cref="ReconnectNotice.Code"/>).</summary>
+public static class ReconnectCodes
+{
+    /// <summary>The replica is shutting down: reconnect (to another one) with the same token.</summary>
+    public const string Shutdown = "shutdown";
+
+    /// <summary>The replica could not continue the feed (Postgres or the connection failed): reconnect.</summary>
+    public const string FeedFailed = "feed_failed";
+
+    /// <summary>The connection's token has expired: reconnect with a fresh token (an expired one is refused).</summary>
+    public const string TokenExpired = "token_expired";
+}

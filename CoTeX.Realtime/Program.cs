@@ -21,6 +21,8 @@ app.UseAuthentication();
 app.UseAuthorization();
 
 app.MapDefaultEndpoints();
-app.MapHub<EventsHub>(RealtimeProtocol.HubPath);
+// A connection ends when its token does (the token's exp, kept by the authentication handler): the client reconnects
+// with a fresh token and resumes. Without this a revoked session would keep streaming for as long as its socket lasts.
+app.MapHub<EventsHub>(RealtimeProtocol.HubPath, options => options.CloseOnAuthenticationExpiration = true);
 
 app.Run();

@@ -124,7 +124,8 @@ public sealed class ConnectionFeed
             // Postgres or the connection failed: drop the connection; the client reconnects and resumes.
             FeedLog.FeedFailed(_logger, ex, ConnectionId);
             _commands.Writer.TryComplete();
-            await AbortAsync("The server could not continue this feed; reconnect and resume.");
+            await AbortAsync(new ReconnectNotice("The server could not continue this feed; reconnect and resume.",
+                ReconnectCodes.FeedFailed));
         }
     }
 
@@ -217,12 +218,12 @@ public sealed class ConnectionFeed
     }
 
     /// <summary>Tells the client to reconnect (and resume from its position), then closes the connection.</summary>
-    public async Task AbortAsync(string reason)
+    public async Task AbortAsync(ReconnectNotice notice)
     {
         try
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-            await _hub.Clients.Client(ConnectionId).SendAsync(RealtimeProtocol.Reconnect, new ReconnectNotice(reason), timeout.Token);
+            await _hub.Clients.Client(ConnectionId).SendAsync(RealtimeProtocol.Reconnect, notice, timeout.Token);
         }
         catch (Exception ex) when (ex is OperationCanceledException or IOException or InvalidOperationException)
         {
@@ -230,10 +231,29 @@ public sealed class ConnectionFeed
         }
         _abortConnection();
     }
+
+    /// <summary>
+    /// SignalR is closing the connection because its token has expired (CloseOnAuthenticationExpiration, the only
+    /// close it requests): tell the client why. This runs inside SignalR's close request and before SignalR's own
+    /// handler of it (cancellation callbacks run last-registered-first, and the hub registers this after the
+    /// handshake), so unless a send of the feed holds the connection's write lock at that moment the notice is written
+    /// ahead of the close. Either way the connection closes and the client reconnects.
+    /// </summary>
+    public void OnTokenExpired()
+    {
+        FeedLog.TokenExpired(_logger, ConnectionId);
+        var notice = new ReconnectNotice("The access token has expired; reconnect with a fresh one and resume.",
+            ReconnectCodes.TokenExpired);
+        _ = _hub.Clients.Client(ConnectionId).SendAsync(RealtimeProtocol.Reconnect, notice)
+            .ContinueWith(static t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+    }
 }
 
 internal static partial class FeedLog
 {
     [LoggerMessage(LogLevel.Warning, "Feed of connection {ConnectionId} failed; asking the client to reconnect")]
     public static partial void FeedFailed(ILogger logger, Exception exception, string connectionId);
+
+    [LoggerMessage(LogLevel.Information, "The token of connection {ConnectionId} has expired; closing the connection")]
+    public static partial void TokenExpired(ILogger logger, string connectionId);
 }

@@ -1,3 +1,5 @@
+using CoTeX.Contracts;
+
 namespace CoTeX.Realtime.Feeds;
 
 /// <summary>
@@ -17,12 +19,15 @@ public sealed partial class ShutdownNotifier(IHostApplicationLifetime lifetime, 
         }
     }
 
+    private static readonly ReconnectNotice Notice =
+        new("This server is shutting down; reconnect and resume.", ReconnectCodes.Shutdown);
+
     private void NotifyAll()
     {
         var feeds = registry.All.ToArray();
         LogNotifying(logger, feeds.Length);
         // Bounded: the host's shutdown timeout keeps running meanwhile.
-        Task.WhenAll(feeds.Select(f => f.AbortAsync("This server is shutting down; reconnect and resume.")))
+        Task.WhenAll(feeds.Select(f => f.AbortAsync(Notice)))
             .Wait(TimeSpan.FromSeconds(5));
     }
 

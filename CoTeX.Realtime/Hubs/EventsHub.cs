@@ -2,6 +2,7 @@ using CoTeX.Contracts;
 using CoTeX.Realtime.Feeds;
 using CoTeX.Shared.Auth;
 using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Options;
 
@@ -10,7 +11,7 @@ namespace CoTeX.Realtime.Hubs;
 /// <summary>
 /// <c>/ws</c>: a desktop client's live GitHub events. The client connects with its Supabase token, calls
 /// <see cref="Subscribe"/> with the last position it holds, and receives what it missed and then everything new
-/// (protocol: docs/realtime-protocol.md).
+/// (protocol: docs/realtime-protocol.md). The connection is closed when its token expires.
 /// </summary>
 [Authorize]
 public sealed class EventsHub(
@@ -38,6 +39,9 @@ public sealed class EventsHub(
             throw new HubException("This connection is already subscribed.");
         }
         shutdown.EnsureRegistered();
+        // SignalR requests the close when the connection's token expires (Program.cs: CloseOnAuthenticationExpiration).
+        context.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested
+            .Register(static f => ((ConnectionFeed)f!).OnTokenExpired(), feed);
         _ = feed.RunAsync(context.ConnectionAborted);
         return Task.CompletedTask;
     }

@@ -118,10 +118,21 @@ public static class AuthExtensions
                 }
                 if (IsHubRequest(context.Request, hubPaths))
                 {
-                    // A hub connection keeps its request for hours. Keep only what the hub reads (the user id), not the
-                    // parsed token with its claims nor the raw header: ~2 KB per open connection (docs/benchmarks.md).
+                    // SignalR closes a hub connection when its token expires (CloseOnAuthenticationExpiration reads the
+                    // ExpiresUtc the handler set from exp). A token already past exp would be closed at once, so it is
+                    // refused here: the clock skew allowance does not apply to a hub connection's exp.
+                    var now = (context.Options.TimeProvider ?? TimeProvider.System).GetUtcNow();
+                    if (context.Properties.ExpiresUtc is not { } expires || expires <= now)
+                    {
+                        context.Fail(ExpiredHubTokenMessage);
+                        return;
+                    }
+                    // A hub connection keeps its request for hours. Keep only what the hub and SignalR read (the user
+                    // id, the expiry), not the parsed token with its claims nor the raw header: ~2 KB per open
+                    // connection (docs/benchmarks.md).
                     context.Principal = new ClaimsPrincipal(new ClaimsIdentity(
                         [new Claim(CurrentUser.SubjectClaim, userId.ToString())], context.Scheme.Name, CurrentUser.SubjectClaim, "role"));
+                    context.Properties.IssuedUtc = null;
                     context.Request.Headers.Authorization = default;
                 }
             },
@@ -140,6 +151,9 @@ public static class AuthExtensions
                     "The access token is valid but does not allow this request."),
         };
     }
+
+    /// <summary>Why a hub connection's token is refused once its exp has passed (within the clock skew allowance).</summary>
+    private const string ExpiredHubTokenMessage = "The token's exp has passed; a hub connection needs a token that has not expired.";
 
     private static bool IsHubRequest(HttpRequest request, string[] hubPaths) =>
         hubPaths.Length > 0 && hubPaths.Any(p => request.Path.StartsWithSegments(p));

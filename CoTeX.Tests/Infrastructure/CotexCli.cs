@@ -17,12 +17,17 @@ public sealed record CliRun(int ExitCode, string Output, string Error)
     public override string ToString() => $"exit {ExitCode}; stdout: {Output}; stderr: {Error}";
 }
 
-/// <summary>Runs the built <c>cotex</c> CLI (cotex.dll, next to the tests) as a user would, against an Api URL.</summary>
+/// <summary>
+/// Runs the built <c>cotex</c> CLI as a user would, against an Api URL: from the copy of its own build output in the
+/// tests' cotex-cli/ folder (CoTeX.Tests.csproj), whose assemblies are all its own.
+/// </summary>
 public static class CotexCli
 {
-    public static Process Start(string? apiUrl, string? token, string[] arguments)
+    /// <param name="environment">More variables (COTEX_REALTIME_URLS, COTEX_TOKEN_FILE, ...); a null value unsets one.</param>
+    public static Process Start(string? apiUrl, string? token, string[] arguments,
+        IReadOnlyDictionary<string, string?>? environment = null)
     {
-        var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "cotex.dll"), .. arguments])
+        var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "cotex-cli", "cotex.dll"), .. arguments])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -34,6 +39,10 @@ public static class CotexCli
                 ["COTEX_TOKEN"] = token,
             },
         };
+        foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
+        {
+            start.Environment[name] = value;
+        }
         return Process.Start(start)!;
     }
 

@@ -20,13 +20,14 @@ public sealed class RealtimeCluster : IAsyncDisposable
     public List<ServiceHost<realtime::Program>> Replicas { get; } = [];
     public List<Uri> ReplicaUrls { get; } = [];
 
+    /// <param name="apiKestrel">Serve the Api on a real socket (for the <c>cotex</c> CLI) instead of the in-memory test server.</param>
     public static async Task<RealtimeCluster> StartAsync(TestInfrastructure infra, string? redisConnectionString = null,
         int replicas = 2, Dictionary<string, string?>? realtimeSettings = null, Dictionary<string, string?>? apiSettings = null,
-        string? databaseConnectionString = null)
+        string? databaseConnectionString = null, bool apiKestrel = false)
     {
         var db = databaseConnectionString ?? await infra.CreateMigratedDatabaseAsync();
         var redis = redisConnectionString ?? infra.Redis.ConnectionString;
-        var api = await ApiApp.StartAsync(infra, new(apiSettings ?? []) { ["ConnectionStrings:redis"] = redis }, db);
+        var api = await ApiApp.StartAsync(infra, new(apiSettings ?? []) { ["ConnectionStrings:redis"] = redis }, db, apiKestrel);
         var cluster = new RealtimeCluster(api);
         for (var i = 0; i < replicas; i++)
         {
@@ -40,17 +41,18 @@ public sealed class RealtimeCluster : IAsyncDisposable
         return cluster;
     }
 
-    public CoTeXClient ClientFor(Guid userId, params Uri[] realtimeUrls)
-    {
-        var client = new CoTeXClient(new CoTeXClientOptions
+    public CoTeXClient ClientFor(Guid userId, params Uri[] realtimeUrls) =>
+        ClientFor(_ => ValueTask.FromResult(TestTokens.For(userId)), realtimeUrls);
+
+    /// <summary>A client whose every request and connection gets its token from <paramref name="tokens"/>.</summary>
+    public CoTeXClient ClientFor(Func<CancellationToken, ValueTask<string>> tokens, params Uri[] realtimeUrls) =>
+        new(new CoTeXClientOptions
         {
             ApiUrl = Api.Host.Server.BaseAddress,
             RealtimeUrls = realtimeUrls.Length > 0 ? realtimeUrls : ReplicaUrls,
-            AccessTokenProvider = _ => ValueTask.FromResult(TestTokens.For(userId)),
+            AccessTokenProvider = tokens,
             MaxReconnectDelay = TimeSpan.FromMilliseconds(500),
         }, Api.Host.Server.CreateHandler());
-        return client;
-    }
 
     /// <summary>Starts a feed and waits until the server says it is caught up (so live events will reach it).</summary>
     public async Task<RecordingFeed> WatchAsync(Guid userId, long? fromPosition, params Uri[] realtimeUrls)
@@ -112,7 +114,9 @@ public sealed class RecordingFeed : IAsyncDisposable
         Feed = feed;
         feed.CaughtUp += _ => _caughtUp.TrySetResult();
         feed.Reset += reset => { Resets.Add(reset); _caughtUp.TrySetResult(); };
-        feed.Connected += url => Connections.Add(url);
+        feed.Connected += url => { lock (Connections) { Connections.Add(url); } };
+        feed.ReconnectRequested += notice => { lock (Notices) { Notices.Add(notice); } };
+        feed.ConnectionFailed += failure => { lock (Failures) { Failures.Add(failure); } };
         _reading = Task.Run(async () =>
         {
             try
@@ -134,7 +138,12 @@ public sealed class RecordingFeed : IAsyncDisposable
     public CoTeXFeed Feed { get; }
     public Task CaughtUp => _caughtUp.Task;
     public List<FeedReset> Resets { get; } = [];
+    /// <summary>Lock it to read while the feed runs.</summary>
     public List<Uri> Connections { get; } = [];
+    /// <summary>The server's <c>Reconnect</c> notices (lock it to read while the feed runs).</summary>
+    public List<ReconnectNotice> Notices { get; } = [];
+    /// <summary>Failed connection attempts (lock it to read while the feed runs).</summary>
+    public List<Exception> Failures { get; } = [];
 
     public IReadOnlyList<GitHubEventSummary> Received
     {
