@@ -119,7 +119,14 @@ public sealed class UnsignedFloodTests(TestInfrastructure infra)
         await sampler;
 
         var stored = await app.ScalarAsync<long>($"select count(*) from github_events where delivery_id like 'genuine-%'");
+        // A sender cancelled mid-body holds its reservation until the server notices the abort: given back soon after.
         var heldAfter = budget.Held;
+        await Eventually.SucceedsAsync(() =>
+        {
+            heldAfter = budget.Held;
+            heldAfter.Should().Be(0, "every reservation is given back");
+            return Task.CompletedTask;
+        }, TimeSpan.FromSeconds(15));
         var summary = new StringBuilder("Unsigned flood (12 senders x 25 MB from outside the sender ranges, genuine deliveries from inside)\n");
         summary.AppendLine($"  flood answers: {string.Join(", ", answers.OrderBy(a => a.Key).Select(a => $"{a.Key}: {a.Value}"))}");
         summary.AppendLine($"  budget {options.MaxUnverifiedBytes / 1048576} MB ({options.MaxUnverifiedBytesOutsideRanges / 1048576} MB outside the ranges); peak held {peakHeld / 1048576} MB; held after {heldAfter}");
@@ -131,7 +138,6 @@ public sealed class UnsignedFloodTests(TestInfrastructure infra)
         answers.GetValueOrDefault("503").Should().BePositive("the flood passes the budget");
         retryAfterOn503.Should().BeTrue("every 503 says when to come back");
         peakHeld.Should().BeLessThanOrEqualTo(options.MaxUnverifiedBytes, "the budget is a hard bound");
-        heldAfter.Should().Be(0, "every reservation is given back");
         // Without the budget 12 concurrent 25 MB bodies (read, then copied) are over 600 MB; with it the Api holds at
         // most the 96 MB budget. Generous: the test process also hosts the flood's client and the GC runs when it likes.
         (peakHeap - heapBefore).Should().BeLessThan(options.MaxUnverifiedBytes + 200L * 1024 * 1024, "unverified bytes are bounded");
