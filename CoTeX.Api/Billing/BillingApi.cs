@@ -145,7 +145,7 @@ public static class BillingApi
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         var row = await ReadAsync(connection, userId, cancellationToken);
         var plan = await connection.GetPlanAsync(userId, cancellationToken: cancellationToken);
-        var used = await ReposApi.CountActiveAsync(connection, userId, null, cancellationToken);
+        var used = await TrackedRepoQueries.CountActiveAsync(connection, userId, null, cancellationToken);
         return TypedResults.Ok(new BillingSummary(plan == Plan.Pro ? "pro" : "free", row.Status,
             row.CurrentPeriodEnd.AsUtcOffset(),
             row.PaymentProblem ?? false, used, plans.Value.RepoLimit(plan), options.Value.IsEnabled));

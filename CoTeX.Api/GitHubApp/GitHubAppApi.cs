@@ -6,7 +6,6 @@ using CoTeX.Shared.Data;
 using CoTeX.Shared.DataProtection;
 using CoTeX.Shared.GitHubApp;
 using CoTeX.Shared.Web;
-using Dapper;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
@@ -60,12 +59,7 @@ public static class GitHubAppApi
     {
         var userId = user.GetUserId();
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var row = await connection.QuerySingleOrDefaultAsync<ConnectionRow>(new CommandDefinition(
-            """
-            select github_login as Login, connected_at as ConnectedAt, checked_at as CheckedAt, revoked_at as RevokedAt
-              from github_connections where user_id = @userId
-            """, new { userId }, cancellationToken: cancellationToken));
-        if (row is null)
+        if (await ConnectStateQueries.ConnectionAsync(connection, userId, cancellationToken) is not { } row)
         {
             return TypedResults.Ok(new GitHubAppStatus(app.Value.IsEnabled, null));
         }
@@ -77,9 +71,9 @@ public static class GitHubAppApi
     }
 
     internal static async Task<Results<Ok<GitHubConnectStart>, ProblemHttpResult>> ConnectAsync(
-        ClaimsPrincipal user, HttpContext context, NpgsqlDataSource dataSource, GitHubAppClient github, ConnectStates states,
-        IOptions<GitHubAppOptions> app, IOptions<ApiOptions> api, TimeProvider time, CancellationToken cancellationToken)
+        ClaimsPrincipal user, HttpContext context, [AsParameters] GitHubAppServices services, CancellationToken cancellationToken)
     {
+        var app = services.App;
         if (!app.Value.IsEnabled)
         {
             return ModeOff();
@@ -93,14 +87,10 @@ public static class GitHubAppApi
         }
         var userId = user.GetUserId();
         var nonce = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
-        await using (var connection = await dataSource.OpenConnectionAsync(cancellationToken))
-        {
-            await connection.ExecuteAsync(new CommandDefinition(
-                "insert into github_app_connect_states (nonce, user_id) values (@nonce, @userId)", new { nonce, userId },
-                cancellationToken: cancellationToken));
-        }
-        var expiresAt = time.GetUtcNow().AddSeconds(app.Value.ConnectSeconds);
-        var url = github.AuthorizeUrl(states.Protect(userId, nonce, expiresAt), api.Value.PublicUrl(context.Request, CallbackPath));
+        await ConnectStateQueries.CreateAsync(services.DataSource, nonce, userId, cancellationToken);
+        var expiresAt = services.Time.GetUtcNow().AddSeconds(app.Value.ConnectSeconds);
+        var url = services.GitHub.AuthorizeUrl(services.States.Protect(userId, nonce, expiresAt),
+            services.Api.Value.PublicUrl(context.Request, CallbackPath));
         return TypedResults.Ok(new GitHubConnectStart(url.ToString(), expiresAt));
     }
 
@@ -162,11 +152,14 @@ public static class GitHubAppApi
         GitHubConnections connections, CancellationToken cancellationToken) =>
         await connections.DisconnectAsync(user.GetUserId(), cancellationToken) ? TypedResults.NoContent() : NotConnected();
 
+    /// <summary>
+    /// GitHub's redirect: check the state, take its one callback, exchange the code, keep the result until the person
+    /// confirms which CoTeX account it joins, and show them the page that asks.
+    /// </summary>
     internal static async Task<IResult> CallbackAsync(HttpContext context, string? code, string? state, string? error,
-        NpgsqlDataSource dataSource, GitHubAppClient github, GitHubConnections connections, ConnectStates states,
-        KeyRingMonitor keyRing, IOptions<GitHubAppOptions> app, IOptions<ApiOptions> api, CancellationToken cancellationToken)
+        [AsParameters] GitHubAppServices services, CancellationToken cancellationToken)
     {
-        if (!app.Value.IsEnabled)
+        if (!services.App.Value.IsEnabled)
         {
             return ModeOffPage(context);
         }
@@ -180,25 +173,12 @@ public static class GitHubAppApi
             return ConnectPages.Problem(context, StatusCodes.Status400BadRequest, "Incomplete link",
                 "This page needs the code and state GitHub adds to the link. Start again from the CoTeX app.");
         }
-        if (states.Unprotect(state) is not { } claim)
+        if (services.States.Unprotect(state) is not { } claim)
         {
-            return await BadStateAsync(context, keyRing, cancellationToken);
+            return await BadStateAsync(context, services.KeyRing, cancellationToken);
         }
-
         // One callback per state: whoever comes second (a replay, a leaked link) gets a 400.
-        AccountRow? account;
-        await using (var connection = await dataSource.OpenConnectionAsync(cancellationToken))
-        {
-            account = await connection.QuerySingleOrDefaultAsync<AccountRow>(new CommandDefinition(
-                """
-                update github_app_connect_states s set called_back_at = now()
-                  from users u
-                 where s.nonce = @Nonce and s.user_id = @UserId and s.called_back_at is null and u.id = s.user_id and u.deleted_at is null
-                   and not u.is_anonymous
-                returning u.id as UserId, u.email as Email
-                """, claim, cancellationToken: cancellationToken));
-        }
-        if (account is null)
+        if (await ConnectStateQueries.TakeCallbackAsync(services.DataSource, claim, cancellationToken) is not { } account)
         {
             return UsedState(context);
         }
@@ -206,8 +186,9 @@ public static class GitHubAppApi
         PendingGitHubConnection pending;
         try
         {
-            var tokens = await github.ExchangeCodeAsync(code, api.Value.PublicUrl(context.Request, CallbackPath), cancellationToken);
-            pending = new PendingGitHubConnection(await github.GetUserAsync(tokens.AccessToken, cancellationToken), tokens);
+            var tokens = await services.GitHub.ExchangeCodeAsync(code, services.Api.Value.PublicUrl(context.Request, CallbackPath),
+                cancellationToken);
+            pending = new PendingGitHubConnection(await services.GitHub.GetUserAsync(tokens.AccessToken, cancellationToken), tokens);
         }
         catch (GitHubApiException ex) when (ex.IsUnauthorized)
         {
@@ -220,20 +201,17 @@ public static class GitHubAppApi
         }
 
         var confirmToken = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
-        await using (var connection = await dataSource.OpenConnectionAsync(cancellationToken))
-        {
-            await connection.ExecuteAsync(new CommandDefinition(
-                "update github_app_connect_states set pending_protected = @pending, confirm_hash = @hash where nonce = @nonce",
-                new { nonce = claim.Nonce, pending = connections.ProtectPending(claim.UserId, pending), hash = SHA256.HashData(Convert.FromHexString(confirmToken)) },
-                cancellationToken: cancellationToken));
-        }
+        await ConnectStateQueries.SavePendingAsync(services.DataSource, claim.Nonce, services.Connections.ProtectPending(claim.UserId, pending),
+            confirmToken, cancellationToken);
         return ConnectPages.Confirm(context, pending.User.Login, account.Email ?? $"user {account.UserId}", state, confirmToken);
     }
 
-    internal static async Task<IResult> ConfirmAsync(HttpContext context, NpgsqlDataSource dataSource, GitHubConnections connections,
-        ConnectStates states, KeyRingMonitor keyRing, IOptions<GitHubAppOptions> app, CancellationToken cancellationToken)
+    /// <summary>The confirmation form: take the pending connection once, read it back, and connect (reading GitHub again).</summary>
+    internal static async Task<IResult> ConfirmAsync(HttpContext context, [AsParameters] GitHubAppServices services,
+        CancellationToken cancellationToken)
     {
-        if (!app.Value.IsEnabled)
+        var (connections, keyRing) = (services.Connections, services.KeyRing);
+        if (!services.App.Value.IsEnabled)
         {
             return ModeOffPage(context);
         }
@@ -247,7 +225,7 @@ public static class GitHubAppApi
         {
             return BadState(context);
         }
-        if (states.Unprotect(state[0]!) is not { } claim)
+        if (services.States.Unprotect(state[0]!) is not { } claim)
         {
             return await BadStateAsync(context, keyRing, cancellationToken);
         }
@@ -258,23 +236,7 @@ public static class GitHubAppApi
         }
 
         // Once: the pending connection leaves the row as it is confirmed.
-        string? protectedPending;
-        await using (var connection = await dataSource.OpenConnectionAsync(cancellationToken))
-        {
-            protectedPending = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
-                """
-                with pending as (
-                    select nonce, pending_protected from github_app_connect_states
-                     where nonce = @nonce and user_id = @userId and confirmed_at is null and pending_protected is not null
-                       and confirm_hash = @hash
-                       and exists (select 1 from users u where u.id = user_id and u.deleted_at is null and not u.is_anonymous)
-                       for update)
-                update github_app_connect_states s set confirmed_at = now(), pending_protected = null
-                  from pending p where s.nonce = p.nonce
-                returning p.pending_protected
-                """, new { nonce = claim.Nonce, userId = claim.UserId, hash = SHA256.HashData(Convert.FromHexString(token)) },
-                cancellationToken: cancellationToken));
-        }
+        var protectedPending = await ConnectStateQueries.TakePendingAsync(services.DataSource, claim, token, cancellationToken);
         if (protectedPending is null)
         {
             return UsedState(context);
@@ -356,9 +318,27 @@ public static class GitHubAppApi
         TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "GitHub is not connected",
             detail: "You have not connected a GitHub account: POST /api/github-app/connect.");
 
-    private sealed record ConnectionRow(string Login, DateTime ConnectedAt, DateTime CheckedAt, DateTime? RevokedAt);
+}
 
-    private sealed record AccountRow(Guid UserId, string? Email);
+/// <summary>What the Connect GitHub handlers need besides the request, bound with <c>[AsParameters]</c>.</summary>
+public sealed class GitHubAppServices(
+    NpgsqlDataSource dataSource,
+    GitHubAppClient gitHub,
+    GitHubConnections connections,
+    ConnectStates states,
+    KeyRingMonitor keyRing,
+    IOptions<GitHubAppOptions> app,
+    IOptions<ApiOptions> api,
+    TimeProvider time)
+{
+    public NpgsqlDataSource DataSource { get; } = dataSource;
+    public GitHubAppClient GitHub { get; } = gitHub;
+    public GitHubConnections Connections { get; } = connections;
+    public ConnectStates States { get; } = states;
+    public KeyRingMonitor KeyRing { get; } = keyRing;
+    public IOptions<GitHubAppOptions> App { get; } = app;
+    public IOptions<ApiOptions> Api { get; } = api;
+    public TimeProvider Time { get; } = time;
 }
 
 /// <summary>

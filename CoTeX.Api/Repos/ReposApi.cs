@@ -45,17 +45,60 @@ public static partial class ReposApi
     private static partial Regex FullNamePattern();
 
     internal static async Task<Results<Created<CreatedRepo>, ValidationProblem, ProblemHttpResult>> CreateAsync(
-        CreateRepoRequest request,
-        ClaimsPrincipal user,
-        HttpContext context,
-        NpgsqlDataSource dataSource,
-        WebhookSecrets secrets,
-        IOptions<PlanOptions> plans,
-        IOptions<ApiOptions> apiOptions,
-        IOptions<GitHubAppOptions> app,
+        CreateRepoRequest request, ClaimsPrincipal user, HttpContext context, [AsParameters] ReposServices services,
         CancellationToken cancellationToken)
     {
         var fullName = request.FullName?.Trim();
+        if (Invalid(request, fullName, services.App.Value) is { } invalid)
+        {
+            return invalid;
+        }
+        var userId = user.GetUserId();
+        var id = Guid.CreateVersion7();
+
+        await using var connection = await services.DataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        // Lock the user row so two concurrent requests cannot both take the last free slot.
+        if (!await connection.LockUserAsync(userId, transaction, cancellationToken))
+        {
+            return AccountApi.Closed();
+        }
+        var viaApp = services.App.Value.IsEnabled && request.Source != RepoSources.Webhook
+            ? await GitHubAccessQueries.TrackableAsync(connection, transaction, userId, fullName!, cancellationToken)
+            : null;
+        if (NotTrackableThroughApp(request, fullName!, viaApp) is { } refused)
+        {
+            return refused;
+        }
+        if (await NoRoomForAnotherActiveRepoAsync(connection, transaction, userId, services.Plans.Value, cancellationToken) is { } full)
+        {
+            return full;
+        }
+
+        var secret = viaApp is null ? WebhookSecrets.Generate() : null;
+        try
+        {
+            // An app repo keeps GitHub's spelling of its name and is found by GitHub's repository id.
+            await TrackedRepoQueries.InsertAsync(connection, transaction, id, userId, viaApp?.FullName ?? fullName!,
+                viaApp is null ? RepoSources.Webhook : RepoSources.App, secret is null ? null : services.Secrets.Protect(secret),
+                viaApp?.RepoId, cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Already tracked",
+                detail: $"You already track {fullName}.");
+        }
+
+        var created = viaApp is null
+            ? new CreatedRepo(id, fullName!, WebhookUrl(services.Api.Value, context.Request, id), secret, "application/json")
+            : new CreatedRepo(id, viaApp.FullName, null, null, null, RepoSources.App);
+        return TypedResults.Created($"/api/repos/{id}", created);
+    }
+
+    /// <summary>The 400 for a request that names no repository, an unknown source, or the app while its mode is off.</summary>
+    private static ValidationProblem? Invalid(CreateRepoRequest request, string? fullName, GitHubAppOptions app)
+    {
         if (fullName is null || !FullNamePattern().IsMatch(fullName))
         {
             return TypedResults.ValidationProblem(new Dictionary<string, string[]>
@@ -70,27 +113,20 @@ public static partial class ReposApi
                 ["source"] = [$"Give source as \"{RepoSources.App}\" (CoTeX's GitHub App), \"{RepoSources.Webhook}\" (a webhook you add), or leave it out."],
             });
         }
-        if (request.Source == RepoSources.App && !app.Value.IsEnabled)
+        if (request.Source == RepoSources.App && !app.IsEnabled)
         {
             return TypedResults.ValidationProblem(new Dictionary<string, string[]>
             {
                 ["source"] = ["GitHub App mode is off on this server: track the repo with a webhook."],
             });
         }
+        return null;
+    }
 
-        var userId = user.GetUserId();
-        var id = Guid.CreateVersion7();
-
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        // Lock the user row so two concurrent requests cannot both take the last free slot.
-        if (!await connection.LockUserAsync(userId, transaction, cancellationToken))
-        {
-            return AccountApi.Closed();
-        }
-        var viaApp = app.Value.IsEnabled && request.Source != RepoSources.Webhook
-            ? await GitHubAccessQueries.TrackableAsync(connection, transaction, userId, fullName, cancellationToken)
-            : null;
+    /// <summary>The 403 when the app cannot deliver the repository to the caller (suspended, or not theirs on GitHub).</summary>
+    private static ProblemHttpResult? NotTrackableThroughApp(CreateRepoRequest request, string fullName,
+        GitHubAccessQueries.TrackableRepository? viaApp)
+    {
         if (viaApp is { Suspended: true })
         {
             return TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "The GitHub App's installation is suspended",
@@ -103,72 +139,24 @@ public static partial class ReposApi
                 detail: $"GitHub has not told CoTeX that you can access {fullName} through the CoTeX GitHub App. Connect GitHub " +
                         "(POST /api/github-app/connect), ask an owner to install the app on the repository, or track it with a webhook.");
         }
-        if (await NoRoomForAnotherActiveRepoAsync(connection, transaction, userId, plans.Value, cancellationToken) is { } full)
-        {
-            return full;
-        }
-
-        var secret = viaApp is null ? WebhookSecrets.Generate() : null;
-        try
-        {
-            // An app repo keeps GitHub's spelling of its name and is found by GitHub's repository id.
-            await connection.ExecuteAsync(new CommandDefinition(
-                """
-                insert into tracked_repos (id, user_id, full_name, source, webhook_secret_protected, github_repo_id)
-                values (@id, @userId, @fullName, @source, @protectedSecret, @githubRepoId)
-                """,
-                new
-                {
-                    id, userId, fullName = viaApp?.FullName ?? fullName, source = viaApp is null ? RepoSources.Webhook : RepoSources.App,
-                    protectedSecret = secret is null ? null : secrets.Protect(secret), githubRepoId = viaApp?.RepoId,
-                }, transaction, cancellationToken: cancellationToken));
-            await transaction.CommitAsync(cancellationToken);
-        }
-        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation)
-        {
-            return TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Already tracked",
-                detail: $"You already track {fullName}.");
-        }
-
-        var created = viaApp is null
-            ? new CreatedRepo(id, fullName, WebhookUrl(apiOptions.Value, context.Request, id), secret, "application/json")
-            : new CreatedRepo(id, viaApp.FullName, null, null, null, RepoSources.App);
-        return TypedResults.Created($"/api/repos/{id}", created);
+        return null;
     }
 
-    /// <summary>The repository as the user can access it through an installation of the app, or null.</summary>
-    internal static async Task<Ok<RepoList>> ListAsync(
-        ClaimsPrincipal user,
-        HttpContext context,
-        NpgsqlDataSource dataSource,
-        IOptions<PlanOptions> plans,
-        IOptions<ApiOptions> apiOptions,
+    internal static async Task<Ok<RepoList>> ListAsync(ClaimsPrincipal user, HttpContext context, [AsParameters] ReposServices services,
         CancellationToken cancellationToken)
     {
         var userId = user.GetUserId();
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var rows = await connection.QueryAsync<RepoRow>(new CommandDefinition(
-            """
-            select id, full_name as FullName, paused, created_at as CreatedAt,
-                   last_delivery_at as LastDeliveryAt, last_ping_at as LastPingAt, source
-              from tracked_repos where user_id = @userId order by created_at, id
-            """,
-            new { userId }, cancellationToken: cancellationToken));
+        await using var connection = await services.DataSource.OpenConnectionAsync(cancellationToken);
+        var rows = await TrackedRepoQueries.ListAsync(connection, userId, cancellationToken);
         var plan = await connection.GetPlanAsync(userId, cancellationToken: cancellationToken);
 
-        var repos = rows.Select(r => r.ToContract(WebhookUrl(apiOptions.Value, context.Request, r.Id))).ToArray();
-        var usage = new PlanUsage(PlanName(plan), repos.Count(r => !r.Paused), plans.Value.RepoLimit(plan));
+        var repos = rows.Select(r => r.ToContract(WebhookUrl(services.Api.Value, context.Request, r.Id))).ToArray();
+        var usage = new PlanUsage(PlanName(plan), repos.Count(r => !r.Paused), services.Plans.Value.RepoLimit(plan));
         return TypedResults.Ok(new RepoList(repos, usage));
     }
 
     internal static async Task<Results<Ok<TrackedRepo>, ValidationProblem, ProblemHttpResult>> UpdateAsync(
-        Guid id,
-        UpdateRepoRequest request,
-        ClaimsPrincipal user,
-        HttpContext context,
-        NpgsqlDataSource dataSource,
-        IOptions<PlanOptions> plans,
-        IOptions<ApiOptions> apiOptions,
+        Guid id, UpdateRepoRequest request, ClaimsPrincipal user, HttpContext context, [AsParameters] ReposServices services,
         CancellationToken cancellationToken)
     {
         if (request.Paused is not { } paused)
@@ -179,62 +167,44 @@ public static partial class ReposApi
             });
         }
         var userId = user.GetUserId();
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var connection = await services.DataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         if (!await connection.LockUserAsync(userId, transaction, cancellationToken))
         {
             return AccountApi.Closed();
         }
-        var current = await connection.QuerySingleOrDefaultAsync<bool?>(new CommandDefinition(
-            "select paused from tracked_repos where id = @id and user_id = @userId", new { id, userId }, transaction,
-            cancellationToken: cancellationToken));
+        var current = await TrackedRepoQueries.PausedAsync(connection, transaction, id, userId, cancellationToken);
         if (current is null)
         {
             return RepoNotFound(id);
         }
-        if (current == true && !paused)
+        if (current == true && !paused
+            && await NoRoomForAnotherActiveRepoAsync(connection, transaction, userId, services.Plans.Value, cancellationToken) is { } full)
         {
-            if (await NoRoomForAnotherActiveRepoAsync(connection, transaction, userId, plans.Value, cancellationToken) is { } full)
-            {
-                return full;
-            }
+            return full;
         }
-        var row = await connection.QuerySingleAsync<RepoRow>(new CommandDefinition(
-            """
-            update tracked_repos set paused = @paused where id = @id
-            returning id, full_name as FullName, paused, created_at as CreatedAt,
-                      last_delivery_at as LastDeliveryAt, last_ping_at as LastPingAt, source
-            """,
-            new { id, paused }, transaction, cancellationToken: cancellationToken));
+        var row = await TrackedRepoQueries.SetPausedAsync(connection, transaction, id, paused, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
-        return TypedResults.Ok(row.ToContract(WebhookUrl(apiOptions.Value, context.Request, row.Id)));
+        return TypedResults.Ok(row.ToContract(WebhookUrl(services.Api.Value, context.Request, row.Id)));
     }
 
     internal static async Task<Results<NoContent, ProblemHttpResult>> DeleteAsync(
-        Guid id, ClaimsPrincipal user, NpgsqlDataSource dataSource, WebhookRepoCache cache, CancellationToken cancellationToken)
+        Guid id, ClaimsPrincipal user, [AsParameters] ReposServices services, CancellationToken cancellationToken)
     {
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var deleted = await connection.ExecuteAsync(new CommandDefinition(
-            "delete from tracked_repos where id = @id and user_id = @userId",
-            new { id, userId = user.GetUserId() }, cancellationToken: cancellationToken));
-        cache.Evict(id);
-        return deleted == 0 ? RepoNotFound(id) : TypedResults.NoContent();
+        await using var connection = await services.DataSource.OpenConnectionAsync(cancellationToken);
+        var deleted = await TrackedRepoQueries.DeleteAsync(connection, id, user.GetUserId(), cancellationToken);
+        services.Cache.Evict(id);
+        return deleted ? TypedResults.NoContent() : RepoNotFound(id);
     }
 
     internal static async Task<Results<Ok<RotatedSecret>, ProblemHttpResult>> RotateSecretAsync(
-        Guid id, ClaimsPrincipal user, NpgsqlDataSource dataSource, WebhookSecrets secrets, WebhookRepoCache cache,
-        CancellationToken cancellationToken)
+        Guid id, ClaimsPrincipal user, [AsParameters] ReposServices services, CancellationToken cancellationToken)
     {
         var secret = WebhookSecrets.Generate();
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var source = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
-            """
-            update tracked_repos set webhook_secret_protected = case when source = 'webhook' then @protectedSecret end
-             where id = @id and user_id = @userId
-            returning source
-            """,
-            new { id, userId = user.GetUserId(), protectedSecret = secrets.Protect(secret) }, cancellationToken: cancellationToken));
-        cache.Evict(id);
+        await using var connection = await services.DataSource.OpenConnectionAsync(cancellationToken);
+        var source = await TrackedRepoQueries.RotateSecretAsync(connection, id, user.GetUserId(), services.Secrets.Protect(secret),
+            cancellationToken);
+        services.Cache.Evict(id);
         return source switch
         {
             null => RepoNotFound(id),
@@ -250,7 +220,7 @@ public static partial class ReposApi
     {
         var plan = await connection.GetPlanAsync(userId, transaction, cancellationToken);
         var limit = plans.RepoLimit(plan);
-        var used = await CountActiveAsync(connection, userId, transaction, cancellationToken);
+        var used = await TrackedRepoQueries.CountActiveAsync(connection, userId, transaction, cancellationToken);
         return used < limit
             ? null
             : TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Repo limit reached",
@@ -258,12 +228,6 @@ public static partial class ReposApi
                         "Remove or pause a repo, or upgrade.",
                 extensions: new Dictionary<string, object?> { ["limit"] = limit, ["used"] = used, ["plan"] = PlanName(plan) });
     }
-
-    internal static Task<int> CountActiveAsync(NpgsqlConnection connection, Guid userId, NpgsqlTransaction? transaction,
-        CancellationToken cancellationToken) =>
-        connection.ExecuteScalarAsync<int>(new CommandDefinition(
-            "select count(*)::int from tracked_repos where user_id = @userId and not paused",
-            new { userId }, transaction, cancellationToken: cancellationToken));
 
     internal static ProblemHttpResult RepoNotFound(Guid id) =>
         TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Repo not found",
@@ -274,12 +238,21 @@ public static partial class ReposApi
     private static string WebhookUrl(ApiOptions options, HttpRequest request, Guid id) =>
         options.PublicUrl(request, $"/api/webhooks/github/{id}");
 
+}
 
-    // Npgsql reads timestamptz as UTC DateTime.
-    private sealed record RepoRow(Guid Id, string FullName, bool Paused, DateTime CreatedAt,
-        DateTime? LastDeliveryAt, DateTime? LastPingAt, string Source)
-    {
-        public TrackedRepo ToContract(string webhookUrl) => new(Id, FullName, Source == RepoSources.App ? null : webhookUrl, Paused,
-            CreatedAt.AsUtcOffset(), LastDeliveryAt.AsUtcOffset(), LastPingAt.AsUtcOffset(), Source);
-    }
+/// <summary>What the repos API's handlers need besides the request, bound with <c>[AsParameters]</c> (as eShop's CatalogServices).</summary>
+public sealed class ReposServices(
+    NpgsqlDataSource dataSource,
+    WebhookSecrets secrets,
+    WebhookRepoCache cache,
+    IOptions<PlanOptions> plans,
+    IOptions<ApiOptions> api,
+    IOptions<GitHubAppOptions> app)
+{
+    public NpgsqlDataSource DataSource { get; } = dataSource;
+    public WebhookSecrets Secrets { get; } = secrets;
+    public WebhookRepoCache Cache { get; } = cache;
+    public IOptions<PlanOptions> Plans { get; } = plans;
+    public IOptions<ApiOptions> Api { get; } = api;
+    public IOptions<GitHubAppOptions> App { get; } = app;
 }

@@ -97,9 +97,11 @@ public sealed class WorkerTests(TestInfrastructure infra)
         var first = await maintenance.RedeliverFailedAsync(CancellationToken.None);
         first.Should().Be(new GitHubAppMaintenance.RedeliveryReport(Failed: 3, Requested: 2, Waiting: 1, GivenUp: 0));
         await Eventually.SucceedsAsync(async () => (await world.CountEventsAsync(alice)).Should().Be(3), TimeSpan.FromSeconds(30));
+        await RedeliveriesRecordedAsync(world, 2);
         var second = await maintenance.RedeliverFailedAsync(CancellationToken.None);
         second.Should().Be(new GitHubAppMaintenance.RedeliveryReport(Failed: 1, Requested: 1, Waiting: 0, GivenUp: 0));
         await Eventually.SucceedsAsync(async () => (await world.CountEventsAsync(alice)).Should().Be(4), TimeSpan.FromSeconds(30));
+        await RedeliveriesRecordedAsync(world, 3);
         (await maintenance.RedeliverFailedAsync(CancellationToken.None)).Failed.Should().Be(0);
         world.GitHub.Deliveries.Count(d => d.Redelivery).Should().Be(3);
 
@@ -205,6 +207,14 @@ public sealed class WorkerTests(TestInfrastructure infra)
     private static Task FirstRoundDoneAsync(GitHubAppWorld world) =>
         Eventually.SucceedsAsync(async () =>
             (await world.ApiApp.ScalarAsync<long>("select count(*) from github_app_state")).Should().Be(1), TimeSpan.FromSeconds(30));
+
+    /// <summary>GitHub records an attempt once CoTeX has answered it, a moment after the event is stored.</summary>
+    private static Task RedeliveriesRecordedAsync(GitHubAppWorld world, int succeeded) =>
+        Eventually.SucceedsAsync(() =>
+        {
+            world.GitHub.Deliveries.Count(d => d.Redelivery && d.StatusCode == 200).Should().Be(succeeded);
+            return Task.CompletedTask;
+        }, TimeSpan.FromSeconds(30));
 
     private ServiceHost<worker::Program> StartWorker(GitHubAppWorld world, Dictionary<string, string?> settings)
     {
