@@ -29,14 +29,29 @@ public sealed record StoreResult(
     StoreOutcome Outcome, long Id = 0, long Position = 0, DateTimeOffset ReceivedAt = default, bool RepoPaused = false);
 
 /// <summary>
-/// Stores deliveries through <c>ingest_github_events</c> (migrations 0005 and 0007), with group commit: deliveries that
-/// arrive while a commit is under way are queued and written together in one batch — one statement, one transaction,
-/// one WAL flush — and each caller is answered once that transaction has committed. Then the batch's stored events
-/// are announced to Realtime in one message. One writer per Api process, so a user's positions are announced in
+/// Stores deliveries through the database function <c>ingest_github_events</c>, defined in
+/// <c>CoTeX.Shared/Data/Functions/ingest_github_events.sql</c>, which holds the ingest rules (read them there; they are
+/// enforced in the database, in the same statement as the insert):
+/// <list type="bullet">
+/// <item>Dedupe: a delivery whose (repo, delivery id) was stored before (<c>github_deliveries</c>, kept for the
+/// retention window), or earlier in the same batch, is <see cref="StoreOutcome.Duplicate"/> and stores nothing.</item>
+/// <item>A repo that no longer exists for its user is <see cref="StoreOutcome.RepoGone"/> and stores nothing.</item>
+/// <item>Positions: each stored event takes its user's next position, contiguous per user in input order; a duplicate
+/// or a vanished repo takes none. The user rows are locked first, sorted, so a user's positions commit in order and two
+/// batches cannot deadlock (Realtime relies on both).</item>
+/// <item>Paused repos: their events are stored and deduplicated like any other's; the function returns the repo's
+/// <c>paused</c>, and this store announces live only the events of active repos (<see cref="StoreResult.RepoPaused"/>).</item>
+/// <item>Each stored delivery stamps its repo's <c>last_delivery_at</c> (a ping also <c>last_ping_at</c>).</item>
+/// </list>
+/// <para>
+/// Group commit: deliveries that arrive while a commit is under way are queued and written together in one batch —
+/// one statement, one transaction, one WAL flush — and each caller is answered once that transaction has committed.
+/// Then the batch's stored events are announced to Realtime in one message. One writer per Api process, so a user's positions are announced in
 /// commit order, and the batches grow with the load (measured in docs/benchmarks.md: four writers made batches of
 /// about four deliveries and cost more database time per delivery than one writer with batches of about twenty; two
 /// writers partitioned by user, which never wait on each other's row locks, still lost on two shared cores).
 /// A batch that fails on one bad row is retried delivery by delivery, so one delivery cannot fail its neighbours.
+/// </para>
 /// <para>
 /// A delivery is one event, or (from the GitHub App) the same event for each of the repo's followers: those are
 /// written in the same transaction, each into its user's own positions, and answered together.
@@ -258,7 +273,7 @@ public sealed class GitHubEventStore : IAsyncDisposable
     }
 
     /// <summary>
-    /// One batch, one statement, one implicit transaction (<c>ingest_github_events</c>, migration 0007): the results,
+    /// One batch, one statement, one implicit transaction (<c>ingest_github_events</c>, Data/Functions): the results,
     /// one per event in order, are returned after it has committed.
     /// </summary>
     private async Task<StoreResult[]> ExecuteAsync(List<Pending> pendings, CancellationToken cancellationToken)

@@ -1,14 +1,21 @@
 using DbUp;
 using DbUp.Engine;
 using DbUp.Postgresql;
+using DbUp.Support;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 
 namespace CoTeX.Shared.Data;
 
 /// <summary>
-/// Applies the versioned SQL scripts in <c>Data/Migrations</c> (embedded, run in name order, each once, journaled in
-/// <c>schemaversions</c>) with DbUp. Safe to run from several processes at once: a Postgres advisory lock serialises them.
+/// Migrates the database with DbUp in two passes, each script in its own transaction: first the versioned scripts in
+/// <c>Data/Migrations</c> (tables, indexes, data changes: embedded, run in name order, each once, journaled in
+/// <c>schemaversions</c>), then every script in <c>Data/Functions</c> (<c>create or replace function</c>, in name
+/// order), which runs on every migration and is not journaled. So a function's current definition is in one file, and
+/// a database migrated by any earlier version ends with the same functions as a fresh one; the whole result is
+/// <c>Data/schema.sql</c>, which a test compares with a freshly migrated database. A versioned script that calls a
+/// function while it runs must create the function itself (0003 does), since the functions come after it.
+/// Safe to run from several processes at once: a Postgres advisory lock serialises them, both passes included.
 /// </summary>
 public sealed class DatabaseMigrator(NpgsqlDataSource dataSource, ILoggerFactory loggerFactory)
 {
@@ -36,7 +43,8 @@ public sealed class DatabaseMigrator(NpgsqlDataSource dataSource, ILoggerFactory
                 throw new InvalidOperationException(
                     $"Migration {result.ErrorScript?.Name ?? "(unknown)"} failed: {result.Error.Message}", result.Error);
             }
-            return result.Scripts.Select(s => s.Name).ToList();
+            // The functions ran too, as on every run; what was applied is the versioned scripts.
+            return Versioned(result.Scripts);
         }
         finally
         {
@@ -55,15 +63,25 @@ public sealed class DatabaseMigrator(NpgsqlDataSource dataSource, ILoggerFactory
         }
     }
 
-    /// <summary>Scripts this build knows that the database has not applied yet.</summary>
-    public IReadOnlyList<string> PendingScripts() =>
-        Engine(log: false).GetScriptsToExecute().Select(s => s.Name).ToList();
+    /// <summary>Versioned scripts this build knows that the database has not applied yet.</summary>
+    public IReadOnlyList<string> PendingScripts() => Versioned(Engine(log: false).GetScriptsToExecute());
+
+    private static List<string> Versioned(IEnumerable<SqlScript> scripts) =>
+        scripts.Where(s => s.SqlScriptOptions.ScriptType == ScriptType.RunOnce).Select(s => s.Name).ToList();
 
     private UpgradeEngine Engine(bool log)
     {
+        var assembly = typeof(DatabaseMigrator).Assembly;
         var builder = DeployChanges.To
             .PostgresqlDatabase(new PostgresqlConnectionManager(dataSource))
-            .WithScriptsEmbeddedInAssembly(typeof(DatabaseMigrator).Assembly, name => name.Contains(".Data.Migrations."))
+            .WithScriptsEmbeddedInAssembly(assembly, name => name.Contains(".Data.Migrations."))
+            // One engine, so one call and one lock: DbUp orders scripts by run group, then by name, so a later group
+            // runs after every versioned script. Run-always scripts are never journaled (nor counted as pending).
+            .WithScriptsEmbeddedInAssembly(assembly, name => name.Contains(".Data.Functions."), new SqlScriptOptions
+            {
+                ScriptType = ScriptType.RunAlways,
+                RunGroupOrder = DbUpDefaults.DefaultRunGroupOrder + 1,
+            })
             .WithTransactionPerScript();
         builder = log ? builder.LogTo(loggerFactory) : builder.LogToNowhere();
         return builder.Build();

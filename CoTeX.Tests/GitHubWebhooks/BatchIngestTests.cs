@@ -4,8 +4,9 @@ using Npgsql;
 namespace CoTeX.Tests.GitHubWebhooks;
 
 /// <summary>
-/// <c>ingest_github_events</c> (migrations 0005, 0007) stores a whole group-committed batch in one call. The receiver tests
-/// reach it through HTTP, where which deliveries share a batch is up to timing; here the batches are exact.
+/// <c>ingest_github_events</c> (CoTeX.Shared/Data/Functions/ingest_github_events.sql) stores a whole group-committed
+/// batch in one call. The receiver tests reach it through HTTP, where which deliveries share a batch is up to timing;
+/// here the batches are exact.
 /// </summary>
 public sealed class BatchIngestTests(TestInfrastructure infra)
 {

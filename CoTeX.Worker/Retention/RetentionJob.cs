@@ -31,7 +31,10 @@ public sealed class RetentionOptions
 /// go, each user's <c>pruned_through_seq</c> records the highest position removed, so a client resuming from before
 /// it gets a reset instead of silently missing events. Dedupe keys (the GitHub App's too) and processed Stripe events
 /// follow the same window; Connect GitHub flows a day old go (the pending ones hold GitHub tokens).
-/// Also creates the daily partitions for the coming week.
+/// Also creates the daily partitions for the coming week, through the database function
+/// <c>ensure_github_event_partitions</c> (<c>CoTeX.Shared/Data/Functions/ensure_github_event_partitions.sql</c>): a
+/// partition <c>github_events_pYYYYMMDD</c> for each UTC day of the range that has none, so no event lands in the
+/// default partition.
 /// </summary>
 public sealed partial class RetentionJob(NpgsqlDataSource dataSource, IOptions<RetentionOptions> options, TimeProvider time,
     ILogger<RetentionJob> logger) : BackgroundService

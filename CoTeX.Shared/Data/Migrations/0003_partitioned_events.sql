@@ -35,6 +35,8 @@ create table github_events_default partition of github_events_partitioned defaul
 
 -- Daily partitions github_events_pYYYYMMDD for every day from first_day to last_day (UTC), if missing.
 -- (parent is only given here, before the new table takes the name github_events.)
+-- This script calls it, so it is created here; its current definition is Data/Functions/ensure_github_event_partitions.sql
+-- (run after the versioned scripts on every migration, issue 25), which replaces this one with the same body.
 create function ensure_github_event_partitions(first_day date, last_day date, parent text default 'github_events') returns int
 language plpgsql as $$
 declare
@@ -73,43 +75,5 @@ create index github_events_user_seq on github_events (user_id, seq);
 create index github_events_user_id on github_events (user_id, id desc);
 create index github_events_repo_id on github_events (repo_id, id desc);
 
--- Same contract as before (migration 0002), with the dedupe key in github_deliveries.
-create or replace function ingest_github_event(
-    p_repo_id uuid, p_user_id uuid, p_delivery_id text, p_event_type text, p_action text, p_sender text,
-    p_title text, p_html_url text, p_payload jsonb)
-returns table (o_outcome text, o_id bigint, o_position bigint, o_received_at timestamptz, o_paused boolean)
-language plpgsql as $$
-declare
-    v_position bigint;
-    v_paused boolean;
-    v_id bigint;
-    v_received_at timestamptz := now();
-begin
-    update users set last_event_seq = last_event_seq + 1 where id = p_user_id returning last_event_seq into v_position;
-
-    update tracked_repos
-       set last_delivery_at = v_received_at,
-           last_ping_at = case when p_event_type = 'ping' then v_received_at else last_ping_at end
-     where id = p_repo_id and user_id = p_user_id
-    returning paused into v_paused;
-    if not found then
-        update users set last_event_seq = last_event_seq - 1 where id = p_user_id;
-        return query select 'repo_gone', null::bigint, null::bigint, null::timestamptz, null::boolean;
-        return;
-    end if;
-
-    insert into github_deliveries (repo_id, delivery_id, received_at) values (p_repo_id, p_delivery_id, v_received_at)
-    on conflict (repo_id, delivery_id) do nothing;
-    if not found then
-        update users set last_event_seq = last_event_seq - 1 where id = p_user_id;
-        return query select 'duplicate', null::bigint, null::bigint, null::timestamptz, v_paused;
-        return;
-    end if;
-
-    insert into github_events (repo_id, user_id, seq, delivery_id, event_type, action, sender, title, html_url, payload, received_at)
-    values (p_repo_id, p_user_id, v_position, p_delivery_id, p_event_type, p_action, p_sender, p_title, p_html_url, p_payload, v_received_at)
-    returning id into v_id;
-
-    return query select 'stored', v_id, v_position, v_received_at, v_paused;
-end
-$$;
+-- ingest_github_event was replaced here, with the dedupe key in github_deliveries; it is defined in
+-- Data/Functions/ingest_github_event.sql, which runs after the versioned scripts on every migration (issue 25).
