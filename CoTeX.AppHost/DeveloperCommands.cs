@@ -1,13 +1,10 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
-using System.Security.Cryptography;
-using System.Text;
 using CoTeX.Client;
 using CoTeX.Contracts;
+using CoTeX.DevTools;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
-using Microsoft.IdentityModel.JsonWebTokens;
-using Microsoft.IdentityModel.Tokens;
 
 namespace CoTeX.AppHost;
 
@@ -15,7 +12,7 @@ namespace CoTeX.AppHost;
 /// Dashboard commands on the api resource for a local run, the first two things a developer does:
 /// <list type="bullet">
 /// <item><b>Mint a dev token</b>: a Supabase-shaped token for the local dev user, signed with the <c>jwt-secret</c>
-/// parameter, shown ready to copy.</item>
+/// parameter, shown ready to copy: <see cref="DevTokens.Mint"/>, as <c>eng/mint-token.sh</c> mints it.</item>
 /// <item><b>Send a sample GitHub webhook</b>: tracks the sample repository for the dev user (or gives it a new
 /// secret when it is tracked already) and posts a real push payload to the api, signed as GitHub signs it. The event
 /// then shows up in the traces, in the logs and at every client the dev user has connected.</item>
@@ -23,9 +20,6 @@ namespace CoTeX.AppHost;
 /// </summary>
 internal static class DeveloperCommands
 {
-    /// <summary>The local dev user; <c>eng/mint-token.sh</c> mints for the same one.</summary>
-    public static readonly Guid DevUserId = Guid.Parse("00000000-0000-4000-8000-000000000001");
-
     /// <summary>The repository the sample payload (Samples/push.json) comes from.</summary>
     public const string SampleRepository = "Codertocat/Hello-World";
 
@@ -42,7 +36,7 @@ internal static class DeveloperCommands
         {
             var token = MintToken(await jwtSecret.Resource.GetValueAsync(context.CancellationToken));
             return CommandResults.Success(
-                $"A token for the dev user {DevUserId}, valid for 24 hours: curl -H \"Authorization: Bearer <token>\" {endpoint.Url}/api/repos",
+                $"A token for the dev user {DevTokens.DevUserId}, valid for 24 hours: curl -H \"Authorization: Bearer <token>\" {endpoint.Url}/api/repos",
                 token, CommandResultFormat.Text, displayImmediately: true);
         }, Options("Mints a token for the local dev user, signed with the jwt-secret parameter.", "Key"));
 
@@ -68,26 +62,7 @@ internal static class DeveloperCommands
             : ResourceCommandState.Disabled,
     };
 
-    /// <summary>What Supabase puts in an access token, for the dev user.</summary>
-    private static string MintToken(string? secret)
-    {
-        var now = DateTime.UtcNow;
-        return new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
-        {
-            Audience = "authenticated",
-            IssuedAt = now,
-            Expires = now.AddHours(24),
-            SigningCredentials = new SigningCredentials(
-                new SymmetricSecurityKey(Encoding.UTF8.GetBytes(secret ?? "")), SecurityAlgorithms.HmacSha256),
-            Claims = new Dictionary<string, object>
-            {
-                ["sub"] = DevUserId.ToString(),
-                ["role"] = "authenticated",
-                ["email"] = "dev@local.test",
-                ["is_anonymous"] = false,
-            },
-        });
-    }
+    private static string MintToken(string? secret) => DevTokens.Mint(secret ?? "", DevTokens.DevUserId);
 
     private static async Task<(bool Success, string Message)> SendSampleWebhookAsync(Uri api, string token,
         CancellationToken cancellationToken)
@@ -132,7 +107,7 @@ internal static class DeveloperCommands
             {
                 { "X-GitHub-Event", "push" },
                 { "X-GitHub-Delivery", deliveryId },
-                { "X-Hub-Signature-256", "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), body)) },
+                { WebhookSigning.Sha256Header, WebhookSigning.Sign(secret, body) },
                 { "User-Agent", "GitHub-Hookshot/cotex-dashboard" },
             },
         };

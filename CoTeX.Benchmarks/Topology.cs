@@ -1,10 +1,10 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Json;
-using System.Security.Cryptography;
 using System.Text;
 using CoTeX.Client;
 using CoTeX.Contracts;
+using CoTeX.DevTools;
 
 namespace CoTeX.Benchmarks;
 
@@ -317,16 +317,7 @@ public sealed class Topology : IAsyncDisposable
         return File.Exists(file) && int.TryParse(File.ReadLines(file).First(), out var pid) ? pid : null;
     }
 
-    public static string Token(Guid userId)
-    {
-        static string Encode(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
-        var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        var header = Encode(Encoding.UTF8.GetBytes("""{"alg":"HS256","typ":"JWT"}"""));
-        var payload = Encode(Encoding.UTF8.GetBytes(
-            $$"""{"sub":"{{userId}}","aud":"authenticated","role":"authenticated","iat":{{now}},"exp":{{now + 86400}}}"""));
-        var signature = Encode(HMACSHA256.HashData(Encoding.UTF8.GetBytes(DevSecret), Encoding.UTF8.GetBytes($"{header}.{payload}")));
-        return $"{header}.{payload}.{signature}";
-    }
+    public static string Token(Guid userId) => DevTokens.Mint(DevSecret, userId);
 
     public CoTeXClient ClientFor(Guid userId, params Uri[] realtime) => new(new CoTeXClientOptions
     {
@@ -423,8 +414,7 @@ public static class Webhooks
         };
         request.Headers.Add("X-GitHub-Event", eventType);
         request.Headers.Add("X-GitHub-Delivery", deliveryId);
-        request.Headers.Add("X-Hub-Signature-256",
-            "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(repo.WebhookSecret!), body)));
+        request.Headers.Add(WebhookSigning.Sha256Header, WebhookSigning.Sign(repo.WebhookSecret!, body));
         using var response = await http.SendAsync(request);
         if (!response.IsSuccessStatusCode)
         {

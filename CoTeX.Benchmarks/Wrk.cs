@@ -1,6 +1,6 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using System.Text;
+using CoTeX.DevTools;
 
 namespace CoTeX.Benchmarks;
 
@@ -30,7 +30,7 @@ public static class Wrk
                 var t = targets[i];
                 var file = Path.Combine(folder, $"body{i}.json");
                 await File.WriteAllBytesAsync(file, t.Body);
-                var signature = "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(t.Secret), t.Body));
+                var signature = WebhookSigning.Sign(t.Secret, t.Body);
                 manifest.AppendLine(CultureInfo.InvariantCulture, $"/api/webhooks/github/{t.RepoId} {t.EventType} {signature} {file}");
             }
             var manifestFile = Path.Combine(folder, "targets.txt");

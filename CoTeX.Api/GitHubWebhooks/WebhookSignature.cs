@@ -24,10 +24,6 @@ public static class WebhookSignature
     public static bool IsValidSha1(string? header, byte[] key, in ReadOnlySequence<byte> body) =>
         body.IsSingleSegment ? IsValidSha1(header, key, body.FirstSpan) : IsValidChunked(header, "sha1=", HashAlgorithmName.SHA1, key, body);
 
-    /// <summary>The header value GitHub would send for <paramref name="body"/> (tests and tools sign with it).</summary>
-    public static string Sign(byte[] key, ReadOnlySpan<byte> body) =>
-        "sha256=" + Convert.ToHexStringLower(HMACSHA256.HashData(key, body));
-
     /// <summary>A body still in the chunks it was read into (<see cref="WebhookIngress.UnverifiedBody"/>): hashed in place, not copied.</summary>
     private static bool IsValidChunked(string? header, string prefix, HashAlgorithmName algorithm, byte[] key, in ReadOnlySequence<byte> body)
     {

@@ -2,6 +2,7 @@ using System.Net;
 using Aspire.Hosting.ApplicationModel;
 using Aspire.Hosting.Testing;
 using CoTeX.Contracts;
+using CoTeX.DevTools;
 using CoTeX.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -92,7 +93,7 @@ public sealed class AppHostTests(AppHostFixture app) : IClassFixture<AppHostFixt
     [Fact]
     public async Task The_dashboard_commands_mint_a_token_the_api_accepts_and_send_a_sample_webhook_to_the_dev_users_clients()
     {
-        var devUser = Guid.Parse("00000000-0000-4000-8000-000000000001"); // eng/mint-token.sh's too
+        var devUser = DevTokens.DevUserId; // eng/mint-token.sh's too
         var commands = app.App.Services.GetRequiredService<ResourceCommandService>();
         var api = app.App.Services.GetRequiredService<DistributedApplicationModel>().Resources.Single(r => r.Name == "api");
 

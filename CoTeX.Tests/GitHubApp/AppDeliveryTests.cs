@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
+using CoTeX.DevTools;
 using CoTeX.Tests.Infrastructure;
 
 namespace CoTeX.Tests.GitHubApp;
@@ -69,7 +70,7 @@ public sealed class AppDeliveryTests(TestInfrastructure infra)
         var tampered = new HttpRequestMessage(HttpMethod.Post, "/api/webhooks/github-app") { Content = new ByteArrayContent([.. push, (byte)' ']) };
         tampered.Headers.Add("X-GitHub-Event", "push");
         tampered.Headers.Add("X-GitHub-Delivery", Guid.NewGuid().ToString());
-        tampered.Headers.Add("X-Hub-Signature-256", ApiApp.Sign(FakeGitHub.WebhookSecret, push));
+        tampered.Headers.Add(WebhookSigning.Sha256Header, WebhookSigning.Sign(FakeGitHub.WebhookSecret, push));
         (await world.ApiApp.AnonymousClient().SendAsync(tampered)).StatusCode.Should().Be(HttpStatusCode.Unauthorized);
         // Signed by the app's secret but not JSON: a 400 naming it.
         var notJson = await world.GitHub.DeliverAsync("push", "not json"u8.ToArray());

@@ -3,6 +3,7 @@ extern alias api;
 using System.Net;
 using System.Net.Http.Json;
 using CoTeX.Contracts;
+using CoTeX.DevTools;
 using CoTeX.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -155,7 +156,7 @@ public sealed class ConnectTests(TestInfrastructure infra)
         (await connect.Content.ReadAsStringAsync()).Should().Contain("GitHub App mode is off");
         var body = "{}"u8.ToArray();
         var webhook = new HttpRequestMessage(HttpMethod.Post, "/api/webhooks/github-app") { Content = new ByteArrayContent(body) };
-        webhook.Headers.Add("X-Hub-Signature-256", ApiApp.Sign(FakeGitHub.WebhookSecret, body));
+        webhook.Headers.Add(WebhookSigning.Sha256Header, WebhookSigning.Sign(FakeGitHub.WebhookSecret, body));
         (await app.AnonymousClient().SendAsync(webhook)).StatusCode.Should().Be(HttpStatusCode.NotFound);
         var track = await user.PostAsJsonAsync("/api/repos", new { fullName = "acme/api", source = "app" });
         track.StatusCode.Should().Be(HttpStatusCode.BadRequest);

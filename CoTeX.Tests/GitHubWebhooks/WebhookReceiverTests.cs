@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using CoTeX.Contracts;
+using CoTeX.DevTools;
 using CoTeX.Tests.Infrastructure;
 
 namespace CoTeX.Tests.GitHubWebhooks;
@@ -163,8 +164,7 @@ public sealed class WebhookReceiverTests(TestInfrastructure infra)
                 tamper = r =>
                 {
                     r.Headers.Remove("X-Hub-Signature-256");
-                    r.Headers.Add("X-Hub-Signature", "sha1=" + Convert.ToHexStringLower(
-                        System.Security.Cryptography.HMACSHA1.HashData(Encoding.UTF8.GetBytes(repo.WebhookSecret!), body)));
+                    r.Headers.Add(WebhookSigning.Sha1Header, WebhookSigning.SignSha1(repo.WebhookSecret!, body));
                 };
                 break;
             case "missing event header":
@@ -238,8 +238,7 @@ public sealed class WebhookReceiverTests(TestInfrastructure infra)
         await using var app = await ApiApp.StartAsync(infra, new() { ["GitHub:AllowSha1"] = "true" });
         var repo = await ApiApp.TrackRepoAsync(app.ClientFor(), Repo);
         var body = GitHubPayloads.ForRepo("push/payload.json", Repo);
-        var sha1 = "sha1=" + Convert.ToHexStringLower(
-            System.Security.Cryptography.HMACSHA1.HashData(Encoding.UTF8.GetBytes(repo.WebhookSecret!), body));
+        var sha1 = WebhookSigning.SignSha1(repo.WebhookSecret!, body);
 
         var accepted = await app.DeliverAsync(repo.Id, repo.WebhookSecret, "push", body,
             tamper: r => { r.Headers.Remove("X-Hub-Signature-256"); r.Headers.Add("X-Hub-Signature", sha1); });

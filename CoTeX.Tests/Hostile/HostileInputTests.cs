@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
 using CoTeX.Contracts;
+using CoTeX.DevTools;
 using CoTeX.Tests.Infrastructure;
 
 namespace CoTeX.Tests.Hostile;
@@ -262,7 +263,7 @@ public sealed class HostileInputTests(TestInfrastructure infra)
         }
         yield return new("webhook signatures", "other repo's secret", () => Delivery(valid, new string('f', 64)), client);
         yield return new("webhook signatures", "signature over other body", () => Delivery(valid, null,
-            r => r.Headers.Add("X-Hub-Signature-256", ApiApp.Sign(repo.WebhookSecret, GitHubPayloads.ForRepo("push/1.payload.json", repo.FullName)))), client);
+            r => r.Headers.Add(WebhookSigning.Sha256Header, WebhookSigning.Sign(repo.WebhookSecret!, GitHubPayloads.ForRepo("push/1.payload.json", repo.FullName)))), client);
         yield return new("webhook headers", "two event headers", () => Delivery(valid, repo.WebhookSecret, r => r.Headers.Add("X-GitHub-Event", "issues")), client);
         yield return new("webhook headers", "two delivery headers", () => Delivery(valid, repo.WebhookSecret, r => r.Headers.Add("X-GitHub-Delivery", "second")), client);
         yield return new("webhook headers", "event header garbage", () => Delivery(valid, repo.WebhookSecret, r => { r.Headers.Remove("X-GitHub-Event"); r.Headers.Add("X-GitHub-Event", "<script>"); }), client);
@@ -329,7 +330,7 @@ public sealed class HostileInputTests(TestInfrastructure infra)
         request.Headers.Add("X-GitHub-Delivery", Guid.NewGuid().ToString());
         if (secret is not null)
         {
-            request.Headers.Add("X-Hub-Signature-256", ApiApp.Sign(secret, body));
+            request.Headers.Add(WebhookSigning.Sha256Header, WebhookSigning.Sign(secret, body));
         }
         tamper?.Invoke(request);
         return request;
@@ -414,7 +415,7 @@ public sealed class HostileInputTests(TestInfrastructure infra)
             ("401 webhook signature", () => Webhook(repo.Id, "sha256=" + new string('0', 64), "application/json", "{}"u8.ToArray()), anonymous),
             ("404 webhook repo", () => Webhook(unknown, "sha256=" + new string('0', 64), "application/json", "{}"u8.ToArray()), anonymous),
             ("413 webhook body", () => Webhook(repo.Id, "sha256=" + new string('0', 64), "application/json", new byte[26 * 1024 * 1024]), anonymous),
-            ("415 webhook content type", () => Webhook(repo.Id, ApiApp.Sign(repo.WebhookSecret, "{}"u8.ToArray()), "text/csv", "{}"u8.ToArray()), anonymous),
+            ("415 webhook content type", () => Webhook(repo.Id, WebhookSigning.Sign(repo.WebhookSecret!, "{}"u8.ToArray()), "text/csv", "{}"u8.ToArray()), anonymous),
             ("404 unknown route", () => Get("/api/nothing-here"), owner),
             ("405 PUT /api/repos", () => new(HttpMethod.Put, "/api/repos"), owner),
         };

@@ -3,6 +3,7 @@ extern alias api;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using CoTeX.Contracts;
+using CoTeX.DevTools;
 using Npgsql;
 
 namespace CoTeX.Tests.Infrastructure;
@@ -66,15 +67,12 @@ public sealed class ApiApp : IAsyncDisposable
         };
         request.Headers.Add("X-GitHub-Event", eventType);
         request.Headers.Add("X-GitHub-Delivery", deliveryId ?? Guid.NewGuid().ToString());
-        request.Headers.Add("X-Hub-Signature-256", Sign(secret, body));
+        request.Headers.Add(WebhookSigning.Sha256Header, WebhookSigning.Sign(
+            secret ?? throw new ArgumentNullException(nameof(secret), "An app repo has no webhook secret."), body));
         request.Headers.UserAgent.ParseAdd("GitHub-Hookshot/test");
         tamper?.Invoke(request);
         return client.SendAsync(request);
     }
-
-    public static string Sign(string? secret, byte[] body) =>
-        "sha256=" + Convert.ToHexStringLower(System.Security.Cryptography.HMACSHA256.HashData(
-            System.Text.Encoding.UTF8.GetBytes(secret ?? throw new ArgumentNullException(nameof(secret), "An app repo has no webhook secret.")), body));
 
     public async Task<long> CountEventsAsync(Guid? repoId = null)
     {

@@ -4,6 +4,7 @@ using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
+using CoTeX.DevTools;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.IdentityModel.JsonWebTokens;
@@ -248,7 +249,7 @@ public sealed class FakeGitHub : IAsyncDisposable
         request.Headers.Add("X-GitHub-Event", eventType);
         request.Headers.Add("X-GitHub-Delivery", guid);
         request.Headers.Add("X-GitHub-Hook-Installation-Target-Type", "integration");
-        request.Headers.Add("X-Hub-Signature-256", ApiApp.Sign(secret, body));
+        request.Headers.Add(WebhookSigning.Sha256Header, WebhookSigning.Sign(secret, body));
         request.Headers.UserAgent.ParseAdd("GitHub-Hookshot/fake");
         int status;
         string answer;

@@ -1,17 +1,17 @@
-using System.Security.Claims;
 using System.Text;
-using Microsoft.IdentityModel.JsonWebTokens;
+using CoTeX.DevTools;
 using Microsoft.IdentityModel.Tokens;
 
 namespace CoTeX.Tests.Infrastructure;
 
-/// <summary>Supabase-shaped access tokens for tests, signed like Supabase signs them (or deliberately not).</summary>
+/// <summary>
+/// Supabase-shaped access tokens for tests, signed like Supabase signs them (or deliberately not): the dev tooling's
+/// <see cref="DevTokens"/> with the test suite's secret, an hour's lifetime and an email of the user's own.
+/// </summary>
 public static class TestTokens
 {
     /// <summary>The HS256 project secret every test host is configured with.</summary>
     public const string Secret = "cotex-test-suite-jwt-secret-0123456789abcdef";
-
-    public const string Audience = "authenticated";
 
     /// <summary>The other secret every test Api gets: the Data Protection key ring's key-encryption key (32 random bytes, base64).</summary>
     public const string KeyEncryptionKey = "NqfdKblfY6Gjvlq9zNKoZ/wyJV6R9XUi/tYeEZWz4sI=";
@@ -25,28 +25,11 @@ public static class TestTokens
     public static string Create(SecurityTokenDescriptor descriptor, Action<SecurityTokenDescriptor>? customize = null)
     {
         customize?.Invoke(descriptor);
-        return new JsonWebTokenHandler { SetDefaultTimesOnTokenCreation = false }.CreateToken(descriptor);
+        return DevTokens.Create(descriptor);
     }
 
-    public static SecurityTokenDescriptor Descriptor(Guid userId, bool anonymous, SigningCredentials credentials)
-    {
-        var now = DateTime.UtcNow;
-        return new SecurityTokenDescriptor
-        {
-            Audience = Audience,
-            IssuedAt = now,
-            NotBefore = now.AddSeconds(-5),
-            Expires = now.AddHours(1),
-            SigningCredentials = credentials,
-            Claims = new Dictionary<string, object>
-            {
-                ["sub"] = userId.ToString(),
-                ["role"] = "authenticated",
-                ["email"] = $"{userId:N}@example.test",
-                ["is_anonymous"] = anonymous,
-            },
-        };
-    }
+    public static SecurityTokenDescriptor Descriptor(Guid userId, bool anonymous, SigningCredentials credentials) =>
+        DevTokens.Descriptor(credentials, userId, anonymous, lifetime: TimeSpan.FromHours(1), email: $"{userId:N}@example.test");
 
     /// <summary>An unsigned token (<c>alg: none</c>) with a valid-looking payload.</summary>
     public static string Unsigned(Guid userId)
