@@ -237,39 +237,6 @@ public sealed class AccessRuleTests(TestInfrastructure infra)
         (await world.CountEventsAsync(bob)).Should().Be(0);
     }
 
-    [Fact]
-    public void The_READMEs_table_of_roles_per_event_type_is_the_codes()
-    {
-        var readme = File.ReadAllLines(Path.Combine(RepositoryRoot(), "README.md"));
-        var documented = new Dictionary<string, string>();
-        foreach (var line in readme.SkipWhile(l => !l.StartsWith("| Event types | Least role |", StringComparison.Ordinal)).Skip(2)
-                     .TakeWhile(l => l.StartsWith('|')))
-        {
-            var cells = line.Split('|', StringSplitOptions.TrimEntries);
-            foreach (var type in System.Text.RegularExpressions.Regex.Matches(cells[1], "`([a-z_*]+)`").Select(m => m.Groups[1].Value))
-            {
-                documented[type] = cells[2];
-            }
-        }
-        documented.Should().NotBeEmpty();
-        foreach (var (type, (role, _)) in CoTeX.Shared.GitHubApp.EventVisibility.Table)
-        {
-            var row = documented.GetValueOrDefault(type)
-                      ?? documented.FirstOrDefault(d => d.Key.EndsWith('*') && type.StartsWith(d.Key.TrimEnd('*'), StringComparison.Ordinal)).Value;
-            row.Should().Be(role.ToString().ToLowerInvariant(), $"the README's row for {type}");
-        }
-    }
-
-    private static string RepositoryRoot()
-    {
-        var directory = new DirectoryInfo(AppContext.BaseDirectory);
-        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "CoTeX.sln")))
-        {
-            directory = directory.Parent;
-        }
-        return directory?.FullName ?? throw new InvalidOperationException("CoTeX.sln not found above the test's folder.");
-    }
-
     /// <summary>Breaks one clause of the rule for <paramref name="alice"/> (GitHub user 1), as GitHub or she would.</summary>
     private static async Task BreakAsync(GitHubAppWorld world, string clause, Guid alice)
     {
