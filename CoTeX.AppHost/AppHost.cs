@@ -18,7 +18,7 @@ var migrations = builder.AddProject<Projects.CoTeX_MigrationService>("migrations
 
 // The REST API and the webhook receivers (GitHub's, the GitHub App's, Stripe's): GitHub, Stripe and desktop clients
 // call it from outside.
-builder.AddProject<Projects.CoTeX_Api>("api")
+var api = builder.AddProject<Projects.CoTeX_Api>("api")
     .WithReference(cotexdb)
     .WithReference(redis)
     .WaitFor(redis)
@@ -32,6 +32,18 @@ builder.AddProject<Projects.CoTeX_Api>("api")
     .WithExternalHttpEndpoints()
     .WithHttpHealthCheck("/health")
     .WithDeveloperCommands(parameters.JwtSecret);
+if (builder.ExecutionContext.IsPublishMode)
+{
+    // Deployed, every request reaches the Api from the platform's ingress (Container Apps' Envoy), whose address is in
+    // private space: trust it to name the client in X-Forwarded-For, or the per-address webhook limit would count every
+    // sender, GitHub included, as one. Nothing on the internet can connect from these ranges. Narrow it to the
+    // environment's infrastructure subnet when it is known (README, "Webhook receivers").
+    string[] privateRanges = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"];
+    for (var i = 0; i < privateRanges.Length; i++)
+    {
+        api.WithEnvironment($"Api__TrustedProxies__{i}", privateRanges[i]);
+    }
+}
 
 // The SignalR hub for desktop clients, scaled out through the Redis backplane.
 builder.AddProject<Projects.CoTeX_Realtime>("realtime")

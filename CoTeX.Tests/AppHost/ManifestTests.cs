@@ -38,6 +38,8 @@ public sealed class ManifestTests
         resources["api"]!["env"]!["Stripe__SecretKey"]!.GetValue<string>().Should().Be("{stripe-secret-key.value}");
         resources["worker"]!["env"]!["Stripe__WebhookSecret"]!.GetValue<string>().Should().Be("{stripe-webhook-secret.value}");
         resources["api"]!["env"]!["DataProtection__KeyEncryptionKey"]!.GetValue<string>().Should().Be("{key-encryption-key.value}");
+        // Behind the ingress the client's address comes from X-Forwarded-For, or every webhook sender would be one.
+        resources["api"]!["env"]!["Api__TrustedProxies__0"]!.GetValue<string>().Should().Be("10.0.0.0/8");
         foreach (var service in new[] { "api", "worker" })
         {
             resources[service]!["env"]!["GitHubApp__PrivateKey"]!.GetValue<string>().Should().Be("{github-app-private-key.value}");
