@@ -146,22 +146,20 @@ public sealed class GitHubAppEvents(NpgsqlDataSource dataSource, TimeProvider ti
         public async Task RemoveRepositoryForEveryoneAsync(long installationId, long repositoryId)
         {
             await NarrowInstallationAsync(installationId);
-            await ExecuteAsync(
-                """
-                update github_connections set recheck_after = now()
-                 where revoked_at is null
-                   and user_id in (select user_id from github_user_repo_access where installation_id = @installationId and repo_id = @repositoryId)
-                """, new { installationId, repositoryId });
+            await RecheckInstallationUsersAsync(installationId, [repositoryId]);
             await RemoveRepositoriesAsync(installationId, [repositoryId]);
         }
 
-        public Task RecheckInstallationUsersAsync(long installationId) =>
+        /// <summary>Everyone with access through the installation (to one of <paramref name="repositories"/>, when given) is due a re-check now.</summary>
+        public Task RecheckInstallationUsersAsync(long installationId, long[]? repositories = null) =>
             ExecuteAsync(
                 """
                 update github_connections set recheck_after = now()
                  where revoked_at is null
-                   and user_id in (select user_id from github_user_repo_access where installation_id = @installationId)
-                """, new { installationId });
+                   and user_id in (select user_id from github_user_repo_access
+                                    where installation_id = @installationId
+                                      and (@repositories::bigint[] is null or repo_id = any(@repositories)))
+                """, new { installationId, repositories });
 
         /// <summary>
         /// A member left an organisation or one of its teams: nothing through the installation reaches their connections

@@ -92,11 +92,11 @@ public static class GitHubAccessQueries
 
     // ---- Changes that narrow access: each stamps what it narrows first, in the caller's transaction. ----
 
-    /// <summary>How many narrowings have been stamped so far (a re-check reads it before it asks GitHub).</summary>
+    /// <summary>How many narrowings have been stamped so far, as a scalar subquery (a re-check reads it before it asks GitHub).</summary>
+    public const string NarrowingsSoFar = "(select case when is_called then last_value else 0 end from github_access_narrowings)";
+
     public static Task<long> NarrowingsSoFarAsync(NpgsqlConnection connection, CancellationToken cancellationToken) =>
-        connection.ExecuteScalarAsync<long>(new CommandDefinition(
-            "select case when is_called then last_value else 0 end from github_access_narrowings",
-            cancellationToken: cancellationToken));
+        connection.ExecuteScalarAsync<long>(new CommandDefinition($"select {NarrowingsSoFar}", cancellationToken: cancellationToken));
 
     /// <summary>
     /// Announces that access through the installation narrows, before it does: a re-check that asked GitHub before

@@ -319,8 +319,8 @@ public sealed partial class GitHubConnections(
     }
 
     private const string StartColumns =
-        """
-        (select case when is_called then last_value else 0 end from github_access_narrowings) as Narrowings,
+        $"""
+        {GitHubAccessQueries.NarrowingsSoFar} as Narrowings,
         connected_at as ConnectedAt, github_user_id as GitHubUserId, github_login as GitHubLogin,
         token_protected as TokenProtected, refresh_token_protected as RefreshTokenProtected,
         token_expires_at as TokenExpiresAt, recheck_lease_until as LeaseUntil, token_purpose as TokenPurpose
