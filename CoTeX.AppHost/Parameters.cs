@@ -36,12 +36,12 @@ public sealed record ServiceSetting(string Parameter, string Variable, CoTeXServ
 /// </summary>
 public static class ServiceSettings
 {
-    private const CoTeXService AllServices = CoTeXService.Api | CoTeXService.Realtime | CoTeXService.Worker;
+    private const CoTeXService ApiAndRealtime = CoTeXService.Api | CoTeXService.Realtime;
     private const CoTeXService ApiAndWorker = CoTeXService.Api | CoTeXService.Worker;
 
     // Supabase's HS256 project secret. Locally, eng/mint-token.sh and the dashboard's "Mint a dev token" command sign
     // with the generated one.
-    public static readonly ServiceSetting JwtSecret = new("jwt-secret", "Auth__JwtSecret", AllServices,
+    public static readonly ServiceSetting JwtSecret = new("jwt-secret", "Auth__JwtSecret", ApiAndRealtime,
         "Supabase's JWT secret (HS256), at least 32 characters.", Secret: true, Required: true,
         Development: "cotex-development-jwt-secret-0123456789abcdef");
 
@@ -57,9 +57,9 @@ public static class ServiceSettings
     [
         JwtSecret,
         KeyEncryptionKey,
-        new("supabase-jwks-url", "Auth__JwksUrl", AllServices,
+        new("supabase-jwks-url", "Auth__JwksUrl", ApiAndRealtime,
             "Supabase's JWKS URL (https://<project>.supabase.co/auth/v1/.well-known/jwks.json) for ES256/RS256 tokens."),
-        new("supabase-issuer", "Auth__Issuer", AllServices, "When set, tokens must carry this iss (https://<project>.supabase.co/auth/v1)."),
+        new("supabase-issuer", "Auth__Issuer", ApiAndRealtime, "When set, tokens must carry this iss (https://<project>.supabase.co/auth/v1)."),
 
         // Stripe: the Api (Checkout, portal, webhooks) and the Worker (reconciliation). Billing is off while the key is empty.
         new("stripe-secret-key", "Stripe__SecretKey", ApiAndWorker, "Stripe secret key; billing is off while it is empty.", Secret: true),
@@ -81,7 +81,7 @@ public static class ServiceSettings
             "The GitHub App's webhook secret; its webhook URL is <public-base-url>/api/webhooks/github-app.", Secret: true),
 
         // The browser origins the Api and the Realtime hub accept.
-        new("cors-origins", "Cors__AllowedOrigins", CoTeXService.Api | CoTeXService.Realtime,
+        new("cors-origins", "Cors__AllowedOrigins", ApiAndRealtime,
             "Browser origins allowed to call the API and open the hub, comma-separated."),
         new("public-base-url", "Api__PublicBaseUrl", CoTeXService.Api,
             "The Api's public address, the start of the webhook URLs handed to users."),
