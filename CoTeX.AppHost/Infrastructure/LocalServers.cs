@@ -65,8 +65,14 @@ public sealed class LocalServers : IAsyncDisposable
     }
 
     /// <summary>Stops a server (<see cref="LocalInfrastructure.Postgres"/> or <see cref="LocalInfrastructure.Redis"/>)
-    /// cleanly, as the dashboard's Stop does: Postgres with a fast shutdown.</summary>
-    public Task StopAsync(string server) => CommandAsync(server, KnownResourceCommands.StopCommand);
+    /// cleanly, as the dashboard's Stop does (Postgres with a fast shutdown), and returns once it has exited.</summary>
+    public async Task StopAsync(string server)
+    {
+        await CommandAsync(server, KnownResourceCommands.StopCommand);
+        // The command returns once the stop is asked for; the server is stopped when the orchestrator says it exited.
+        using var timeout = new CancellationTokenSource(StartTimeout);
+        await _app.ResourceNotifications.WaitForResourceAsync(server, KnownResourceStates.TerminalStates, timeout.Token);
+    }
 
     /// <summary>Starts a stopped (or crashed) server again, on the same port and data, and waits until it answers.</summary>
     public async Task StartAsync(string server)

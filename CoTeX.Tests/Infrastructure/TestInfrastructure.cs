@@ -15,7 +15,7 @@ namespace CoTeX.Tests.Infrastructure;
 /// </summary>
 public sealed class TestInfrastructure : IAsyncLifetime
 {
-    private LocalServers _servers = null!;
+    private LocalServers? _servers;
 
     public PostgresServer Postgres { get; private set; } = null!;
     public RedisServer Redis { get; private set; } = null!;
@@ -41,5 +41,6 @@ public sealed class TestInfrastructure : IAsyncLifetime
         return await new DatabaseMigrator(dataSource, NullLoggerFactory.Instance).MigrateAsync();
     }
 
-    public ValueTask DisposeAsync() => TestServers.StopAsync(_servers);
+    // A failed start has already stopped what it started.
+    public ValueTask DisposeAsync() => _servers is null ? ValueTask.CompletedTask : TestServers.StopAsync(_servers);
 }
