@@ -37,10 +37,10 @@ public sealed class UnsignedFloodTests(TestInfrastructure infra)
         var baseAddress = app.Host.ClientOptions.BaseAddress;
         var options = app.Host.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<WebhookIngressOptions>>().Value;
         var budget = app.Host.Services.GetRequiredService<UnverifiedBodyBudget>();
-        var repo = await ApiApp.TrackRepoAsync(app.ClientFor());
+        var repo = await ApiRequests.TrackRepoAsync(app.ClientFor());
         var push = GitHubPayloads.ForRepo("push/payload.json", repo.FullName);
         using var gitHub = SourceAddressClient.Create(baseAddress, GitHubAddress, TimeSpan.FromSeconds(30));
-        (await ApiApp.DeliverAsync(gitHub, repo.Id, repo.WebhookSecret, "push", push)).StatusCode.Should().Be(HttpStatusCode.OK,
+        (await ApiRequests.DeliverAsync(gitHub, repo.Id, repo.WebhookSecret, "push", push)).StatusCode.Should().Be(HttpStatusCode.OK,
             "a warm-up delivery: the repo's key is cached and the code paths are compiled before the clock starts");
 
         var flood = new byte[FloodBodyBytes]; // one array for every forged body: the client's side costs 25 MB once
@@ -108,7 +108,7 @@ public sealed class UnsignedFloodTests(TestInfrastructure infra)
         {
             var delivery = $"genuine-{i}";
             var stopwatch = Stopwatch.StartNew();
-            var response = await ApiApp.DeliverAsync(gitHub, repo.Id, repo.WebhookSecret, "push", push, delivery);
+            var response = await ApiRequests.DeliverAsync(gitHub, repo.Id, repo.WebhookSecret, "push", push, delivery);
             latencies.Add(stopwatch.Elapsed);
             response.StatusCode.Should().Be(HttpStatusCode.OK, $"genuine delivery {i} during the flood: {await response.Content.ReadAsStringAsync()}");
             genuine.Add(delivery);
@@ -157,7 +157,7 @@ public sealed class UnsignedFloodTests(TestInfrastructure infra)
             ["RateLimiting:PerWebhookSender"] = "3",
         }, kestrel: true);
         var baseAddress = app.Host.ClientOptions.BaseAddress;
-        var repo = await ApiApp.TrackRepoAsync(app.ClientFor());
+        var repo = await ApiRequests.TrackRepoAsync(app.ClientFor());
         var push = GitHubPayloads.ForRepo("push/payload.json", repo.FullName);
         using var stranger = SourceAddressClient.Create(baseAddress, StrangerAddress);
         using var gitHub = SourceAddressClient.Create(baseAddress, GitHubAddress);
@@ -165,11 +165,11 @@ public sealed class UnsignedFloodTests(TestInfrastructure infra)
         // Three forged deliveries are read and refused; the stranger's next request, to any receiver, is not let in.
         for (var i = 0; i < 3; i++)
         {
-            (await ApiApp.DeliverAsync(stranger, repo.Id, "not-the-secret", "push", push)).StatusCode.Should().Be(HttpStatusCode.Unauthorized);
+            (await ApiRequests.DeliverAsync(stranger, repo.Id, "not-the-secret", "push", push)).StatusCode.Should().Be(HttpStatusCode.Unauthorized);
         }
         var limited = new[]
         {
-            await ApiApp.DeliverAsync(stranger, repo.Id, repo.WebhookSecret, "push", push),
+            await ApiRequests.DeliverAsync(stranger, repo.Id, repo.WebhookSecret, "push", push),
             await stranger.PostAsync("/api/webhooks/github-app", new ByteArrayContent(push)),
             await stranger.PostAsync("/webhooks/stripe", new StringContent("{}")),
         };
@@ -183,7 +183,7 @@ public sealed class UnsignedFloodTests(TestInfrastructure infra)
         // GitHub's address is not counted: twenty deliveries in the same window, all stored.
         for (var i = 0; i < 20; i++)
         {
-            (await ApiApp.DeliverAsync(gitHub, repo.Id, repo.WebhookSecret, "push", push, $"from-github-{i}")).StatusCode
+            (await ApiRequests.DeliverAsync(gitHub, repo.Id, repo.WebhookSecret, "push", push, $"from-github-{i}")).StatusCode
                 .Should().Be(HttpStatusCode.OK);
         }
         (await app.CountEventsAsync(repo.Id)).Should().Be(20);
@@ -203,7 +203,7 @@ public sealed class UnsignedFloodTests(TestInfrastructure infra)
             ["RateLimiting:PerWebhookSender"] = "2",
         }, kestrel: true);
         var baseAddress = app.Host.ClientOptions.BaseAddress;
-        var repo = await ApiApp.TrackRepoAsync(app.ClientFor());
+        var repo = await ApiRequests.TrackRepoAsync(app.ClientFor());
         var push = GitHubPayloads.ForRepo("push/payload.json", repo.FullName);
         using var ingress = SourceAddressClient.Create(baseAddress, "127.0.0.1");
         using var direct = SourceAddressClient.Create(baseAddress, "127.0.0.3");
@@ -213,7 +213,7 @@ public sealed class UnsignedFloodTests(TestInfrastructure infra)
             var statuses = new List<int>();
             for (var i = 0; i < count; i++)
             {
-                var response = await ApiApp.DeliverAsync(client, repo.Id, "not-the-secret", "push", push,
+                var response = await ApiRequests.DeliverAsync(client, repo.Id, "not-the-secret", "push", push,
                     tamper: r => r.Headers.Add("X-Forwarded-For", forwardedFor));
                 statuses.Add((int)response.StatusCode);
             }
@@ -233,7 +233,7 @@ public sealed class UnsignedFloodTests(TestInfrastructure infra)
     {
         await using var app = await ApiApp.StartAsync(infra, new() { ["Webhooks:BodySeconds"] = "1" }, kestrel: true);
         var budget = app.Host.Services.GetRequiredService<UnverifiedBodyBudget>();
-        var repo = await ApiApp.TrackRepoAsync(app.ClientFor());
+        var repo = await ApiRequests.TrackRepoAsync(app.ClientFor());
         var baseAddress = app.Host.ClientOptions.BaseAddress;
 
         // A raw socket, as a slow sender would hold one: HttpClient would not show the answer before its body is sent.
