@@ -63,7 +63,11 @@ public sealed class AppHostShutdownTests
         foreach (var server in new[] { LocalInfrastructure.Postgres, LocalInfrastructure.Redis })
         {
             await servers.StopAsync(server);
-            servers.ExitCodeOf(server).Should().Be(0, $"{server} stops cleanly on the orchestrator's SIGTERM");
+            await Eventually.SucceedsAsync(() => // the exit code may be reported just after the state
+            {
+                servers.ExitCodeOf(server).Should().Be(0, $"{server} stops cleanly on the orchestrator's SIGTERM");
+                return Task.CompletedTask;
+            }, TimeSpan.FromSeconds(10));
         }
         await Eventually.SucceedsAsync(() =>
         {

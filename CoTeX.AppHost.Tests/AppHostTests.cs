@@ -26,7 +26,7 @@ public sealed class AppHostTests(AppHostFixture app) : IClassFixture<AppHostFixt
         var (api, repo, feeds) = await NewUserWatchingEveryReplicaAsync();
         await using var _ = feeds;
 
-        var response = await ApiApp.DeliverAsync(api, repo.Id, repo.WebhookSecret, "push",
+        var response = await ApiRequests.DeliverAsync(api, repo.Id, repo.WebhookSecret, "push",
             GitHubPayloads.ForRepo("push/payload.json", repo.FullName));
 
         response.StatusCode.Should().Be(HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
@@ -44,7 +44,7 @@ public sealed class AppHostTests(AppHostFixture app) : IClassFixture<AppHostFixt
         var (api, repo, feeds) = await NewUserWatchingEveryReplicaAsync();
         await using var _ = feeds;
 
-        var response = await ApiApp.DeliverAsync(api, repo.Id, repo.WebhookSecret, "issues",
+        var response = await ApiRequests.DeliverAsync(api, repo.Id, repo.WebhookSecret, "issues",
             GitHubPayloads.ForRepo("issues/opened.payload.json", repo.FullName));
         response.StatusCode.Should().Be(HttpStatusCode.OK);
         foreach (var feed in feeds)
@@ -129,7 +129,7 @@ public sealed class AppHostTests(AppHostFixture app) : IClassFixture<AppHostFixt
     {
         var userId = Guid.NewGuid();
         var api = app.ApiClientFor(userId);
-        var repo = await ApiApp.TrackRepoAsync(api);
+        var repo = await ApiRequests.TrackRepoAsync(api);
         var feeds = new Feeds();
         foreach (var replica in app.RealtimeReplicas)
         {

@@ -7,8 +7,8 @@ using Microsoft.Extensions.Logging;
 
 namespace CoTeX.Tests.Infrastructure;
 
-/// <summary>A small web server on a free loopback port, for the stand-ins tests host (a JWKS endpoint, a fake Stripe).</summary>
-internal static class LoopbackApp
+/// <summary>A small web server on a free loopback port, for the stand-ins tests host (a JWKS endpoint, a fake Stripe, an OTLP receiver).</summary>
+public static class LoopbackApp
 {
     public static WebApplication Create()
     {

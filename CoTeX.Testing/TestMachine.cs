@@ -3,7 +3,7 @@ using CoTeX.DevTools;
 namespace CoTeX.Tests.Infrastructure;
 
 /// <summary>This machine as the tests use it: free loopback ports and temporary folders.</summary>
-internal static class TestMachine
+public static class TestMachine
 {
     public static bool IsRoot => Environment.UserName == "root";
 

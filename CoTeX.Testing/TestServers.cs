@@ -1,5 +1,6 @@
 using CoTeX.AppHost.Infrastructure;
 using CoTeX.DevTools;
+using FluentAssertions;
 using Npgsql;
 
 namespace CoTeX.Tests.Infrastructure;

@@ -30,7 +30,7 @@ public sealed class AccountClosingTests(TestInfrastructure infra)
         var userId = Guid.NewGuid();
         var user = app.ClientFor(userId);
         var subscription = await BecomeProAsync(app, stripe, user);
-        var repo = await ApiApp.TrackRepoAsync(user);
+        var repo = await ApiRequests.TrackRepoAsync(user);
         (await app.DeliverAsync(repo.Id, repo.WebhookSecret, "push", GitHubPayloads.ForRepo("push/payload.json", repo.FullName)))
             .EnsureSuccessStatusCode();
 
@@ -53,7 +53,7 @@ public sealed class AccountClosingTests(TestInfrastructure infra)
         var userId = Guid.NewGuid();
         var user = app.ClientFor(userId);
         var subscription = await BecomeProAsync(app, stripe, user);
-        var repo = await ApiApp.TrackRepoAsync(user);
+        var repo = await ApiRequests.TrackRepoAsync(user);
 
         stripe.Unavailable = true;
         var response = await user.DeleteAsync("/api/me");
@@ -194,7 +194,7 @@ public sealed class AccountClosingTests(TestInfrastructure infra)
         await using var app = await ApiApp.StartAsync(infra);
         var userId = Guid.NewGuid();
         var user = app.ClientFor(userId);
-        await ApiApp.TrackRepoAsync(user);
+        await ApiRequests.TrackRepoAsync(user);
 
         HttpResponseMessage first, second;
         await using (var held = await HoldUserLockAsync(app, userId))

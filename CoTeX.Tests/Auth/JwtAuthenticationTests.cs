@@ -151,7 +151,7 @@ public sealed class JwtAuthenticationTests(TestInfrastructure infra)
         await using var app = await ApiApp.StartAsync(infra);
         var userId = Guid.NewGuid();
         var user = app.ClientFor(userId);
-        var repo = await ApiApp.TrackRepoAsync(user);
+        var repo = await ApiRequests.TrackRepoAsync(user);
         (await app.DeliverAsync(repo.Id, repo.WebhookSecret, "push", GitHubPayloads.ForRepo("push/payload.json", repo.FullName)))
             .EnsureSuccessStatusCode();
 

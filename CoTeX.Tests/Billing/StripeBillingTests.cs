@@ -23,7 +23,7 @@ public sealed class StripeBillingTests(TestInfrastructure infra)
         var user = app.ClientFor();
         for (var i = 0; i < 3; i++)
         {
-            await ApiApp.TrackRepoAsync(user, $"octocat/repo-{i}");
+            await ApiRequests.TrackRepoAsync(user, $"octocat/repo-{i}");
         }
         (await user.PostAsJsonAsync("/api/repos", new { fullName = "octocat/repo-3" })).StatusCode.Should().Be(HttpStatusCode.Forbidden);
 
@@ -241,7 +241,7 @@ public sealed class StripeBillingTests(TestInfrastructure infra)
         var repos = new List<CreatedRepo>();
         for (var i = 0; i < 5; i++)
         {
-            repos.Add(await ApiApp.TrackRepoAsync(user, $"octocat/pro-repo-{i}"));
+            repos.Add(await ApiRequests.TrackRepoAsync(user, $"octocat/pro-repo-{i}"));
         }
 
         stripe.SetStatus(subscription, "canceled");

@@ -21,7 +21,7 @@ public sealed class AppDeliveryTests(TestInfrastructure infra)
         var aliceRepo = await world.TrackThroughAppAsync(alice, "acme/api");
         var bobRepo = await world.TrackThroughAppAsync(bob, "acme/api");
         // Bob already has an event of his own, so his positions differ from Alice's.
-        var bobWebhookRepo = await CoTeX.Tests.Infrastructure.ApiApp.TrackRepoAsync(world.ApiApp.ClientFor(bob), "bob/own");
+        var bobWebhookRepo = await CoTeX.Tests.Infrastructure.ApiRequests.TrackRepoAsync(world.ApiApp.ClientFor(bob), "bob/own");
         (await world.ApiApp.DeliverAsync(bobWebhookRepo.Id, bobWebhookRepo.WebhookSecret, "push",
             GitHubPayloads.ForRepo("push/payload.json", "bob/own"))).EnsureSuccessStatusCode();
         var aliceFeed = await world.Cluster.WatchAsync(alice, 0, world.Cluster.ReplicaUrls[0]);

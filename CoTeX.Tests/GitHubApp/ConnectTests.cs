@@ -162,7 +162,7 @@ public sealed class ConnectTests(TestInfrastructure infra)
         track.StatusCode.Should().Be(HttpStatusCode.BadRequest);
         (await track.Content.ReadAsStringAsync()).Should().Contain("GitHub App mode is off");
         // Tracking without a source is a webhook repo, as always.
-        (await ApiApp.TrackRepoAsync(user, "acme/api")).Source.Should().Be(RepoSources.Webhook);
+        (await ApiRequests.TrackRepoAsync(user, "acme/api")).Source.Should().Be(RepoSources.Webhook);
     }
 
     private static string Flip(string state)

@@ -12,7 +12,7 @@ public sealed class GitHubEventsApiTests(TestInfrastructure infra)
     {
         await using var app = await ApiApp.StartAsync(infra);
         var owner = app.ClientFor();
-        var repo = await ApiApp.TrackRepoAsync(owner);
+        var repo = await ApiRequests.TrackRepoAsync(owner);
         var ids = new List<long>();
         for (var i = 0; i < 7; i++)
         {
@@ -42,7 +42,7 @@ public sealed class GitHubEventsApiTests(TestInfrastructure infra)
     {
         await using var app = await ApiApp.StartAsync(infra);
         var owner = app.ClientFor();
-        var repo = await ApiApp.TrackRepoAsync(owner);
+        var repo = await ApiRequests.TrackRepoAsync(owner);
         foreach (var (type, file) in new[] { ("push", "push/payload.json"), ("issues", "issues/opened.payload.json"), ("push", "push/1.payload.json") })
         {
             (await app.DeliverAsync(repo.Id, repo.WebhookSecret, type, GitHubPayloads.ForRepo(file, repo.FullName))).EnsureSuccessStatusCode();
@@ -95,7 +95,7 @@ public sealed class GitHubEventsApiTests(TestInfrastructure infra)
     {
         await using var app = await ApiApp.StartAsync(infra);
         var owner = app.ClientFor();
-        var repo = await ApiApp.TrackRepoAsync(owner);
+        var repo = await ApiRequests.TrackRepoAsync(owner);
         // Spacing, key order and a duplicate key that jsonb would have normalised away.
         var body = System.Text.Encoding.UTF8.GetBytes(
             $$"""{ "zeta" : 1, "action":"opened",  "repository": {"full_name": "{{repo.FullName}}"}, "zeta": 2 }""");

@@ -19,7 +19,7 @@ public sealed class DatabaseBlipTests(TestInfrastructure infra)
         var db = await postgres.CreateDatabaseAsync("cotexdb");
         await TestInfrastructure.MigrateAsync(db);
         await using var app = await ApiApp.StartAsync(infra, new() { ["RateLimiting:Enabled"] = "false" }, db);
-        var repo = await ApiApp.TrackRepoAsync(app.ClientFor());
+        var repo = await ApiRequests.TrackRepoAsync(app.ClientFor());
         var body = GitHubPayloads.ForRepo("issues/opened.payload.json", repo.FullName);
         var answers = new ConcurrentDictionary<string, HttpStatusCode>();
         using var stop = new CancellationTokenSource();
@@ -54,7 +54,7 @@ public sealed class DatabaseBlipTests(TestInfrastructure infra)
         var db = await postgres.CreateDatabaseAsync("cotexdb");
         await TestInfrastructure.MigrateAsync(db);
         await using var app = await ApiApp.StartAsync(infra, new() { ["RateLimiting:Enabled"] = "false" }, db);
-        var repo = await ApiApp.TrackRepoAsync(app.ClientFor());
+        var repo = await ApiRequests.TrackRepoAsync(app.ClientFor());
         var body = GitHubPayloads.ForRepo("issues/opened.payload.json", repo.FullName);
         (await app.DeliverAsync(repo.Id, repo.WebhookSecret, "issues", body)).StatusCode.Should().Be(HttpStatusCode.OK);
         await postgres.StopAsync();

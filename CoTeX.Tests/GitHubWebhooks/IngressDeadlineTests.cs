@@ -39,7 +39,7 @@ public sealed class IngressDeadlineTests(TestInfrastructure infra)
     public async Task A_database_attempt_that_does_not_answer_is_cancelled_at_the_deliverys_deadline_and_answered_503()
     {
         await using var app = await ApiApp.StartAsync(infra, Settings);
-        var repo = await ApiApp.TrackRepoAsync(app.ClientFor());
+        var repo = await ApiRequests.TrackRepoAsync(app.ClientFor());
         var body = GitHubPayloads.ForRepo("push/payload.json", repo.FullName);
         (await app.DeliverAsync(repo.Id, repo.WebhookSecret, "push", body)).StatusCode.Should().Be(HttpStatusCode.OK,
             "the repo's key is now cached: the next delivery goes straight to the store");

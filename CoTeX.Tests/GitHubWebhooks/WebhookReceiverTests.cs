@@ -19,7 +19,7 @@ public sealed class WebhookReceiverTests(TestInfrastructure infra)
         await using var app = await ApiApp.StartAsync(infra);
         var owner = app.ClientFor();
         var stranger = app.ClientFor();
-        var repo = await ApiApp.TrackRepoAsync(owner, Repo);
+        var repo = await ApiRequests.TrackRepoAsync(owner, Repo);
 
         var response = await app.DeliverAsync(repo.Id, repo.WebhookSecret, "push", GitHubPayloads.ForRepo("push/with-new-branch.payload.json", Repo));
 
@@ -53,7 +53,7 @@ public sealed class WebhookReceiverTests(TestInfrastructure infra)
     public async Task Duplicate_delivery_is_acknowledged_and_stored_once()
     {
         await using var app = await ApiApp.StartAsync(infra);
-        var repo = await ApiApp.TrackRepoAsync(app.ClientFor(), Repo);
+        var repo = await ApiRequests.TrackRepoAsync(app.ClientFor(), Repo);
         var body = GitHubPayloads.ForRepo("issues/opened.payload.json", Repo);
         var delivery = Guid.NewGuid().ToString();
 
@@ -70,7 +70,7 @@ public sealed class WebhookReceiverTests(TestInfrastructure infra)
     public async Task Concurrent_duplicates_store_one_event()
     {
         await using var app = await ApiApp.StartAsync(infra);
-        var repo = await ApiApp.TrackRepoAsync(app.ClientFor(), Repo);
+        var repo = await ApiRequests.TrackRepoAsync(app.ClientFor(), Repo);
         var body = GitHubPayloads.ForRepo("pull_request/opened.payload.json", Repo);
         var delivery = Guid.NewGuid().ToString();
 
@@ -86,7 +86,7 @@ public sealed class WebhookReceiverTests(TestInfrastructure infra)
     {
         await using var app = await ApiApp.StartAsync(infra);
         var owner = app.ClientFor();
-        var repo = await ApiApp.TrackRepoAsync(owner, Repo);
+        var repo = await ApiRequests.TrackRepoAsync(owner, Repo);
 
         var response = await app.DeliverAsync(repo.Id, repo.WebhookSecret, "ping", GitHubPayloads.ForRepo("ping/payload.json", Repo));
 
@@ -103,7 +103,7 @@ public sealed class WebhookReceiverTests(TestInfrastructure infra)
     {
         await using var app = await ApiApp.StartAsync(infra);
         var owner = app.ClientFor();
-        var repo = await ApiApp.TrackRepoAsync(owner, Repo);
+        var repo = await ApiRequests.TrackRepoAsync(owner, Repo);
         var json = Encoding.UTF8.GetString(GitHubPayloads.ForRepo("issue_comment/created.payload.json", Repo));
         var form = Encoding.UTF8.GetBytes("payload=" + Uri.EscapeDataString(json));
 
@@ -140,7 +140,7 @@ public sealed class WebhookReceiverTests(TestInfrastructure infra)
     public async Task Bad_deliveries_are_rejected_with_a_problem_and_store_nothing(string bad, int status, string detailMentions)
     {
         await using var app = await ApiApp.StartAsync(infra);
-        var repo = await ApiApp.TrackRepoAsync(app.ClientFor(), Repo);
+        var repo = await ApiRequests.TrackRepoAsync(app.ClientFor(), Repo);
         var body = GitHubPayloads.ForRepo("push/payload.json", Repo);
         var secret = repo.WebhookSecret;
         Action<HttpRequestMessage>? tamper = null;
@@ -222,7 +222,7 @@ public sealed class WebhookReceiverTests(TestInfrastructure infra)
     public async Task Body_over_25_MB_is_413_and_not_stored()
     {
         await using var app = await ApiApp.StartAsync(infra, kestrel: true);
-        var repo = await ApiApp.TrackRepoAsync(app.ClientFor(), Repo);
+        var repo = await ApiRequests.TrackRepoAsync(app.ClientFor(), Repo);
         var huge = new byte[25 * 1024 * 1024 + 1];
         huge.AsSpan().Fill((byte)' ');
 
@@ -236,7 +236,7 @@ public sealed class WebhookReceiverTests(TestInfrastructure infra)
     public async Task Sha1_signature_is_accepted_only_when_enabled_and_no_sha256_header_is_sent()
     {
         await using var app = await ApiApp.StartAsync(infra, new() { ["GitHub:AllowSha1"] = "true" });
-        var repo = await ApiApp.TrackRepoAsync(app.ClientFor(), Repo);
+        var repo = await ApiRequests.TrackRepoAsync(app.ClientFor(), Repo);
         var body = GitHubPayloads.ForRepo("push/payload.json", Repo);
         var sha1 = WebhookSigning.SignSha1(repo.WebhookSecret!, body);
 
@@ -255,7 +255,7 @@ public sealed class WebhookReceiverTests(TestInfrastructure infra)
     {
         await using var app = await ApiApp.StartAsync(infra);
         var owner = app.ClientFor();
-        var repo = await ApiApp.TrackRepoAsync(owner, Repo);
+        var repo = await ApiRequests.TrackRepoAsync(owner, Repo);
         var body = GitHubPayloads.ForRepo("push/payload.json", Repo);
         (await app.DeliverAsync(repo.Id, repo.WebhookSecret, "push", body)).StatusCode.Should().Be(HttpStatusCode.OK);
 
@@ -272,7 +272,7 @@ public sealed class WebhookReceiverTests(TestInfrastructure infra)
         await using var replicaA = await ApiApp.StartAsync(infra, databaseConnectionString: db);
         await using var replicaB = await ApiApp.StartAsync(infra, databaseConnectionString: db);
         var userId = Guid.NewGuid();
-        var repo = await ApiApp.TrackRepoAsync(replicaA.ClientFor(userId), Repo);
+        var repo = await ApiRequests.TrackRepoAsync(replicaA.ClientFor(userId), Repo);
         var body = GitHubPayloads.ForRepo("push/payload.json", Repo);
         (await replicaB.DeliverAsync(repo.Id, repo.WebhookSecret, "push", body)).StatusCode.Should().Be(HttpStatusCode.OK);
 
@@ -290,7 +290,7 @@ public sealed class WebhookReceiverTests(TestInfrastructure infra)
         var db = await postgres.CreateDatabaseAsync("cotexdb");
         await TestInfrastructure.MigrateAsync(db);
         await using var app = await ApiApp.StartAsync(infra, databaseConnectionString: db);
-        var repo = await ApiApp.TrackRepoAsync(app.ClientFor(), Repo);
+        var repo = await ApiRequests.TrackRepoAsync(app.ClientFor(), Repo);
         var body = GitHubPayloads.ForRepo("push/payload.json", Repo);
         (await app.DeliverAsync(repo.Id, repo.WebhookSecret, "push", body)).StatusCode.Should().Be(HttpStatusCode.OK);
         var delivery = Guid.NewGuid().ToString();
@@ -313,7 +313,7 @@ public sealed class WebhookReceiverTests(TestInfrastructure infra)
     public async Task While_the_database_stalls_deliveries_beyond_the_pending_limit_get_503_and_the_waiting_one_is_stored()
     {
         await using var app = await ApiApp.StartAsync(infra, new() { ["GitHub:MaxPendingDeliveries"] = "1" });
-        var repo = await ApiApp.TrackRepoAsync(app.ClientFor(), Repo);
+        var repo = await ApiRequests.TrackRepoAsync(app.ClientFor(), Repo);
         var body = GitHubPayloads.ForRepo("issues/opened.payload.json", Repo);
         var userId = await app.ScalarAsync<Guid>($"select user_id from tracked_repos where id = '{repo.Id}'");
 
@@ -349,7 +349,7 @@ public sealed class WebhookReceiverTests(TestInfrastructure infra)
     {
         await using var app = await ApiApp.StartAsync(infra);
         var owner = app.ClientFor();
-        var repo = await ApiApp.TrackRepoAsync(owner, Repo);
+        var repo = await ApiRequests.TrackRepoAsync(owner, Repo);
         var payloads = GitHubPayloads.AllRepositoryEvents().ToList();
 
         foreach (var (eventType, path) in payloads)

@@ -46,33 +46,10 @@ public sealed class ApiApp : IAsyncDisposable
 
     public HttpClient AnonymousClient() => Host.CreateClient();
 
-    public static async Task<CreatedRepo> TrackRepoAsync(HttpClient user, string fullName = "Codertocat/Hello-World")
-    {
-        var response = await user.PostAsJsonAsync("/api/repos", new { fullName });
-        response.EnsureSuccessStatusCode();
-        return (await response.Content.ReadFromJsonAsync<CreatedRepo>())!;
-    }
-
     /// <summary>Delivers <paramref name="body"/> the way GitHub does, signed with <paramref name="secret"/> (a webhook repo's).</summary>
     public Task<HttpResponseMessage> DeliverAsync(Guid repoId, string? secret, string eventType, byte[] body,
         string? deliveryId = null, Action<HttpRequestMessage>? tamper = null) =>
-        DeliverAsync(Host.CreateClient(), repoId, secret, eventType, body, deliveryId, tamper);
-
-    public static Task<HttpResponseMessage> DeliverAsync(HttpClient client, Guid repoId, string? secret, string eventType,
-        byte[] body, string? deliveryId = null, Action<HttpRequestMessage>? tamper = null)
-    {
-        var request = new HttpRequestMessage(HttpMethod.Post, $"/api/webhooks/github/{repoId}")
-        {
-            Content = new ByteArrayContent(body) { Headers = { ContentType = new MediaTypeHeaderValue("application/json") } },
-        };
-        request.Headers.Add("X-GitHub-Event", eventType);
-        request.Headers.Add("X-GitHub-Delivery", deliveryId ?? Guid.NewGuid().ToString());
-        request.Headers.Add(WebhookSigning.Sha256Header, WebhookSigning.Sign(
-            secret ?? throw new ArgumentNullException(nameof(secret), "An app repo has no webhook secret."), body));
-        request.Headers.UserAgent.ParseAdd("GitHub-Hookshot/test");
-        tamper?.Invoke(request);
-        return client.SendAsync(request);
-    }
+        ApiRequests.DeliverAsync(Host.CreateClient(), repoId, secret, eventType, body, deliveryId, tamper);
 
     public async Task<long> CountEventsAsync(Guid? repoId = null)
     {

@@ -41,7 +41,7 @@ public sealed class GracefulShutdownTests(TestInfrastructure infra)
                 var delivery = $"{sender}-{i}";
                 try
                 {
-                    var response = await ApiApp.DeliverAsync(client, repo.Id, repo.WebhookSecret, "push", body, delivery);
+                    var response = await ApiRequests.DeliverAsync(client, repo.Id, repo.WebhookSecret, "push", body, delivery);
                     if (response.StatusCode == HttpStatusCode.OK)
                     {
                         acked.Add(delivery);

@@ -14,7 +14,7 @@ public sealed class RetentionTests(TestInfrastructure infra)
     {
         await using var app = await ApiApp.StartAsync(infra);
         var userId = Guid.NewGuid();
-        var repo = await ApiApp.TrackRepoAsync(app.ClientFor(userId));
+        var repo = await ApiRequests.TrackRepoAsync(app.ClientFor(userId));
         await using var connection = new NpgsqlConnection(app.DatabaseConnectionString);
         await connection.OpenAsync();
         await Exec(connection, "select ensure_github_event_partitions(current_date - 25, current_date)");

@@ -107,7 +107,7 @@ public sealed class LiveDeliveryTests(TestInfrastructure infra)
     {
         await using var cluster = await RealtimeCluster.StartAsync(infra);
         var (userId, active) = await cluster.NewUserWithRepoAsync();
-        var paused = await ApiApp.TrackRepoAsync(cluster.Api.ClientFor(userId), "octocat/paused-repo");
+        var paused = await ApiRequests.TrackRepoAsync(cluster.Api.ClientFor(userId), "octocat/paused-repo");
         await cluster.Api.ScalarAsync<int>($"update tracked_repos set paused = true where id = '{paused.Id}'");
         var live = await cluster.WatchAsync(userId, 0, cluster.ReplicaUrls[0]);
 
@@ -129,7 +129,7 @@ public sealed class LiveDeliveryTests(TestInfrastructure infra)
         // Ranges of 4 positions: positions 1-2 active, 3-10 paused (two whole ranges with nothing to send), 11-15 active.
         await using var cluster = await RealtimeCluster.StartAsync(infra, realtimeSettings: new() { ["Realtime:CatchUpBatchSize"] = "4" });
         var (userId, active) = await cluster.NewUserWithRepoAsync();
-        var paused = await ApiApp.TrackRepoAsync(cluster.Api.ClientFor(userId), "octocat/paused-repo");
+        var paused = await ApiRequests.TrackRepoAsync(cluster.Api.ClientFor(userId), "octocat/paused-repo");
         var first = await cluster.DeliverAsync(active, 2);
         await cluster.DeliverAsync(paused, 8);
         var last = await cluster.DeliverAsync(active, 5);

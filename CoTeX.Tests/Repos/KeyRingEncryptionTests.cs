@@ -21,7 +21,7 @@ public sealed class KeyRingEncryptionTests(TestInfrastructure infra)
     public async Task The_stored_key_ring_holds_no_unencrypted_key_material()
     {
         await using var app = await ApiApp.StartAsync(infra);
-        await ApiApp.TrackRepoAsync(app.ClientFor()); // protects a secret: the ring gets its first key
+        await ApiRequests.TrackRepoAsync(app.ClientFor()); // protects a secret: the ring gets its first key
 
         var rows = await KeyRowsAsync(app.DatabaseConnectionString);
 
@@ -73,7 +73,7 @@ public sealed class KeyRingEncryptionTests(TestInfrastructure infra)
         CreatedRepo repo;
         await using (var before = await ApiApp.StartAsync(infra, databaseConnectionString: db))
         {
-            repo = await ApiApp.TrackRepoAsync(before.ClientFor());
+            repo = await ApiRequests.TrackRepoAsync(before.ClientFor());
         }
 
         await using var after = await ApiApp.StartAsync(infra, databaseConnectionString: db);
@@ -89,7 +89,7 @@ public sealed class KeyRingEncryptionTests(TestInfrastructure infra)
         CreatedRepo repo;
         await using (var owner = await ApiApp.StartAsync(infra, databaseConnectionString: db))
         {
-            repo = await ApiApp.TrackRepoAsync(owner.ClientFor());
+            repo = await ApiRequests.TrackRepoAsync(owner.ClientFor());
         }
 
         await using var api = await ServiceProcess.StartAsync("CoTeX.Api", new()
@@ -116,7 +116,7 @@ public sealed class KeyRingEncryptionTests(TestInfrastructure infra)
             api.Output.Should().Contain(line => line.Contains("Webhook secrets cannot be read") && line.Contains("DataProtection:KeyEncryptionKey"));
             return Task.CompletedTask;
         });
-        var delivery = await ApiApp.DeliverAsync(http, repo.Id, repo.WebhookSecret, "push",
+        var delivery = await ApiRequests.DeliverAsync(http, repo.Id, repo.WebhookSecret, "push",
             GitHubPayloads.ForRepo("push/payload.json", repo.FullName));
         delivery.StatusCode.Should().Be(HttpStatusCode.ServiceUnavailable, "the secret cannot be read: a server problem, not a bad signature");
         (await CountAsync(db, "select count(*) from github_events")).Should().Be(0);
@@ -130,7 +130,7 @@ public sealed class KeyRingEncryptionTests(TestInfrastructure infra)
         CreatedRepo repo;
         await using (var owner = await ApiApp.StartAsync(infra, databaseConnectionString: db))
         {
-            repo = await ApiApp.TrackRepoAsync(owner.ClientFor(userId));
+            repo = await ApiRequests.TrackRepoAsync(owner.ClientFor(userId));
         }
         var ring = await KeyRowsAsync(db);
 
@@ -158,7 +158,7 @@ public sealed class KeyRingEncryptionTests(TestInfrastructure infra)
         await using var right = await ApiApp.StartAsync(infra, databaseConnectionString: db);
         (await right.DeliverAsync(repo.Id, repo.WebhookSecret, "push", GitHubPayloads.ForRepo("push/payload.json", repo.FullName)))
             .StatusCode.Should().Be(HttpStatusCode.OK, "the secret was not rotated, and the ring is still the right key's");
-        await ApiApp.TrackRepoAsync(right.ClientFor(userId), "octocat/Spoon-Knife");
+        await ApiRequests.TrackRepoAsync(right.ClientFor(userId), "octocat/Spoon-Knife");
     }
 
     [Fact]
@@ -167,7 +167,7 @@ public sealed class KeyRingEncryptionTests(TestInfrastructure infra)
         var db = await infra.CreateMigratedDatabaseAsync();
         await using (var owner = await ApiApp.StartAsync(infra, databaseConnectionString: db))
         {
-            await ApiApp.TrackRepoAsync(owner.ClientFor());
+            await ApiRequests.TrackRepoAsync(owner.ClientFor());
         }
         var (plainKey, repoId, secret) = await AddKeyWrittenInTheClearAsync(db);
 
@@ -188,7 +188,7 @@ public sealed class KeyRingEncryptionTests(TestInfrastructure infra)
         var db = await infra.CreateMigratedDatabaseAsync();
         await using (var owner = await ApiApp.StartAsync(infra, databaseConnectionString: db))
         {
-            await ApiApp.TrackRepoAsync(owner.ClientFor());
+            await ApiRequests.TrackRepoAsync(owner.ClientFor());
         }
         var ring = await KeyRowsAsync(db);
         await using var world = await GitHubAppWorld.StartAsync(infra, new() { ["DataProtection:KeyEncryptionKey"] = OtherKey }, db);
@@ -229,7 +229,7 @@ public sealed class KeyRingEncryptionTests(TestInfrastructure infra)
         CreatedRepo first;
         await using (var before = await ApiApp.StartAsync(infra, databaseConnectionString: db))
         {
-            first = await ApiApp.TrackRepoAsync(before.ClientFor(userId));
+            first = await ApiRequests.TrackRepoAsync(before.ClientFor(userId));
         }
         var oldIds = KeyEncryptionKeyIds(await KeyRowsAsync(db));
 
@@ -256,7 +256,7 @@ public sealed class KeyRingEncryptionTests(TestInfrastructure infra)
         {
             await AssertHealthyKeyRingAsync(restartedStepOne);
             (await restartedStepOne.DeliverAsync(first.Id, first.WebhookSecret, "push", body(first))).StatusCode.Should().Be(HttpStatusCode.OK);
-            var second = await ApiApp.TrackRepoAsync(restartedStepOne.ClientFor(userId), "octocat/Spoon-Knife");
+            var second = await ApiRequests.TrackRepoAsync(restartedStepOne.ClientFor(userId), "octocat/Spoon-Knife");
             (await stepTwo.DeliverAsync(second.Id, second.WebhookSecret, "push", body(second))).StatusCode.Should().Be(HttpStatusCode.OK);
         }
 
@@ -278,7 +278,7 @@ public sealed class KeyRingEncryptionTests(TestInfrastructure infra)
         CreatedRepo repo;
         await using (var old = await ApiApp.StartAsync(infra, databaseConnectionString: db))
         {
-            repo = await ApiApp.TrackRepoAsync(old.ClientFor());
+            repo = await ApiRequests.TrackRepoAsync(old.ClientFor());
         }
         var body = GitHubPayloads.ForRepo("push/payload.json", repo.FullName);
         var oldIds = KeyEncryptionKeyIds(await KeyRowsAsync(db));

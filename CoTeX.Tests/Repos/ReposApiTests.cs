@@ -73,7 +73,7 @@ public sealed class ReposApiTests(TestInfrastructure infra)
     {
         await using var app = await ApiApp.StartAsync(infra);
         var user = app.ClientFor();
-        await ApiApp.TrackRepoAsync(user, "octocat/Hello-World");
+        await ApiRequests.TrackRepoAsync(user, "octocat/Hello-World");
 
         var again = await user.PostAsJsonAsync("/api/repos", new { fullName = "OctoCat/hello-world" });
 
@@ -109,7 +109,7 @@ public sealed class ReposApiTests(TestInfrastructure infra)
         await using var app = await ApiApp.StartAsync(infra);
         var owner = app.ClientFor();
         var stranger = app.ClientFor();
-        var repo = await ApiApp.TrackRepoAsync(owner);
+        var repo = await ApiRequests.TrackRepoAsync(owner);
 
         (await stranger.DeleteAsync($"/api/repos/{repo.Id}")).StatusCode.Should().Be(HttpStatusCode.NotFound);
         (await stranger.PostAsync($"/api/repos/{repo.Id}/rotate-secret", null)).StatusCode.Should().Be(HttpStatusCode.NotFound);
@@ -123,7 +123,7 @@ public sealed class ReposApiTests(TestInfrastructure infra)
     {
         await using var app = await ApiApp.StartAsync(infra);
         var owner = app.ClientFor();
-        var repo = await ApiApp.TrackRepoAsync(owner);
+        var repo = await ApiRequests.TrackRepoAsync(owner);
         var body = GitHubPayloads.ForRepo("push/payload.json", repo.FullName);
         (await app.DeliverAsync(repo.Id, repo.WebhookSecret, "push", body)).StatusCode.Should().Be(HttpStatusCode.OK);
 
