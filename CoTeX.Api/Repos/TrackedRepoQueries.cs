@@ -39,6 +39,12 @@ internal static class TrackedRepoQueries
             $"select {Columns} from tracked_repos where user_id = @userId order by created_at, id",
             new { userId }, cancellationToken: cancellationToken))).ToArray();
 
+    /// <summary>Whether the user tracks a repo with that id.</summary>
+    public static Task<bool> ExistsAsync(NpgsqlConnection connection, Guid id, Guid userId, CancellationToken cancellationToken) =>
+        connection.ExecuteScalarAsync<bool>(new CommandDefinition(
+            "select exists (select 1 from tracked_repos where id = @id and user_id = @userId)",
+            new { id, userId }, cancellationToken: cancellationToken));
+
     /// <summary>Whether the user's repo is paused; null when they track no repo with that id.</summary>
     public static Task<bool?> PausedAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid id, Guid userId,
         CancellationToken cancellationToken) =>
