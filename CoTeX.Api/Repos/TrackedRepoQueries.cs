@@ -6,8 +6,9 @@ using Npgsql;
 namespace CoTeX.Api.Repos;
 
 /// <summary>
-/// The SQL of the repos API over <c>tracked_repos</c>: what a user tracks, its state and its webhook secret. Every
-/// statement is scoped to the caller (<c>user_id</c>), so another user's id answers as one that does not exist.
+/// The SQL over <c>tracked_repos</c>: what a user tracks, its state and its webhook secret. Every statement a user's
+/// request makes is scoped to the caller (<c>user_id</c>), so another user's id answers as one that does not exist; the
+/// webhook receiver's (<see cref="WebhookAsync"/>) finds the repo by the id in its webhook URL alone.
 /// </summary>
 internal static class TrackedRepoQueries
 {
@@ -75,6 +76,16 @@ internal static class TrackedRepoQueries
              where id = @id and user_id = @userId
             returning source
             """, new { id, userId, protectedSecret }, cancellationToken: cancellationToken));
+
+    /// <summary>
+    /// A webhook repo's owner, name and protected webhook secret, for the receiver; null when no webhook repo has that
+    /// id. Only webhook repos have a webhook URL; an app repo's id is unknown here.
+    /// </summary>
+    public static Task<(Guid UserId, string FullName, string ProtectedSecret)?> WebhookAsync(NpgsqlConnection connection, Guid id,
+        CancellationToken cancellationToken) =>
+        connection.QuerySingleOrDefaultAsync<(Guid UserId, string FullName, string ProtectedSecret)?>(new CommandDefinition(
+            "select user_id, full_name, webhook_secret_protected from tracked_repos where id = @id and source = 'webhook'",
+            new { id }, cancellationToken: cancellationToken));
 
     /// <summary>The user's active (not paused) repos: what the plan's limit counts.</summary>
     public static Task<int> CountActiveAsync(NpgsqlConnection connection, Guid userId, NpgsqlTransaction? transaction,
