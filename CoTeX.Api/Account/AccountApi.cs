@@ -4,7 +4,6 @@ using CoTeX.Shared.Auth;
 using CoTeX.Shared.Billing;
 using CoTeX.Shared.Plans;
 using CoTeX.Shared.Web;
-using Dapper;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -33,36 +32,29 @@ public static partial class AccountApi
         return api;
     }
 
+    /// <summary>
+    /// End the billing, close the account in one transaction under the user lock, tell every process, and end any
+    /// billing that started while it closed.
+    /// </summary>
     internal static async Task<Results<NoContent, ProblemHttpResult>> DeleteAsync(
-        ClaimsPrincipal user, HttpContext context, NpgsqlDataSource dataSource, BillingSync billing,
-        IOptions<StripeOptions> stripe, AccountClosures closures, ILoggerFactory loggers, CancellationToken cancellationToken)
+        ClaimsPrincipal user, HttpContext context, [AsParameters] AccountServices services, CancellationToken cancellationToken)
     {
         var userId = user.GetUserId();
-        if (await EndBillingAsync(userId, dataSource, billing, stripe.Value, cancellationToken) is { } problem)
+        if (await EndBillingAsync(userId, services, cancellationToken) is { } problem)
         {
             context.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
             return problem;
         }
 
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var connection = await services.DataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         if (!await connection.LockUserAsync(userId, transaction, cancellationToken))
         {
             return Closed(); // closed by a concurrent DELETE /api/me, which this one waited for
         }
-        // Repos cascade to their events and dedupe keys, a GitHub connection to its access rows (its tokens go with it);
-        // the user row stays as a tombstone so old tokens are refused.
-        // The subscription has just ended in Stripe (its webhook will say so too).
-        await connection.ExecuteAsync(new CommandDefinition(
-            """
-            delete from tracked_repos where user_id = @userId;
-            delete from github_connections where user_id = @userId;
-            delete from github_app_connect_states where user_id = @userId;
-            update subscriptions set plan = 'free', payment_problem = false where user_id = @userId;
-            update users set deleted_at = now(), email = null where id = @userId;
-            """, new { userId }, transaction, cancellationToken: cancellationToken));
+        await AccountQueries.CloseAsync(connection, transaction, userId, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
-        await closures.AnnounceAsync(userId);
+        await services.Closures.AnnounceAsync(userId);
 
         // A second pass, now that the tombstone is committed: a Checkout session paid (or opened by a request already
         // under way) between the first pass and the commit was synced while the account was still open and is ended
@@ -70,14 +62,14 @@ public static partial class AccountApi
         // finds the account closed; the account is closed either way.
         try
         {
-            if (await EndBillingAsync(userId, dataSource, billing, stripe.Value, CancellationToken.None) is not null)
+            if (await EndBillingAsync(userId, services, CancellationToken.None) is not null)
             {
-                LogSecondPassFailed(loggers.CreateLogger(typeof(AccountApi).FullName!), userId);
+                LogSecondPassFailed(services.Loggers.CreateLogger(typeof(AccountApi).FullName!), userId);
             }
         }
         catch (NpgsqlException)
         {
-            LogSecondPassFailed(loggers.CreateLogger(typeof(AccountApi).FullName!), userId);
+            LogSecondPassFailed(services.Loggers.CreateLogger(typeof(AccountApi).FullName!), userId);
         }
         return TypedResults.NoContent();
     }
@@ -91,18 +83,15 @@ public static partial class AccountApi
         Problem(StatusCodes.Status410Gone, "Account closed", "This account has been closed; nothing was changed.");
 
     /// <summary>Ends the user's billing in Stripe; a problem to answer with when that cannot be done now.</summary>
-    private static async Task<ProblemHttpResult?> EndBillingAsync(Guid userId, NpgsqlDataSource dataSource,
-        BillingSync billing, StripeOptions stripe, CancellationToken cancellationToken)
+    private static async Task<ProblemHttpResult?> EndBillingAsync(Guid userId, AccountServices services,
+        CancellationToken cancellationToken)
     {
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var stored = await connection.QuerySingleOrDefaultAsync<(string? CustomerId, string Plan)?>(new CommandDefinition(
-            "select stripe_customer_id, plan from subscriptions where user_id = @userId", new { userId },
-            cancellationToken: cancellationToken));
-        if (stored is not { CustomerId: { } customerId } billed)
+        await using var connection = await services.DataSource.OpenConnectionAsync(cancellationToken);
+        if (await AccountQueries.BillingAsync(connection, userId, cancellationToken) is not { CustomerId: { } customerId } billed)
         {
             return null; // never a paying customer
         }
-        if (!stripe.IsEnabled)
+        if (!services.Stripe.Value.IsEnabled)
         {
             return billed.Plan == "pro"
                 ? Problem(StatusCodes.Status503ServiceUnavailable, "Billing is unavailable",
@@ -111,7 +100,7 @@ public static partial class AccountApi
         }
         try
         {
-            await billing.EndBillingAsync(customerId, cancellationToken);
+            await services.Billing.EndBillingAsync(customerId, cancellationToken);
             return null;
         }
         catch (StripeException ex) when ((int)ex.HttpStatusCode is > 0 and < 500)
@@ -131,4 +120,19 @@ public static partial class AccountApi
 
     [LoggerMessage(LogLevel.Warning, "Account {UserId} is closed, but Stripe could not be checked again for billing started while it closed; the billing sync ends any it finds")]
     private static partial void LogSecondPassFailed(ILogger logger, Guid userId);
+}
+
+/// <summary>What closing an account needs besides the request, bound with <c>[AsParameters]</c> (as eShop's CatalogServices).</summary>
+public sealed class AccountServices(
+    NpgsqlDataSource dataSource,
+    BillingSync billing,
+    IOptions<StripeOptions> stripe,
+    AccountClosures closures,
+    ILoggerFactory loggers)
+{
+    public NpgsqlDataSource DataSource { get; } = dataSource;
+    public BillingSync Billing { get; } = billing;
+    public IOptions<StripeOptions> Stripe { get; } = stripe;
+    public AccountClosures Closures { get; } = closures;
+    public ILoggerFactory Loggers { get; } = loggers;
 }

@@ -39,21 +39,20 @@ public static class GitHubAppWebhooksApi
     /// </param>
     public sealed record AppWebhookAccepted(string Status, int Followers = 0, int Stored = 0) : IWebhookAnswer;
 
+    /// <summary>
+    /// Check the mode, read the body within the budget, check its signature, GitHub's headers and the payload, apply an
+    /// access change, and store a repository's event for each of its followers, answering after the commit.
+    /// </summary>
     internal static async Task<Results<Ok<AppWebhookAccepted>, ProblemHttpResult>> ReceiveAsync(
-        HttpContext context,
-        GitHubAppEvents events,
-        GitHubEventStore store,
-        IOptions<GitHubAppOptions> app,
-        IOptions<GitHubWebhookOptions> options,
-        TimeProvider time,
-        CancellationToken cancellationToken)
+        HttpContext context, [AsParameters] GitHubAppWebhookServices services, CancellationToken cancellationToken)
     {
-        if (!app.Value.IsEnabled)
+        var app = services.App.Value;
+        if (!app.IsEnabled)
         {
             return WebhookRequest.Problem(StatusCodes.Status404NotFound, "GitHub App mode is off",
                 "This server has no GitHub App configured (GitHubApp:AppId and the rest). Per-repo webhooks use /api/webhooks/github/{repoId}.");
         }
-        var deadline = time.GetUtcNow().AddSeconds(options.Value.DatabaseRetrySeconds);
+        var deadline = services.Time.GetUtcNow().AddSeconds(services.Options.Value.DatabaseRetrySeconds);
 
         string? signature = context.Request.Headers[WebhookSignature.Sha256Header];
         if (signature is null)
@@ -70,7 +69,7 @@ public static class GitHubAppWebhooksApi
         byte[] body;
         using (unverified)
         {
-            if (!WebhookSignature.IsValidSha256(signature, Encoding.UTF8.GetBytes(app.Value.WebhookSecret!), unverified!.Sequence))
+            if (!WebhookSignature.IsValidSha256(signature, Encoding.UTF8.GetBytes(app.WebhookSecret!), unverified!.Sequence))
             {
                 return WebhookRequest.Problem(StatusCodes.Status401Unauthorized, "Invalid signature",
                     "The signature does not match the body and the GitHub App's webhook secret.");
@@ -108,28 +107,48 @@ public static class GitHubAppWebhooksApi
             if (GitHubAppEvents.ChangesAccess(eventType, fields.Action))
             {
                 // Before the delivery below: whoever just lost access does not receive the event that says so.
-                applied = await events.ApplyAsync(eventType, deliveryId, document.RootElement, deadline, cancellationToken);
+                applied = await services.Events.ApplyAsync(eventType, deliveryId, document.RootElement, deadline, cancellationToken);
             }
             if (fields is not { RepositoryId: { } repositoryId, InstallationId: { } installationId })
             {
                 return TypedResults.Ok(new AppWebhookAccepted(applied switch { true => "applied", false => "duplicate", null => "ignored" }));
             }
 
-            var followers = await events.FollowersAsync(installationId, repositoryId, eventType, deadline, cancellationToken);
+            var followers = await services.Events.FollowersAsync(installationId, repositoryId, eventType, deadline, cancellationToken);
             if (followers.Length == 0)
             {
                 return TypedResults.Ok(new AppWebhookAccepted("no followers"));
             }
             var incoming = followers.Select(f => new IncomingGitHubEvent(f, deliveryId, eventType, fields, payload.Json)).ToArray();
-            var results = await store.StoreAsync(incoming, deadline, cancellationToken);
-            if (results.Any(r => r.Outcome == StoreOutcome.Busy))
-            {
-                context.Response.Headers.RetryAfter = "5";
-                return WebhookRequest.Problem(StatusCodes.Status503ServiceUnavailable, "Too many deliveries waiting",
-                    "Too many deliveries are waiting for the database; this one was not stored. Retry later.");
-            }
-            var stored = results.Count(r => r.Outcome == StoreOutcome.Stored);
-            return TypedResults.Ok(new AppWebhookAccepted(stored > 0 ? "stored" : "duplicate", followers.Length, stored));
+            return Answer(await services.Store.StoreAsync(incoming, deadline, cancellationToken), followers.Length, context);
         }
     }
+
+    /// <summary>The answer once the store has spoken for the followers: too busy for any of them, or how many it stored.</summary>
+    private static Results<Ok<AppWebhookAccepted>, ProblemHttpResult> Answer(StoreResult[] results, int followers, HttpContext context)
+    {
+        if (results.Any(r => r.Outcome == StoreOutcome.Busy))
+        {
+            context.Response.Headers.RetryAfter = "5";
+            return WebhookRequest.Problem(StatusCodes.Status503ServiceUnavailable, "Too many deliveries waiting",
+                "Too many deliveries are waiting for the database; this one was not stored. Retry later.");
+        }
+        var stored = results.Count(r => r.Outcome == StoreOutcome.Stored);
+        return TypedResults.Ok(new AppWebhookAccepted(stored > 0 ? "stored" : "duplicate", followers, stored));
+    }
+}
+
+/// <summary>What the GitHub App's webhook receiver needs besides the request, bound with <c>[AsParameters]</c>.</summary>
+public sealed class GitHubAppWebhookServices(
+    GitHubAppEvents events,
+    GitHubEventStore store,
+    IOptions<GitHubAppOptions> app,
+    IOptions<GitHubWebhookOptions> options,
+    TimeProvider time)
+{
+    public GitHubAppEvents Events { get; } = events;
+    public GitHubEventStore Store { get; } = store;
+    public IOptions<GitHubAppOptions> App { get; } = app;
+    public IOptions<GitHubWebhookOptions> Options { get; } = options;
+    public TimeProvider Time { get; } = time;
 }

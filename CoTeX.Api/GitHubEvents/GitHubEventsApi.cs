@@ -4,10 +4,9 @@ using CoTeX.Api.Repos;
 using CoTeX.Contracts;
 using CoTeX.Shared.Auth;
 using CoTeX.Shared.Data;
-using CoTeX.Shared.Events;
 using CoTeX.Shared.Web;
-using Dapper;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 using Npgsql;
 
 namespace CoTeX.Api.GitHubEvents;
@@ -34,58 +33,55 @@ public static class GitHubEventsApi
         return api;
     }
 
+    /// <summary>Check the query, check the repo is the caller's, read one more event than the page holds (is there a next page?).</summary>
     internal static async Task<Results<Ok<GitHubEventPage>, ProblemHttpResult>> ListAsync(
         ClaimsPrincipal user,
         NpgsqlDataSource dataSource,
-        Guid? repoId,
-        string? type,
-        int? limit,
-        string? cursor,
+        [AsParameters] GitHubEventPageRequest request,
         CancellationToken cancellationToken)
     {
-        var pageSize = limit ?? DefaultPageSize;
-        if (pageSize is < 1 or > MaxPageSize)
+        if (Invalid(request, out var pageSize, out var before) is { } invalid)
         {
-            return BadRequest($"limit must be between 1 and {MaxPageSize}.");
-        }
-        long? before = null;
-        if (cursor is not null)
-        {
-            if (!long.TryParse(cursor, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed) || parsed <= 0)
-            {
-                return BadRequest("cursor is not valid: pass back a nextCursor from an earlier page.");
-            }
-            before = parsed;
-        }
-        if (type is { Length: 0 or > 100 })
-        {
-            return BadRequest("type must be a GitHub event name such as push or pull_request.");
+            return invalid;
         }
 
         var userId = user.GetUserId();
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        if (repoId is { } repo && !await OwnsRepoAsync(connection, userId, repo, cancellationToken))
+        if (request.RepoId is { } repo && !await TrackedRepoQueries.ExistsAsync(connection, repo, userId, cancellationToken))
         {
             return ReposApi.RepoNotFound(repo);
         }
-
-        var rows = (await connection.QueryAsync<GitHubEventRows.SummaryRow>(new CommandDefinition(
-            $"""
-            select {GitHubEventRows.SummaryColumns}
-              from github_events e join tracked_repos r on r.id = e.repo_id
-             where e.user_id = @userId
-               and (@repoId::uuid is null or e.repo_id = @repoId)
-               and (@type::text is null or e.event_type = @type)
-               and (@before::bigint is null or e.id < @before)
-             order by e.id desc
-             limit @take
-            """,
-            new { userId, repoId, type, before, take = pageSize + 1 }, cancellationToken: cancellationToken))).ToList();
+        var rows = await GitHubEventQueries.PageAsync(connection, userId, request.RepoId, request.Type, before, pageSize + 1,
+            cancellationToken);
 
         var hasMore = rows.Count > pageSize;
         var items = rows.Take(pageSize).Select(r => r.ToContract()).ToArray();
         var nextCursor = hasMore ? items[^1].Id.ToString(CultureInfo.InvariantCulture) : null;
         return TypedResults.Ok(new GitHubEventPage(items, nextCursor));
+    }
+
+    /// <summary>The 400 for a page size out of range, a cursor we did not hand out, or an empty or overlong type.</summary>
+    private static ProblemHttpResult? Invalid(GitHubEventPageRequest request, out int pageSize, out long? before)
+    {
+        pageSize = request.Limit ?? DefaultPageSize;
+        before = null;
+        if (pageSize is < 1 or > MaxPageSize)
+        {
+            return BadRequest($"limit must be between 1 and {MaxPageSize}.");
+        }
+        if (request.Cursor is not null)
+        {
+            if (!long.TryParse(request.Cursor, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed) || parsed <= 0)
+            {
+                return BadRequest("cursor is not valid: pass back a nextCursor from an earlier page.");
+            }
+            before = parsed;
+        }
+        if (request.Type is { Length: 0 or > 100 })
+        {
+            return BadRequest("type must be a GitHub event name such as push or pull_request.");
+        }
+        return null;
     }
 
     internal static async Task<Results<Ok<RecentGitHubEvents>, ProblemHttpResult>> RecentAsync(
@@ -107,15 +103,7 @@ public static class GitHubEventsApi
         }
 
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var rows = (await connection.QueryAsync<RecentRow>(new CommandDefinition(
-            """
-            select id, seq as Position, repo_id as RepoId, event_type as Type, received_at as ReceivedAt
-              from github_events
-             where user_id = @userId and seq > @after
-             order by seq
-             limit @take
-            """,
-            new { userId = user.GetUserId(), after, take = take + 1 }, cancellationToken: cancellationToken))).ToList();
+        var rows = await GitHubEventQueries.RecentAsync(connection, user.GetUserId(), after, take + 1, cancellationToken);
 
         var items = rows.Take(take)
             .Select(r => new RecentGitHubEvent(r.Id, r.Position, r.RepoId, r.Type, r.ReceivedAt.AsUtcOffset()))
@@ -131,20 +119,9 @@ public static class GitHubEventsApi
             return BadRequest("id is required: the id of one of your events.");
         }
 
-        // Postgres writes the JSON, payload included, so a 25 MB payload is never parsed and re-serialised here. The
-        // payload is the JSON as delivered (body, migration 0007), or jsonb for events stored before that.
+        // Postgres writes the JSON, payload included, so a 25 MB payload is never parsed and re-serialised here.
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        var json = await connection.ExecuteScalarAsync<string?>(new CommandDefinition(
-            """
-            select json_build_object(
-                       'id', e.id, 'position', e.seq, 'repoId', e.repo_id, 'repoFullName', r.full_name,
-                       'type', e.event_type, 'deliveryId', e.delivery_id, 'action', e.action, 'sender', e.sender,
-                       'title', e.title, 'htmlUrl', e.html_url, 'receivedAt', e.received_at,
-                       'payload', coalesce(convert_from(e.body, 'UTF8')::json, e.payload::json))::text
-              from github_events e join tracked_repos r on r.id = e.repo_id
-             where e.id = @id and e.user_id = @userId
-            """,
-            new { id, userId = user.GetUserId() }, cancellationToken: cancellationToken));
+        var json = await GitHubEventQueries.DetailJsonAsync(connection, id.Value, user.GetUserId(), cancellationToken);
 
         return json is null
             ? TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Event not found",
@@ -152,13 +129,29 @@ public static class GitHubEventsApi
             : TypedResults.Text(json, "application/json");
     }
 
-    private static Task<bool> OwnsRepoAsync(NpgsqlConnection connection, Guid userId, Guid repoId, CancellationToken cancellationToken) =>
-        connection.ExecuteScalarAsync<bool>(new CommandDefinition(
-            "select exists (select 1 from tracked_repos where id = @repoId and user_id = @userId)",
-            new { repoId, userId }, cancellationToken: cancellationToken));
-
     private static ProblemHttpResult BadRequest(string detail) =>
         TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Invalid query", detail: detail);
+}
 
-    private sealed record RecentRow(long Id, long Position, Guid RepoId, string Type, DateTime ReceivedAt);
+/// <summary>
+/// The query of <c>GET /api/github-events</c>, bound with <c>[AsParameters]</c> (as eShop's PaginationRequest). Each
+/// property names its query parameter, so the names stay the camelCase ones clients and the OpenAPI document use.
+/// </summary>
+public sealed class GitHubEventPageRequest
+{
+    /// <summary>Only this repo's events (a repo the caller does not track is a 404).</summary>
+    [FromQuery(Name = "repoId")]
+    public Guid? RepoId { get; init; }
+
+    /// <summary>Only events of this GitHub event name.</summary>
+    [FromQuery(Name = "type")]
+    public string? Type { get; init; }
+
+    /// <summary>The page size, <see cref="GitHubEventsApi.DefaultPageSize"/> when not given.</summary>
+    [FromQuery(Name = "limit")]
+    public int? Limit { get; init; }
+
+    /// <summary>A <c>nextCursor</c> from an earlier page.</summary>
+    [FromQuery(Name = "cursor")]
+    public string? Cursor { get; init; }
 }

@@ -35,20 +35,19 @@ public static class GitHubWebhooksApi
 
     public sealed record WebhookAccepted(string Status, long? Id, long? Position) : IWebhookAnswer;
 
+    /// <summary>
+    /// Find the repo, read the body within the budget, check its signature, GitHub's headers and the payload, check the
+    /// payload is about this repo, store the event and answer after the commit.
+    /// </summary>
     internal static async Task<Results<Ok<WebhookAccepted>, ProblemHttpResult>> ReceiveAsync(
-        Guid repoId,
-        HttpContext context,
-        WebhookRepoCache repos,
-        GitHubEventStore store,
-        IOptions<GitHubWebhookOptions> options,
-        TimeProvider time,
-        CancellationToken cancellationToken)
+        Guid repoId, HttpContext context, [AsParameters] GitHubWebhookServices services, CancellationToken cancellationToken)
     {
         var request = context.Request;
+        var options = services.Options.Value;
         // GitHub waits 10 s for an answer: while the database is unavailable, the steps below retry until this.
-        var deadline = time.GetUtcNow().AddSeconds(options.Value.DatabaseRetrySeconds);
+        var deadline = services.Time.GetUtcNow().AddSeconds(options.DatabaseRetrySeconds);
 
-        var repo = await repos.GetAsync(repoId, deadline, cancellationToken);
+        var repo = await services.Repos.GetAsync(repoId, deadline, cancellationToken);
         if (repo is null)
         {
             return Problem(StatusCodes.Status404NotFound, "Unknown repo",
@@ -56,7 +55,7 @@ public static class GitHubWebhooksApi
         }
 
         if (!request.Headers.ContainsKey(WebhookSignature.Sha256Header)
-            && !(options.Value.AllowSha1 && request.Headers.ContainsKey(WebhookSignature.Sha1Header)))
+            && !(options.AllowSha1 && request.Headers.ContainsKey(WebhookSignature.Sha1Header)))
         {
             // Refused before a byte of the body is read: without a signature it could never be accepted.
             return Problem(StatusCodes.Status401Unauthorized, "Missing signature",
@@ -70,7 +69,8 @@ public static class GitHubWebhooksApi
         byte[] body;
         using (unverified)
         {
-            var signatureCheck = await VerifySignatureAsync(request.Headers, repo, unverified!.Sequence, repos, options.Value, deadline, cancellationToken);
+            var signatureCheck = await VerifySignatureAsync(request.Headers, repo, unverified!.Sequence, services.Repos, options, deadline,
+                cancellationToken);
             if (signatureCheck.Problem is { } unauthorized)
             {
                 return unauthorized;
@@ -100,7 +100,19 @@ public static class GitHubWebhooksApi
         {
             return Problem(StatusCodes.Status400BadRequest, "Invalid payload", $"The payload is not valid JSON: {ex.Message}");
         }
+        if (NotAboutThisRepo(eventType, fields, repo) is { } elsewhere)
+        {
+            return elsewhere;
+        }
 
+        var result = await services.Store.StoreAsync(new IncomingGitHubEvent(new Recipient(repo.Id, repo.UserId, repo.FullName), deliveryId,
+            eventType, fields, payload.Json), deadline, cancellationToken);
+        return Answer(result, repoId, context, services.Repos);
+    }
+
+    /// <summary>The 422 for a payload with no repository (a ping may have none) or another repository's.</summary>
+    private static ProblemHttpResult? NotAboutThisRepo(string eventType, ParsedGitHubEvent fields, WebhookRepo repo)
+    {
         if (fields.RepositoryFullName is null && eventType != "ping")
         {
             return Problem(StatusCodes.Status422UnprocessableEntity, "Payload has no repository",
@@ -112,9 +124,13 @@ public static class GitHubWebhooksApi
             return Problem(StatusCodes.Status422UnprocessableEntity, "Payload is for another repository",
                 $"The payload is for {fields.RepositoryFullName}, but this webhook URL belongs to {repo.FullName}.");
         }
+        return null;
+    }
 
-        var result = await store.StoreAsync(new IncomingGitHubEvent(new Recipient(repo.Id, repo.UserId, repo.FullName), deliveryId, eventType, fields, payload.Json), deadline,
-            cancellationToken);
+    /// <summary>The answer once the store has spoken: stored or a duplicate (2xx, after the commit), the repo gone, or too busy.</summary>
+    private static Results<Ok<WebhookAccepted>, ProblemHttpResult> Answer(StoreResult result, Guid repoId, HttpContext context,
+        WebhookRepoCache repos)
+    {
         switch (result.Outcome)
         {
             case StoreOutcome.RepoGone:
@@ -163,4 +179,17 @@ public static class GitHubWebhooksApi
 
     private static ProblemHttpResult Problem(int status, string title, string detail) =>
         WebhookRequest.Problem(status, title, detail);
+}
+
+/// <summary>What the per-repo webhook receiver needs besides the request, bound with <c>[AsParameters]</c>.</summary>
+public sealed class GitHubWebhookServices(
+    WebhookRepoCache repos,
+    GitHubEventStore store,
+    IOptions<GitHubWebhookOptions> options,
+    TimeProvider time)
+{
+    public WebhookRepoCache Repos { get; } = repos;
+    public GitHubEventStore Store { get; } = store;
+    public IOptions<GitHubWebhookOptions> Options { get; } = options;
+    public TimeProvider Time { get; } = time;
 }

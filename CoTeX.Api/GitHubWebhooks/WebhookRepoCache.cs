@@ -1,7 +1,6 @@
 using System.Security.Cryptography;
 using CoTeX.Api.Repos;
 using CoTeX.ServiceDefaults;
-using Dapper;
 using Microsoft.Extensions.Caching.Memory;
 using Npgsql;
 
@@ -65,11 +64,7 @@ public sealed class WebhookRepoCache(NpgsqlDataSource dataSource, WebhookSecrets
         var row = await DatabaseRetry.RunAsync(async attemptToken =>
         {
             await using var connection = await dataSource.OpenConnectionAsync(attemptToken);
-            return await connection.QuerySingleOrDefaultAsync<(Guid UserId, string FullName, string ProtectedSecret)?>(
-                new CommandDefinition(
-                    // Only webhook repos have a webhook URL; an app repo's id is unknown here.
-                    "select user_id, full_name, webhook_secret_protected from tracked_repos where id = @repoId and source = 'webhook'",
-                    new { repoId }, cancellationToken: attemptToken));
+            return await TrackedRepoQueries.WebhookAsync(connection, repoId, attemptToken);
         }, dataSource, deadline, time, logger, cancellationToken);
         if (row is not { } found)
         {

@@ -6,8 +6,9 @@ using Npgsql;
 namespace CoTeX.Api.Repos;
 
 /// <summary>
-/// The SQL of the repos API over <c>tracked_repos</c>: what a user tracks, its state and its webhook secret. Every
-/// statement is scoped to the caller (<c>user_id</c>), so another user's id answers as one that does not exist.
+/// The SQL over <c>tracked_repos</c>: what a user tracks, its state and its webhook secret. Every statement a user's
+/// request makes is scoped to the caller (<c>user_id</c>), so another user's id answers as one that does not exist; the
+/// webhook receiver's (<see cref="WebhookAsync"/>) finds the repo by the id in its webhook URL alone.
 /// </summary>
 internal static class TrackedRepoQueries
 {
@@ -39,6 +40,12 @@ internal static class TrackedRepoQueries
             $"select {Columns} from tracked_repos where user_id = @userId order by created_at, id",
             new { userId }, cancellationToken: cancellationToken))).ToArray();
 
+    /// <summary>Whether the user tracks a repo with that id.</summary>
+    public static Task<bool> ExistsAsync(NpgsqlConnection connection, Guid id, Guid userId, CancellationToken cancellationToken) =>
+        connection.ExecuteScalarAsync<bool>(new CommandDefinition(
+            "select exists (select 1 from tracked_repos where id = @id and user_id = @userId)",
+            new { id, userId }, cancellationToken: cancellationToken));
+
     /// <summary>Whether the user's repo is paused; null when they track no repo with that id.</summary>
     public static Task<bool?> PausedAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid id, Guid userId,
         CancellationToken cancellationToken) =>
@@ -69,6 +76,16 @@ internal static class TrackedRepoQueries
              where id = @id and user_id = @userId
             returning source
             """, new { id, userId, protectedSecret }, cancellationToken: cancellationToken));
+
+    /// <summary>
+    /// A webhook repo's owner, name and protected webhook secret, for the receiver; null when no webhook repo has that
+    /// id. Only webhook repos have a webhook URL; an app repo's id is unknown here.
+    /// </summary>
+    public static Task<(Guid UserId, string FullName, string ProtectedSecret)?> WebhookAsync(NpgsqlConnection connection, Guid id,
+        CancellationToken cancellationToken) =>
+        connection.QuerySingleOrDefaultAsync<(Guid UserId, string FullName, string ProtectedSecret)?>(new CommandDefinition(
+            "select user_id, full_name, webhook_secret_protected from tracked_repos where id = @id and source = 'webhook'",
+            new { id }, cancellationToken: cancellationToken));
 
     /// <summary>The user's active (not paused) repos: what the plan's limit counts.</summary>
     public static Task<int> CountActiveAsync(NpgsqlConnection connection, Guid userId, NpgsqlTransaction? transaction,
