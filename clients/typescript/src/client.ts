@@ -72,7 +72,8 @@ export class CoTeXClient {
     if (typeof f !== "function") {
       throw new TypeError("No fetch: pass options.fetch (Node 18+ and browsers have one)");
     }
-    this.fetchImpl = f;
+    // Called unbound: a browser's fetch throws "Illegal invocation" when called as a method of another object.
+    this.fetchImpl = (input, init) => f(input, init);
   }
 
   /** The repos the user tracks. */

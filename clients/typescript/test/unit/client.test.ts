@@ -90,6 +90,16 @@ describe("CoTeXClient: requests", () => {
     ]);
   });
 
+  it("calls fetch unbound (a browser's fetch throws 'Illegal invocation' as another object's method)", async () => {
+    route = (_req, _b, res) => json(res, 200, { repos: [], plan: { name: "free", used: 0, limit: 3 } });
+    const strictFetch = function (this: unknown, input: RequestInfo | URL, init?: RequestInit) {
+      if (this !== undefined && this !== globalThis) throw new TypeError("Illegal invocation");
+      return fetch(input, init);
+    } as typeof fetch;
+    const c = new CoTeXClient({ apiUrl, accessToken: () => "t", fetch: strictFetch });
+    expect((await c.repos.list()).plan.name).toBe("free");
+  });
+
   it("events.all() follows the keyset cursor until the last page", async () => {
     const pages: Record<string, object> = {
       "": { items: [{ id: 5 }, { id: 4 }], nextCursor: "4" },
