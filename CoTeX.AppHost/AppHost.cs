@@ -8,7 +8,8 @@ var builder = DistributedApplication.CreateBuilder(args);
 // postgres and redis-server otherwise (CoTeX:Infrastructure = Auto | Containers | LocalBinaries).
 var (cotexdb, redis) = builder.AddCoTeXInfrastructure();
 
-// Secrets and deployment settings, as parameters (Parameters:<name>); see Parameters.cs.
+// Secrets and deployment settings, as parameters (Parameters:<name>): the one map of them is ServiceSettings
+// (Parameters.cs); .WithSettings gives each service the ones it reads.
 var parameters = CoTeXParameters.Add(builder);
 
 // Schema first: every service waits for the migration step to finish.
@@ -23,15 +24,10 @@ var api = builder.AddProject<Projects.CoTeX_Api>("api")
     .WithReference(redis)
     .WaitFor(redis)
     .WaitForCompletion(migrations)
-    .WithAuth(parameters)
-    .WithBilling(parameters)
-    .WithGitHubApp(parameters)
-    .WithCors(parameters)
-    .WithEnvironment("Api__PublicBaseUrl", parameters.PublicBaseUrl)
-    .WithEnvironment("DataProtection__KeyEncryptionKey", parameters.KeyEncryptionKey)
+    .WithSettings(parameters, CoTeXService.Api)
     .WithExternalHttpEndpoints()
     .WithHttpHealthCheck("/health")
-    .WithDeveloperCommands(parameters.JwtSecret);
+    .WithDeveloperCommands(parameters[ServiceSettings.JwtSecret]);
 if (builder.ExecutionContext.IsPublishMode)
 {
     // Deployed, every request reaches the Api from the platform's ingress (Container Apps' Envoy), whose address is in
@@ -52,8 +48,7 @@ builder.AddProject<Projects.CoTeX_Realtime>("realtime")
     .WithReference(redis)
     .WaitFor(redis)
     .WaitForCompletion(migrations)
-    .WithAuth(parameters)
-    .WithCors(parameters)
+    .WithSettings(parameters, CoTeXService.Realtime)
     .WithExternalHttpEndpoints()
     .WithHttpHealthCheck("/health");
 
@@ -63,9 +58,7 @@ builder.AddProject<Projects.CoTeX_Worker>("worker")
     .WithReference(redis)
     .WaitFor(redis)
     .WaitForCompletion(migrations)
-    .WithBilling(parameters)
-    .WithGitHubApp(parameters)
-    .WithEnvironment("DataProtection__KeyEncryptionKey", parameters.KeyEncryptionKey)
+    .WithSettings(parameters, CoTeXService.Worker)
     .WithHttpHealthCheck("/health");
 
 if (builder.ExecutionContext.IsRunMode)

@@ -1,6 +1,6 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using CoTeX.DevTools;
 using Microsoft.Diagnostics.Runtime;
 
 namespace CoTeX.Benchmarks;
@@ -27,38 +27,32 @@ public static class HeapSnapshots
         string[] arguments = Path.GetFileNameWithoutExtension(self) == "dotnet"
             ? [typeof(HeapSnapshots).Assembly.Location, Verb, pid.ToString(CultureInfo.InvariantCulture)]
             : [Verb, pid.ToString(CultureInfo.InvariantCulture)];
-        var start = new ProcessStartInfo(self, arguments)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        Signal("STOP", pid);
+        ChildProcess.Signal(pid, Signals.Stop);
         try
         {
-            using var walker = Process.Start(start)!;
-            var output = walker.StandardOutput.ReadToEndAsync();
-            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+            await using var walker = ChildProcess.Start(self, arguments);
+            int exitCode;
             try
             {
-                await walker.WaitForExitAsync(timeout.Token);
+                exitCode = await walker.WaitForExitAsync(TimeSpan.FromMinutes(2));
             }
-            catch (OperationCanceledException)
+            catch (TimeoutException)
             {
-                walker.Kill();
                 Console.WriteLine($"(the heap walk of {pid} took too long; the report goes without it)");
                 return null;
             }
-            if (walker.ExitCode != 0)
+            if (exitCode != 0)
             {
-                Console.WriteLine($"(the heap walk of {pid} failed, exit {walker.ExitCode}: {await walker.StandardError.ReadToEndAsync()})");
+                Console.WriteLine($"(the heap walk of {pid} failed, exit {exitCode}: {walker.Tail()})");
                 return null;
             }
-            var walk = JsonSerializer.Deserialize<Walked>(await output)!;
+            // The walk is one line of JSON on stdout.
+            var walk = JsonSerializer.Deserialize<Walked>(walker.Output.Last(line => line.StartsWith('{')))!;
             return new HeapSnapshot(ByType(walk.Live), ByType(walk.All), walk.Committed);
         }
         finally
         {
-            Signal("CONT", pid);
+            ChildProcess.Signal(pid, Signals.Continue);
         }
     }
 
@@ -127,11 +121,6 @@ public static class HeapSnapshots
     private static Dictionary<string, (long Bytes, long Count)> ByType(Dictionary<string, long[]> walked) =>
         walked.ToDictionary(kv => kv.Key, kv => (kv.Value[0], kv.Value[1]));
 
-    private static void Signal(string signal, int pid)
-    {
-        using var kill = Process.Start("kill", [$"-{signal}", pid.ToString(CultureInfo.InvariantCulture)]);
-        kill.WaitForExit();
-    }
 }
 
 /// <param name="LiveByType">Type name → (bytes, objects) reachable from the GC roots.</param>

@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json.Serialization;
 using CoTeX.Client;
+using CoTeX.DevTools;
 
 namespace CoTeX.Benchmarks;
 
@@ -588,14 +589,6 @@ public static class Scenarios
         ["-h", "127.0.0.1", "-p", topology.PostgresPort.ToString(CultureInfo.InvariantCulture), "-U", "postgres", "-d", "cotexdb"];
 
     /// <summary>Runs a command-line tool (psql, pgbench, wrk) to the end; its output, or an exception with its errors.</summary>
-    internal static async Task<string> RunAsync(string file, IEnumerable<string> arguments)
-    {
-        var start = new ProcessStartInfo(file, arguments) { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.Environment["PGCONNECT_TIMEOUT"] = "10";
-        using var process = Process.Start(start)!;
-        var output = await process.StandardOutput.ReadToEndAsync();
-        var error = await process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        return process.ExitCode == 0 ? output : throw new InvalidOperationException($"{file} failed: {error}{output}");
-    }
+    internal static Task<string> RunAsync(string file, IEnumerable<string> arguments) =>
+        ChildProcess.RunAsync(file, arguments, timeout: TimeSpan.FromHours(1), environment: new Dictionary<string, string> { ["PGCONNECT_TIMEOUT"] = "10" });
 }

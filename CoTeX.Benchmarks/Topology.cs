@@ -1,7 +1,8 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Net.Http.Json;
 using System.Text;
+using CoTeX.AppHost;
+using CoTeX.AppHost.Infrastructure;
 using CoTeX.Client;
 using CoTeX.Contracts;
 using CoTeX.DevTools;
@@ -11,26 +12,30 @@ namespace CoTeX.Benchmarks;
 /// <summary>
 /// The system under test, started by this tool rather than by the AppHost: the orchestrator's proxies would sit on
 /// every request and change what is measured (through DCP's proxy a plain GET took twice as long at the median and
-/// cost as much CPU in the proxy as in the Api; README, "Benchmarks"). Postgres and Redis come from the same
-/// <c>eng/local-infra.sh</c> the AppHost's local mode runs; the migration step and the services are the Release
-/// builds, started the way the AppHost starts them (same settings, project folder as working directory), on their own
-/// ports and data folder so a run never collides with a developer's system.
+/// cost as much CPU in the proxy as in the Api; README, "Benchmarks"). Postgres and Redis are the AppHost's own local
+/// servers (<see cref="LocalServers"/>: the same resources and <c>eng/local-infra.sh</c>, unproxied); the migration
+/// step and the services are the Release builds, given the settings the AppHost gives them (the one map,
+/// <see cref="ServiceSettings"/>), project folder as working directory, on their own ports and data folder so a run
+/// never collides with a developer's system.
 /// </summary>
 public sealed class Topology : IAsyncDisposable
 {
-    public const string DevSecret = "cotex-benchmark-jwt-secret-0123456789abcdef";
     private const string Configuration = "Release";
     private static readonly TimeSpan HealthTimeout = TimeSpan.FromSeconds(120);
+    private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(30); // services get 25 s
 
     /// <summary>The services, by name, and their projects.</summary>
-    private static readonly (string Name, string Project)[] Services =
-        [("api", "CoTeX.Api"), ("realtime-1", "CoTeX.Realtime"), ("realtime-2", "CoTeX.Realtime"), ("worker", "CoTeX.Worker")];
+    private static readonly (string Name, string Project, CoTeXService Service)[] Services =
+    [
+        ("api", "CoTeX.Api", CoTeXService.Api), ("realtime-1", "CoTeX.Realtime", CoTeXService.Realtime),
+        ("realtime-2", "CoTeX.Realtime", CoTeXService.Realtime), ("worker", "CoTeX.Worker", CoTeXService.Worker),
+    ];
 
     private readonly string _repoRoot;
     private readonly string _logs;
-    private readonly List<(string Name, Process Process)> _services = [];
-    private readonly List<(string Name, Process Process)> _servers = [];
+    private readonly List<(string Name, ChildProcess Process)> _services = [];
     private readonly IReadOnlyDictionary<string, string> _settings;
+    private LocalServers? _servers;
 
     private Topology(string repoRoot, string dataDir, int basePort, IReadOnlyDictionary<string, string> settings)
     {
@@ -107,63 +112,31 @@ public sealed class Topology : IAsyncDisposable
     private async Task StartAsync()
     {
         var build = Start("build", "dotnet", ["build", Path.Combine(_repoRoot, "CoTeX.Services.slnf"), "-c", Configuration, "-nologo", "-v", "quiet"],
-            _repoRoot, []);
-        _servers.Add(("postgres", StartServer("postgres", "COTEX_PG_PORT", PostgresPort)));
-        _servers.Add(("redis", StartServer("redis", "COTEX_REDIS_PORT", RedisPort)));
+            _repoRoot, new Dictionary<string, string>());
+        // Postgres as the AppHost runs it locally (fsync on: ingest is measured with durable commits).
+        _servers = await LocalServers.StartAsync(new LocalInfrastructureOptions
+        {
+            DataDirectory = DataDir,
+            PostgresPort = PostgresPort,
+            RedisPort = RedisPort,
+        });
         await ExpectSuccessAsync(build, "build");
         await StopBuildServersAsync();
-        await WaitForPortAsync(RedisPort, "redis");
-        await ExpectSuccessAsync(StartService("migrations", "CoTeX.MigrationService", port: null), "migrations");
+        await ExpectSuccessAsync(StartService("migrations", "CoTeX.MigrationService", service: null, port: null), "migrations");
 
-        foreach (var (name, project) in Services)
+        foreach (var (name, project, service) in Services)
         {
-            _services.Add((name, StartService(name, project, UrlOf(name))));
+            _services.Add((name, StartService(name, project, service, UrlOf(name))));
         }
         foreach (var (name, process) in _services)
         {
-            await WaitUntilHealthyAsync(name, process, Stopwatch.GetTimestamp());
-        }
-    }
-
-    /// <summary>
-    /// Polls the service's /health until it answers 200; fails if it exits or <see cref="HealthTimeout"/> passes after
-    /// <paramref name="started"/> (a <see cref="Stopwatch"/> timestamp).
-    /// </summary>
-    private async Task WaitUntilHealthyAsync(string name, Process process, long started)
-    {
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
-        while (!await IsHealthyAsync(http, UrlOf(name)))
-        {
-            if (process.HasExited || Stopwatch.GetElapsedTime(started) > HealthTimeout)
-            {
-                throw new InvalidOperationException($"{name} did not become healthy: {Tail(name)}");
-            }
-            await Task.Delay(20);
+            await process.WaitUntilAnswersAsync(new Uri(UrlOf(name), "/health"), HealthTimeout);
         }
     }
 
     // The build leaves compiler servers running, and they would take CPU from the system under test.
     private async Task StopBuildServersAsync() =>
-        await ExpectSuccessAsync(Start("build-server", "dotnet", ["build-server", "shutdown"], _repoRoot, []), "build-server");
-
-    private static async Task<bool> IsHealthyAsync(HttpClient http, Uri url)
-    {
-        try
-        {
-            return (await http.GetAsync(new Uri(url, "/health"))).IsSuccessStatusCode;
-        }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
-        {
-            return false;
-        }
-    }
-
-    private Process StartServer(string which, string portVariable, int port) =>
-        Start(which, "bash", [Path.Combine(_repoRoot, "eng", "local-infra.sh"), which], _repoRoot, new()
-        {
-            ["COTEX_DATA_DIR"] = DataDir,
-            [portVariable] = port.ToString(CultureInfo.InvariantCulture),
-        });
+        await ExpectSuccessAsync(Start("build-server", "dotnet", ["build-server", "shutdown"], _repoRoot, new Dictionary<string, string>()), "build-server");
 
     /// <summary>
     /// Stops a service and starts it again (optionally from another build, with more settings): what a deploy or a
@@ -172,11 +145,12 @@ public sealed class Topology : IAsyncDisposable
     public async Task<TimeSpan> RestartAsync(string name, string? dll = null, IReadOnlyDictionary<string, string>? settings = null)
     {
         var index = _services.FindIndex(s => s.Name == name);
-        await StopAsync([_services[index]]);
+        await StopAsync(_services[index].Process);
+        var (_, project, service) = Services.Single(s => s.Name == name);
         var started = Stopwatch.GetTimestamp();
-        var process = StartService(name, Services.Single(s => s.Name == name).Project, UrlOf(name), dll, settings);
+        var process = StartService(name, project, service, UrlOf(name), dll, settings);
         _services[index] = (name, process);
-        await WaitUntilHealthyAsync(name, process, started);
+        await process.WaitUntilAnswersAsync(new Uri(UrlOf(name), "/health"), HealthTimeout);
         return Stopwatch.GetElapsedTime(started);
     }
 
@@ -189,42 +163,30 @@ public sealed class Topology : IAsyncDisposable
         var output = Path.Combine(DataDir, "publish", project);
         await ExpectSuccessAsync(Start("publish-" + project, "dotnet",
             ["publish", Path.Combine(_repoRoot, project), "-c", Configuration, "-r", "linux-x64", "--self-contained", "false",
-             "-p:PublishReadyToRun=true", "-o", output, "-nologo", "-v", "quiet"], _repoRoot, []), "publish-" + project);
+             "-p:PublishReadyToRun=true", "-o", output, "-nologo", "-v", "quiet"], _repoRoot, new Dictionary<string, string>()), "publish-" + project);
         await StopBuildServersAsync();
         return Path.Combine(output, project + ".dll");
     }
 
     private Uri UrlOf(string name) => name switch { "api" => ApiUrl, "worker" => WorkerUrl, _ => RealtimeUrls[name[^1] - '1'] };
 
-    /// <summary>A Release build of a service, configured as the AppHost configures it.</summary>
-    private Process StartService(string name, string project, Uri? port, string? dll = null, IReadOnlyDictionary<string, string>? settings = null)
+    /// <summary>
+    /// A Release build of a service, configured as the AppHost configures it: the migration step (no
+    /// <paramref name="service"/>) with its database only, a service with everything the map gives it.
+    /// </summary>
+    private ChildProcess StartService(string name, string project, CoTeXService? service, Uri? port, string? dll = null,
+        IReadOnlyDictionary<string, string>? settings = null)
     {
-        var environment = new Dictionary<string, string>
-        {
-            ["ConnectionStrings__cotexdb"] = $"Host=127.0.0.1;Port={PostgresPort};Username=postgres;Database=cotexdb",
-            ["ConnectionStrings__redis"] = $"127.0.0.1:{RedisPort}",
-            ["Auth__JwtSecret"] = DevSecret,
-            ["DataProtection__KeyEncryptionKey"] = "H9JyG7MvFFMjtujPNpFGFczOZ4u4w7nAjy1+SgTzLIg=",
-            ["Api__PublicBaseUrl"] = ApiUrl.ToString().TrimEnd('/'),
-            ["ASPNETCORE_ENVIRONMENT"] = "Production",
-            ["DOTNET_ENVIRONMENT"] = "Production",
-            ["OTEL_SERVICE_NAME"] = name,
-            // The limiter runs as in production (one Redis round trip per webhook and per API request), with limits
-            // no benchmark reaches: its cost is measured, its refusals are not.
-            ["RateLimiting__PerRepoWebhooks"] = "10000000",
-            ["RateLimiting__PerUser"] = "1000000",
-            ["RateLimiting__PerIp"] = "1000000",
-            ["RateLimiting__PerWebhookSender"] = "1000000",
-            // The load tools play GitHub from 127.0.0.1, inside the sender ranges as GitHub is; the unsigned flood's
-            // strangers send from 127.0.0.3, outside them.
-            ["Webhooks__SenderRanges__0"] = "127.0.0.1/32",
-            ["Webhooks__SenderRanges__1"] = "::1/128",
-            ["Serilog__MinimumLevel__Default"] = "Warning",
-        };
-        foreach (var (key, value) in _settings.Concat(settings ?? new Dictionary<string, string>()))
+        var database = _servers!.PostgresConnectionString(InfrastructureDatabase);
+        var environment = service is { } s
+            ? ServiceSettings.ForDevelopment(s, database, _servers.RedisConnectionString)
+            : new Dictionary<string, string> { [ServiceSettings.DatabaseConnection] = database };
+        foreach (var (key, value) in BenchmarkSettings.Concat(_settings).Concat(settings ?? new Dictionary<string, string>()))
         {
             environment[key] = value;
         }
+        environment["OTEL_SERVICE_NAME"] = name;
+        environment["Api__PublicBaseUrl"] = ApiUrl.ToString().TrimEnd('/');
         if (port is not null)
         {
             environment["ASPNETCORE_URLS"] = port.ToString().TrimEnd('/');
@@ -233,82 +195,51 @@ public sealed class Topology : IAsyncDisposable
         return Start(name, "dotnet", [dll ?? Path.Combine(projectDir, "bin", Configuration, "net10.0", project + ".dll")], projectDir, environment);
     }
 
+    /// <summary>The database the services use (the AppHost's <c>cotexdb</c>), created by the migration step.</summary>
+    private const string InfrastructureDatabase = "cotexdb";
+
+    /// <summary>What a benchmark run changes from the services' defaults, before <c>--set</c>.</summary>
+    private static readonly Dictionary<string, string> BenchmarkSettings = new()
+    {
+        ["ASPNETCORE_ENVIRONMENT"] = "Production",
+        ["DOTNET_ENVIRONMENT"] = "Production",
+        // The limiter runs as in production (one Redis round trip per webhook and per API request), with limits
+        // no benchmark reaches: its cost is measured, its refusals are not.
+        ["RateLimiting__PerRepoWebhooks"] = "10000000",
+        ["RateLimiting__PerUser"] = "1000000",
+        ["RateLimiting__PerIp"] = "1000000",
+        ["RateLimiting__PerWebhookSender"] = "1000000",
+        // The load tools play GitHub from 127.0.0.1, inside the sender ranges as GitHub is; the unsigned flood's
+        // strangers send from 127.0.0.3, outside them.
+        ["Webhooks__SenderRanges__0"] = "127.0.0.1/32",
+        ["Webhooks__SenderRanges__1"] = "::1/128",
+        ["Serilog__MinimumLevel__Default"] = "Warning",
+    };
+
     /// <summary>Starts a process whose output goes to logs/&lt;name&gt;.log.</summary>
-    private Process Start(string name, string fileName, string[] arguments, string workingDirectory, Dictionary<string, string> environment)
-    {
-        var start = new ProcessStartInfo(fileName, arguments)
-        {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var (key, value) in environment)
-        {
-            start.Environment[key] = value;
-        }
-        var process = Process.Start(start)!;
-        var log = new StreamWriter(Path.Combine(_logs, name + ".log")) { AutoFlush = true };
-        process.OutputDataReceived += (_, e) => Write(log, e.Data);
-        process.ErrorDataReceived += (_, e) => Write(log, e.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return process;
-    }
+    private ChildProcess Start(string name, string fileName, string[] arguments, string workingDirectory, IReadOnlyDictionary<string, string> environment) =>
+        ChildProcess.Start(fileName, arguments, environment, workingDirectory, logFile: Path.Combine(_logs, name + ".log"));
 
-    private static void Write(StreamWriter log, string? line)
+    private static async Task ExpectSuccessAsync(ChildProcess process, string name)
     {
-        if (line is not null)
+        await using (process)
         {
-            lock (log)
+            var exitCode = await process.WaitForExitAsync(TimeSpan.FromMinutes(10));
+            if (exitCode != 0)
             {
-                log.WriteLine(line);
+                throw new InvalidOperationException($"{name} failed ({exitCode}): {process.Tail()}");
             }
         }
     }
 
-    private async Task ExpectSuccessAsync(Process process, string name)
-    {
-        await process.WaitForExitAsync();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{name} failed ({process.ExitCode}): {Tail(name)}");
-        }
-    }
-
-    private async Task WaitForPortAsync(int port, string name)
-    {
-        var deadline = DateTime.UtcNow + HealthTimeout;
-        while (true)
-        {
-            try
-            {
-                using var client = new System.Net.Sockets.TcpClient();
-                await client.ConnectAsync(System.Net.IPAddress.Loopback, port);
-                return;
-            }
-            catch (System.Net.Sockets.SocketException) when (DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(200);
-            }
-        }
-        throw new InvalidOperationException($"{name} does not listen on {port}: {Tail(name)}");
-    }
-
-    private string Tail(string name)
-    {
-        var file = Path.Combine(_logs, name + ".log");
-        return File.Exists(file) ? string.Join('\n', File.ReadLines(file).TakeLast(20)) : "(no log)";
-    }
-
-    public string PostgresConnectionString => $"host=127.0.0.1 port={PostgresPort} user=postgres dbname=cotexdb";
+    public string PostgresConnectionString => $"host=127.0.0.1 port={PostgresPort} user=postgres dbname={InfrastructureDatabase}";
 
     public int RealtimePid(int replica) => ServicePids().Single(s => s.Name == $"realtime-{replica}").Pid;
 
     /// <summary>The services and Redis, by name (api, realtime-1, realtime-2, worker, redis).</summary>
     public IEnumerable<(string Name, int Pid)> ServicePids() =>
-        _services.Concat(_servers.Where(s => s.Name == "redis")) // local-infra.sh execs redis-server
-            .Where(s => !s.Process.HasExited).Select(s => (s.Name, s.Process.Id));
+        _services.Where(s => !s.Process.HasExited).Select(s => (s.Name, s.Process.Id))
+            .Append((LocalInfrastructure.Redis, _servers!.ProcessIdOf(LocalInfrastructure.Redis))); // local-infra.sh execs redis-server
 
     /// <summary>Postgres' main process (first line of postmaster.pid).</summary>
     public int? PostmasterPid()
@@ -317,7 +248,8 @@ public sealed class Topology : IAsyncDisposable
         return File.Exists(file) && int.TryParse(File.ReadLines(file).First(), out var pid) ? pid : null;
     }
 
-    public static string Token(Guid userId) => DevTokens.Mint(DevSecret, userId);
+    /// <summary>A token for a benchmark user, signed with the development JWT secret the services are given.</summary>
+    public static string Token(Guid userId) => DevTokens.Mint(ServiceSettings.JwtSecret.Development!, userId);
 
     public CoTeXClient ClientFor(Guid userId, params Uri[] realtime) => new(new CoTeXClientOptions
     {
@@ -336,33 +268,31 @@ public sealed class Topology : IAsyncDisposable
     /// <summary>The services first (they finish their work while Postgres and Redis are up), then the servers.</summary>
     public async ValueTask DisposeAsync()
     {
-        await StopAsync(_services);
-        await StopAsync(_servers);
+        await Task.WhenAll(_services.Select(s => StopAsync(s.Process)));
+        _services.Clear();
+        if (_servers is not null)
+        {
+            await _servers.DisposeAsync();
+        }
     }
 
-    private static async Task StopAsync(List<(string Name, Process Process)> processes)
+    /// <summary>SIGTERM, as a container orchestrator stops a replica; killed if it outlasts its shutdown timeout.</summary>
+    private static async Task StopAsync(ChildProcess process)
     {
-        await Task.WhenAll(processes.Select(async p =>
+        await using (process)
         {
-            if (!p.Process.HasExited)
+            if (!process.HasExited)
             {
-                using (var kill = Process.Start("kill", ["-TERM", p.Process.Id.ToString(CultureInfo.InvariantCulture)]))
-                {
-                    await kill.WaitForExitAsync();
-                }
-                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30)); // services get 25 s
                 try
                 {
-                    await p.Process.WaitForExitAsync(timeout.Token);
+                    await process.TerminateAsync(StopTimeout);
                 }
-                catch (OperationCanceledException)
+                catch (TimeoutException)
                 {
-                    p.Process.Kill(entireProcessTree: true);
+                    // Disposing kills it.
                 }
             }
-            p.Process.Dispose();
-        }));
-        processes.Clear();
+        }
     }
 }
 

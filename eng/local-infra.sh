@@ -2,8 +2,11 @@
 # Postgres or Redis from this machine's own binaries, in the foreground. The AppHost runs these as executable
 # resources when no container runtime answers (CoTeX.AppHost/LocalInfrastructure.cs); the benchmark tool uses them too.
 #
-#   eng/local-infra.sh postgres   Postgres on 127.0.0.1:$COTEX_PG_PORT; cluster in $COTEX_DATA_DIR/postgres
-#   eng/local-infra.sh redis      Redis on 127.0.0.1:$COTEX_REDIS_PORT; append-only file in $COTEX_DATA_DIR/redis
+#   eng/local-infra.sh postgres [-c name=value ...]   Postgres on 127.0.0.1:$COTEX_PG_PORT; cluster in $COTEX_DATA_DIR/postgres
+#   eng/local-infra.sh redis [--name value ...]       Redis on 127.0.0.1:$COTEX_REDIS_PORT; append-only file in $COTEX_DATA_DIR/redis
+#
+# Arguments after the server's name go to the server as they are (the tests and the benchmark tool turn off fsync and
+# persistence, and raise Postgres' max_connections, through the AppHost's LocalInfrastructureOptions).
 #
 # SIGTERM or SIGINT stops the server cleanly: Postgres with a fast shutdown (sessions ended, a shutdown checkpoint
 # written, so the next start needs no crash recovery), Redis after flushing its append-only file.
@@ -75,7 +78,7 @@ run_postgres() {
   # A simple command, not a function: a function in the background would run in a subshell, and $! would be the
   # subshell's PID (which, in the background of a non-interactive shell, ignores SIGINT).
   "${as_postgres[@]}" "$pg_bin/postgres" -D "$data" -p "$COTEX_PG_PORT" -c listen_addresses=127.0.0.1 \
-    -c unix_socket_directories= &
+    -c unix_socket_directories= "$@" &
   local pid=$!
   # Postgres reads SIGTERM as a "smart" shutdown, which waits for every client to leave; SIGINT is the fast one.
   trap 'log "stopping Postgres (fast shutdown)"; kill -INT "$pid" 2>/dev/null || true' TERM INT
@@ -94,11 +97,11 @@ run_redis() {
   log "Redis $(redis-server --version | grep -oE 'v=[^ ]+' | cut -d= -f2) on 127.0.0.1:$COTEX_REDIS_PORT, data in $data"
   # Redis shuts down cleanly on SIGTERM (append-only file flushed), so it can replace this shell.
   exec redis-server --port "$COTEX_REDIS_PORT" --bind 127.0.0.1 --dir "$data" --appendonly yes --save "" \
-    --daemonize no --loglevel warning
+    --daemonize no --loglevel warning "$@"
 }
 
 case "${1:-}" in
-  postgres) run_postgres ;;
-  redis) run_redis ;;
+  postgres) shift; run_postgres "$@" ;;
+  redis) shift; run_redis "$@" ;;
   *) echo "usage: $0 postgres|redis" >&2; exit 2 ;;
 esac

@@ -34,7 +34,8 @@ internal static class InfrastructureExtensions
                     useContainers ? "containers" : "local binaries", reason, ModeSetting);
             return Task.CompletedTask;
         });
-        return useContainers ? builder.AddContainerInfrastructure() : builder.AddLocalInfrastructure();
+        return useContainers ? builder.AddContainerInfrastructure()
+            : builder.AddLocalInfrastructure(LocalInfrastructureOptions.FromConfiguration(builder));
     }
 
     private static (bool UseContainers, string Reason) ChooseContainers(IDistributedApplicationBuilder builder)

@@ -31,13 +31,13 @@ public sealed class AppHostFixture : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         Telemetry = await OtlpReceiver.StartAsync();
-        DataDirectory = await ProcessRunner.CreateTempFolderAsync("cotex-apphost");
+        DataDirectory = await TestMachine.CreateTempFolderAsync("cotex-apphost");
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.CoTeX_AppHost>(
         [
             "--CoTeX:Infrastructure=LocalBinaries",
             $"--CoTeX:DataDirectory={DataDirectory}",
-            $"--CoTeX:PostgresPort={ProcessRunner.FreePort()}",
-            $"--CoTeX:RedisPort={ProcessRunner.FreePort()}",
+            $"--CoTeX:PostgresPort={TestMachine.FreePort()}",
+            $"--CoTeX:RedisPort={TestMachine.FreePort()}",
             $"--Parameters:jwt-secret={TestTokens.Secret}",
             $"--Parameters:key-encryption-key={TestTokens.KeyEncryptionKey}",
         ]);

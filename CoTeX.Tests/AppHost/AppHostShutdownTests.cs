@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using Aspire.Hosting.Testing;
+using CoTeX.AppHost.Infrastructure;
+using CoTeX.DevTools;
 using CoTeX.Tests.Infrastructure;
 using StackExchange.Redis;
 
@@ -41,24 +43,34 @@ public sealed class AppHostShutdownTests
         }, ServiceShutdownTimeout);
         stopped.Should().BeLessThan(ServiceShutdownTimeout + TimeSpan.FromSeconds(15));
 
-        var control = await ProcessRunner.RunAsync(Path.Combine(PostgresServer.BinDirectory, "pg_controldata"),
+        var control = await ChildProcess.RunAsync(Path.Combine(PostgresServer.BinDirectory, "pg_controldata"),
             [Path.Combine(app.DataDirectory, "postgres")]);
         control.Should().MatchRegex(@"Database cluster state:\s+shut down\n");
 
         // Started again from the same folder, as the next `dotnet run` would: no recovery, the data still there.
-        await using (var postgres = await LocalServer.StartAsync("postgres", app.DataDirectory, "ready to accept connections"))
+        await using var servers = await LocalServers.StartAsync(new LocalInfrastructureOptions
         {
-            postgres.Output.Should().Contain("database system was shut down at")
-                .And.NotContain("automatic recovery").And.NotContain("not properly shut down");
-            (await postgres.StopAsync()).Should().Be(0);
-            postgres.Output.Should().Contain("received fast shutdown request").And.Contain("database system is shut down");
-        }
-        await using (var redis = await LocalServer.StartAsync("redis", app.DataDirectory, readyLine: null))
+            DataDirectory = app.DataDirectory,
+            PostgresPort = TestMachine.FreePort(),
+            RedisPort = TestMachine.FreePort(),
+        });
+        servers.LogsOf(LocalInfrastructure.Postgres).Should().Contain(line => line.Contains("database system was shut down at"))
+            .And.NotContain(line => line.Contains("automatic recovery") || line.Contains("not properly shut down"));
+        await using (var connection = await ConnectionMultiplexer.ConnectAsync(servers.RedisConnectionString))
         {
-            await using var connection = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{redis.Port}");
             ((string?)await connection.GetDatabase().StringGetAsync("cotex:test:kept")).Should().Be("across a stop");
-            (await redis.StopAsync()).Should().Be(0);
         }
+        foreach (var server in new[] { LocalInfrastructure.Postgres, LocalInfrastructure.Redis })
+        {
+            await servers.StopAsync(server);
+            servers.ExitCodeOf(server).Should().Be(0, $"{server} stops cleanly on the orchestrator's SIGTERM");
+        }
+        await Eventually.SucceedsAsync(() =>
+        {
+            servers.LogsOf(LocalInfrastructure.Postgres).Should().Contain(line => line.Contains("received fast shutdown request"))
+                .And.Contain(line => line.Contains("database system is shut down"));
+            return Task.CompletedTask;
+        }, TimeSpan.FromSeconds(10));
     }
 
     /// <summary>
@@ -79,109 +91,5 @@ public sealed class AppHostShutdownTests
             }
         }
         return processes;
-    }
-
-    /// <summary><c>eng/local-infra.sh</c> run by hand on a data folder, as the AppHost runs it.</summary>
-    private sealed class LocalServer : IAsyncDisposable
-    {
-        private readonly Process _process;
-        private readonly StringBuilderWriter _output = new();
-
-        private LocalServer(Process process, int port)
-        {
-            _process = process;
-            Port = port;
-        }
-
-        public int Port { get; }
-        public string Output => _output.ToString();
-
-        /// <param name="readyLine">What the server prints once it serves; null to wait for its port instead.</param>
-        public static async Task<LocalServer> StartAsync(string which, string dataDirectory, string? readyLine)
-        {
-            var port = ProcessRunner.FreePort();
-            var start = new ProcessStartInfo("bash", [Repository.PathOf("eng/local-infra.sh"), which])
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-                Environment =
-                {
-                    ["COTEX_DATA_DIR"] = dataDirectory,
-                    [which == "postgres" ? "COTEX_PG_PORT" : "COTEX_REDIS_PORT"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                },
-            };
-            var server = new LocalServer(Process.Start(start)!, port);
-            server._process.OutputDataReceived += (_, e) => server._output.WriteLine(e.Data);
-            server._process.ErrorDataReceived += (_, e) => server._output.WriteLine(e.Data);
-            server._process.BeginOutputReadLine();
-            server._process.BeginErrorReadLine();
-            try
-            {
-                await server.WaitUntilReadyAsync(readyLine);
-            }
-            catch
-            {
-                await server.DisposeAsync(); // a server that did not come up must not outlive the test
-                throw;
-            }
-            return server;
-        }
-
-        private Task WaitUntilReadyAsync(string? readyLine) =>
-            Eventually.SucceedsAsync(async () =>
-            {
-                _process.HasExited.Should().BeFalse(Output);
-                if (readyLine is null)
-                {
-                    using var client = new System.Net.Sockets.TcpClient();
-                    await client.ConnectAsync(System.Net.IPAddress.Loopback, Port);
-                }
-                else
-                {
-                    Output.Should().Contain(readyLine);
-                }
-            }, TimeSpan.FromSeconds(30));
-
-        /// <summary>SIGTERM, as the orchestrator sends it; returns the exit code.</summary>
-        public async Task<int> StopAsync()
-        {
-            await ProcessRunner.RunAsync("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-            await _process.WaitForExitAsync(timeout.Token);
-            return _process.ExitCode;
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-                await _process.WaitForExitAsync();
-            }
-            _process.Dispose();
-        }
-    }
-
-    /// <summary>A thread-safe text sink for a process's output lines.</summary>
-    private sealed class StringBuilderWriter
-    {
-        private readonly System.Text.StringBuilder _text = new();
-
-        public void WriteLine(string? line)
-        {
-            lock (_text)
-            {
-                _text.AppendLine(line);
-            }
-        }
-
-        public override string ToString()
-        {
-            lock (_text)
-            {
-                return _text.ToString();
-            }
-        }
     }
 }

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using CoTeX.DevTools;
 using CoTeX.Tests.Infrastructure;
 
 namespace CoTeX.Tests.AppHost;
@@ -77,13 +78,13 @@ public sealed class ManifestTests
 
     private static async Task<JsonNode> PublishManifestAsync()
     {
-        var output = await ProcessRunner.CreateTempFolderAsync("cotex-manifest");
+        var output = await TestMachine.CreateTempFolderAsync("cotex-manifest");
         try
         {
             var manifest = Path.Combine(output, "aspire-manifest.json");
             // The test assembly's own configuration (bin/<Configuration>/net10.0), which built the AppHost too.
             var configuration = new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)).Parent!.Name;
-            await ProcessRunner.RunAsync("dotnet",
+            await ChildProcess.RunAsync("dotnet",
             [
                 "run", "--project", Repository.PathOf("CoTeX.AppHost"), "--no-build", "-c", configuration, "--",
                 "--publisher", "manifest", "--output-path", manifest,

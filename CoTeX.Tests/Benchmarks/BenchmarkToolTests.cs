@@ -1,4 +1,5 @@
 using System.Text.Json;
+using CoTeX.DevTools;
 using CoTeX.Tests.Infrastructure;
 
 namespace CoTeX.Tests.Benchmarks;
@@ -14,12 +15,12 @@ public sealed class BenchmarkToolTests
     public async Task Quick_run_completes_every_scenario_and_writes_the_report()
     {
         var repoRoot = Repository.Root;
-        var data = await ProcessRunner.CreateTempFolderAsync("cotex-bench");
+        var data = await TestMachine.CreateTempFolderAsync("cotex-bench");
         var output = Path.Combine(Path.GetTempPath(), $"cotex-bench-report-{Guid.NewGuid():N}");
         try
         {
             // Fails with the tool's output if it exits with an error; killed if it runs past 10 minutes.
-            var log = await ProcessRunner.RunAsync("dotnet",
+            var log = await ChildProcess.RunAsync("dotnet",
                 ["run", "-c", "Release", "--project", Path.Combine(repoRoot, "CoTeX.Benchmarks"), "--",
                  "--quick", "--base-port", "16180", "--data", data, "--out", output],
                 timeout: TimeSpan.FromMinutes(10));

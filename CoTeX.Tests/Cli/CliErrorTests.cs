@@ -28,7 +28,7 @@ public sealed class CliErrorTests(TestInfrastructure infra)
     [Fact]
     public async Task An_unreachable_api_is_one_line_naming_the_url_and_exit_code_6()
     {
-        var closed = $"http://127.0.0.1:{ProcessRunner.FreePort()}";
+        var closed = $"http://127.0.0.1:{TestMachine.FreePort()}";
 
         var run = await RunAsync(null, TestTokens.For(Guid.NewGuid()), ["repos", "list"], closed);
 

@@ -1,4 +1,5 @@
 using System.Text;
+using CoTeX.DevTools;
 using CoTeX.Tests.Infrastructure;
 using Npgsql;
 
@@ -79,7 +80,7 @@ public sealed class SchemaTests(TestInfrastructure infra)
     private static async Task<string> DumpSchemaAsync(string connectionString)
     {
         var connection = new NpgsqlConnectionStringBuilder(connectionString);
-        var dump = await ProcessRunner.RunAsync(Path.Combine(PostgresServer.BinDirectory, "pg_dump"),
+        var dump = await ChildProcess.RunAsync(Path.Combine(PostgresServer.BinDirectory, "pg_dump"),
         [
             "--schema-only", "--no-owner", "--no-privileges",
             // Retention makes the daily partitions a week ahead; which days exist depends on the day, not the schema.

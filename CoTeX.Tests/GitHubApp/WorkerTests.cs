@@ -86,7 +86,7 @@ public sealed class WorkerTests(TestInfrastructure infra)
 
         // A long outage: GitHub cannot reach CoTeX for three deliveries, then it can again.
         var api = world.GitHub.WebhookClient!;
-        world.GitHub.WebhookClient = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ProcessRunner.FreePort()}") };
+        world.GitHub.WebhookClient = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{TestMachine.FreePort()}") };
         for (var i = 0; i < 3; i++)
         {
             (await world.GitHub.DeliverAsync("push", GitHubAppWorld.Push(GitHubAppWorld.Api, "acme/api"))).StatusCode.Should().Be(0);
@@ -106,7 +106,7 @@ public sealed class WorkerTests(TestInfrastructure infra)
         world.GitHub.Deliveries.Count(d => d.Redelivery).Should().Be(3);
 
         // A delivery that fails every time is asked for three times, then given up.
-        world.GitHub.WebhookClient = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ProcessRunner.FreePort()}") };
+        world.GitHub.WebhookClient = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{TestMachine.FreePort()}") };
         await world.GitHub.DeliverAsync("push", GitHubAppWorld.Push(GitHubAppWorld.Api, "acme/api"));
         for (var attempt = 1; attempt <= 3; attempt++)
         {

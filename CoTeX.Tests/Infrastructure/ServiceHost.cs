@@ -4,8 +4,9 @@ using Microsoft.AspNetCore.Mvc.Testing;
 namespace CoTeX.Tests.Infrastructure;
 
 /// <summary>
-/// Hosts one CoTeX service in-process with the settings a test gives it, the same keys the AppHost sets through the
-/// environment. <see cref="WithKestrel"/> serves on a real loopback port.
+/// Hosts one CoTeX service in-process with the settings a test gives it on top of <see cref="TestSettings"/> (the
+/// AppHost's map), the same keys the AppHost sets through the environment. <see cref="WithKestrel"/> serves on a real
+/// loopback port.
 /// </summary>
 public sealed class ServiceHost<TProgram> : WebApplicationFactory<TProgram> where TProgram : class
 {
@@ -16,17 +17,10 @@ public sealed class ServiceHost<TProgram> : WebApplicationFactory<TProgram> wher
     public static ServiceHost<TProgram> Create(string databaseConnectionString, string redisConnectionString,
         Dictionary<string, string?>? extra = null)
     {
-        var settings = new Dictionary<string, string?>
-        {
-            ["ConnectionStrings:cotexdb"] = databaseConnectionString,
-            ["ConnectionStrings:redis"] = redisConnectionString,
-            ["Auth:JwtSecret"] = TestTokens.Secret,
-            ["DataProtection:KeyEncryptionKey"] = TestTokens.KeyEncryptionKey,
-            // Tests play GitHub and Stripe from loopback: inside the published sender ranges unless a test says
-            // otherwise (the ingress tests set Webhooks:SenderRanges:0 to put 127.0.0.1 outside).
-            ["Webhooks:SenderRanges:0"] = "127.0.0.0/8",
-            ["Webhooks:SenderRanges:1"] = "::1/128",
-        };
+        var service = TestSettings.ServiceOf(typeof(TProgram).Assembly.GetName().Name!);
+        // Configuration keys, not environment names: Auth:JwtSecret.
+        var settings = TestSettings.For(service, databaseConnectionString, redisConnectionString)
+            .ToDictionary(s => s.Key.Replace("__", ":", StringComparison.Ordinal), s => (string?)s.Value);
         foreach (var (key, value) in extra ?? [])
         {
             settings[key] = value;

@@ -1,3 +1,4 @@
+using CoTeX.AppHost.Infrastructure;
 using CoTeX.Shared.Data;
 using CoTeX.Tests.Infrastructure;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -8,20 +9,22 @@ using Npgsql;
 namespace CoTeX.Tests.Infrastructure;
 
 /// <summary>
-/// One real Postgres and one real Redis for the whole test run. Tests isolate themselves by taking a database of
-/// their own (<see cref="CreateMigratedDatabaseAsync"/>); tests that break the servers start private ones instead.
+/// One real Postgres and one real Redis for the whole test run (<see cref="TestServers"/>: the AppHost's own local
+/// resources). Tests isolate themselves by taking a database of their own (<see cref="CreateMigratedDatabaseAsync"/>);
+/// tests that break the servers start private ones instead.
 /// </summary>
 public sealed class TestInfrastructure : IAsyncLifetime
 {
+    private LocalServers _servers = null!;
+
     public PostgresServer Postgres { get; private set; } = null!;
     public RedisServer Redis { get; private set; } = null!;
 
     public async ValueTask InitializeAsync()
     {
-        var postgres = PostgresServer.StartNewAsync();
-        var redis = RedisServer.StartNewAsync();
-        Postgres = await postgres;
-        Redis = await redis;
+        _servers = await TestServers.StartAsync();
+        Postgres = new PostgresServer(_servers, owned: false);
+        Redis = new RedisServer(_servers, owned: false);
     }
 
     /// <summary>A new database on the shared server with every migration applied.</summary>
@@ -38,9 +41,5 @@ public sealed class TestInfrastructure : IAsyncLifetime
         return await new DatabaseMigrator(dataSource, NullLoggerFactory.Instance).MigrateAsync();
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await Redis.DisposeAsync();
-        await Postgres.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => TestServers.StopAsync(_servers);
 }

@@ -1,4 +1,5 @@
 using System.Text;
+using CoTeX.AppHost;
 using CoTeX.DevTools;
 using Microsoft.IdentityModel.Tokens;
 
@@ -10,11 +11,11 @@ namespace CoTeX.Tests.Infrastructure;
 /// </summary>
 public static class TestTokens
 {
-    /// <summary>The HS256 project secret every test host is configured with.</summary>
-    public const string Secret = "cotex-test-suite-jwt-secret-0123456789abcdef";
+    /// <summary>The HS256 project secret every test host is configured with (the AppHost's map's development value).</summary>
+    public static readonly string Secret = ServiceSettings.JwtSecret.Development!;
 
     /// <summary>The other secret every test Api gets: the Data Protection key ring's key-encryption key (32 random bytes, base64).</summary>
-    public const string KeyEncryptionKey = "NqfdKblfY6Gjvlq9zNKoZ/wyJV6R9XUi/tYeEZWz4sI=";
+    public static readonly string KeyEncryptionKey = ServiceSettings.KeyEncryptionKey.Development!;
 
     public static SymmetricSecurityKey SecretKey { get; } = new(Encoding.UTF8.GetBytes(Secret));
 

@@ -1,0 +1,124 @@
+using CoTeX.AppHost.Infrastructure;
+using CoTeX.DevTools;
+using Npgsql;
+
+namespace CoTeX.Tests.Infrastructure;
+
+/// <summary>
+/// Postgres and Redis for tests: the AppHost's own local servers (<see cref="LocalServers"/>, the resources
+/// <c>dotnet run --project CoTeX.AppHost</c> runs on a machine without containers) on free ports in a temporary
+/// folder, tuned for a test run: no fsync, no persistence, room for every test's connection pools.
+/// </summary>
+public static class TestServers
+{
+    public static async Task<LocalServers> StartAsync()
+    {
+        var folder = await TestMachine.CreateTempFolderAsync("cotex-servers");
+        try
+        {
+            return await LocalServers.StartAsync(new LocalInfrastructureOptions
+            {
+                DataDirectory = folder,
+                PostgresPort = TestMachine.FreePort(),
+                RedisPort = TestMachine.FreePort(),
+                PostgresArguments = ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=300"],
+                RedisArguments = ["--appendonly", "no"],
+            });
+        }
+        catch
+        {
+            Directory.Delete(folder, recursive: true);
+            throw;
+        }
+    }
+
+    /// <summary>Stops the servers and removes their folder.</summary>
+    public static async ValueTask StopAsync(LocalServers servers)
+    {
+        await servers.DisposeAsync();
+        Directory.Delete(servers.Options.DataDirectory, recursive: true);
+    }
+}
+
+/// <summary>
+/// The Postgres of a <see cref="LocalServers"/>: databases for tests, and an outage on demand (a fast shutdown and a
+/// start, through the orchestrator as the dashboard does them). Disposing stops the servers when they are its own.
+/// </summary>
+public sealed class PostgresServer(LocalServers servers, bool owned) : IAsyncDisposable
+{
+    /// <summary>Where this machine's Postgres tools are (pg_dump, pg_controldata).</summary>
+    public static string BinDirectory { get; } = FindBinDir();
+
+    /// <summary>A private Postgres (with a Redis beside it), for a test that breaks it.</summary>
+    public static async Task<PostgresServer> StartNewAsync() => new(await TestServers.StartAsync(), owned: true);
+
+    public string ConnectionString(string database = "postgres") => servers.PostgresConnectionString(database);
+
+    /// <summary>Creates an empty database and returns its connection string.</summary>
+    public async Task<string> CreateDatabaseAsync(string? name = null)
+    {
+        name ??= "db_" + Guid.NewGuid().ToString("N")[..12];
+        await using var connection = new NpgsqlConnection(ConnectionString());
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand($"create database \"{name}\"", connection);
+        await command.ExecuteNonQueryAsync();
+        return ConnectionString(name);
+    }
+
+    public Task StopAsync() => servers.StopAsync(LocalInfrastructure.Postgres);
+
+    public Task StartAsync() => servers.StartAsync(LocalInfrastructure.Postgres);
+
+    public ValueTask DisposeAsync() => owned ? TestServers.StopAsync(servers) : ValueTask.CompletedTask;
+
+    private static string FindBinDir()
+    {
+        var fromEnvironment = Environment.GetEnvironmentVariable("COTEX_PG_BIN");
+        var candidates = (fromEnvironment is null ? [] : new[] { fromEnvironment })
+            .Concat(Directory.Exists("/usr/lib/postgresql")
+                ? Directory.GetDirectories("/usr/lib/postgresql").OrderByDescending(d => d).Select(d => Path.Combine(d, "bin"))
+                : []);
+        return candidates.FirstOrDefault(dir => File.Exists(Path.Combine(dir, "initdb")))
+            ?? throw new InvalidOperationException(
+                "PostgreSQL server binaries not found: install the 'postgresql' package or set COTEX_PG_BIN.");
+    }
+}
+
+/// <summary>
+/// The Redis of a <see cref="LocalServers"/>, with the faults a test needs: a crash (SIGKILL), a stall (SIGSTOP: the
+/// connections stay open and nothing answers), and a start again. Disposing stops the servers when they are its own.
+/// </summary>
+public sealed class RedisServer(LocalServers servers, bool owned) : IAsyncDisposable
+{
+    /// <summary>A private Redis (with a Postgres beside it), for a test that breaks it or needs counts of its own.</summary>
+    public static async Task<RedisServer> StartNewAsync() => new(await TestServers.StartAsync(), owned: true);
+
+    public int Port => servers.Options.RedisPort;
+    public string ConnectionString => servers.RedisConnectionString;
+
+    public Task FreezeAsync() => SignalAsync(Signals.Stop);
+
+    public Task ResumeAsync() => SignalAsync(Signals.Continue);
+
+    /// <summary>Kills the server at once (SIGKILL), as a crash would, and waits until it is gone.</summary>
+    public async Task KillAsync()
+    {
+        var pid = servers.ProcessIdOf(LocalInfrastructure.Redis);
+        ChildProcess.Signal(pid, Signals.Kill);
+        await Eventually.SucceedsAsync(() =>
+        {
+            servers.ExitCodeOf(LocalInfrastructure.Redis).Should().NotBeNull("the orchestrator has seen redis-server end");
+            return Task.CompletedTask;
+        }, TimeSpan.FromSeconds(15));
+    }
+
+    public Task StartAsync() => servers.StartAsync(LocalInfrastructure.Redis);
+
+    private Task SignalAsync(Signals signal)
+    {
+        ChildProcess.Signal(servers.ProcessIdOf(LocalInfrastructure.Redis), signal);
+        return Task.CompletedTask;
+    }
+
+    public ValueTask DisposeAsync() => owned ? TestServers.StopAsync(servers) : ValueTask.CompletedTask;
+}
