@@ -1,0 +1,102 @@
+using System.Text.RegularExpressions;
+using CoTeX.DevTools;
+using CoTeX.Tests.Infrastructure;
+
+namespace CoTeX.Tests.Clients;
+
+/// <summary>
+/// The TypeScript client (<c>clients/typescript</c>, <c>@cotex/client</c>) against the real system: its own vitest
+/// suite (<c>npm run test:integration</c>) runs against the Api and two Realtime replicas as processes, on a migrated
+/// database of the shared Postgres and the shared Redis, and drives them as a desktop app would: live delivery, resume,
+/// token expiry, refusals, a 10,000-event catch-up, a real Chromium through the CORS allowlist, and one replica killed
+/// mid-stream (by its pid). The suite's environment is described in clients/typescript/test/integration/system.ts.
+/// </summary>
+public sealed partial class TypeScriptClientTests(TestInfrastructure infra)
+{
+    private static readonly string Package = Repository.PathOf("clients/typescript");
+
+    [Fact]
+    public async Task The_typescript_clients_integration_suite_passes_against_the_api_and_two_realtime_replicas()
+    {
+        var chromium = Environment.GetEnvironmentVariable("COTEX_CHROMIUM") ?? "/usr/bin/chromium";
+        await RequireNodeAsync();
+        File.Exists(chromium).Should().BeTrue(
+            $"the browser scenario runs Chromium ({chromium}): install it with `apt-get install -y chromium` (.ci/run does), or set COTEX_CHROMIUM");
+        if (!Directory.Exists(Path.Combine(Package, "node_modules")))
+        {
+            await ChildProcess.RunAsync("npm", ["ci", "--no-audit", "--no-fund"], TimeSpan.FromMinutes(5), workingDirectory: Package);
+        }
+
+        var db = await infra.CreateMigratedDatabaseAsync();
+        var browserOrigin = $"http://127.0.0.1:{TestMachine.FreePort()}";
+        var services = new Dictionary<string, string>
+        {
+            ["ConnectionStrings__cotexdb"] = db,
+            ["ConnectionStrings__redis"] = infra.Redis.ConnectionString,
+            // The page the browser scenario serves is allowed on the REST API and the hub's WebSocket.
+            ["Cors__AllowedOrigins"] = browserOrigin,
+            // 10,000 signed webhooks from loopback in seconds, and a dozen users from one address.
+            ["RateLimiting__Enabled"] = "false",
+        };
+        var realtime = new Dictionary<string, string>(services) { ["Realtime__SweepSeconds"] = "1" };
+        await using var api = await ServiceProcess.StartAsync("CoTeX.Api", services);
+        await using var realtime1 = await ServiceProcess.StartAsync("CoTeX.Realtime", realtime);
+        await using var realtime2 = await ServiceProcess.StartAsync("CoTeX.Realtime", realtime);
+
+        var environment = new Dictionary<string, string>
+        {
+            ["COTEX_API_URL"] = Base(api.Url),
+            ["COTEX_REALTIME_URLS"] = $"{Base(realtime1.Url)},{Base(realtime2.Url)}",
+            ["COTEX_REALTIME_PIDS"] = $"{realtime1.Id},{realtime2.Id}",
+            ["COTEX_DEVTOOLS"] = Path.Combine(AppContext.BaseDirectory, "CoTeX.DevTools.dll"),
+            ["Auth__JwtSecret"] = TestTokens.Secret,
+            ["COTEX_BROWSER_ORIGIN"] = browserOrigin,
+            ["COTEX_CHROMIUM"] = chromium,
+            ["COTEX_GITHUB_PAYLOADS"] = GitHubPayloads.Root,
+            ["NO_COLOR"] = "1",
+            ["CI"] = "1",
+        };
+        await using var suite = ChildProcess.Start("npm", ["run", "test:integration"], environment, Package);
+        var exitCode = await suite.WaitForExitAsync(TimeSpan.FromMinutes(10));
+
+        var output = string.Join('\n', suite.Output);
+        var summary = string.Join('\n', suite.Output.Where(l => SummaryLine().IsMatch(l) || l.Contains("catch-up:") || l.Contains("replica loss:")
+                                                               || l.Contains("token expiry:")).Select(l => l.Trim()));
+        TestContext.Current.TestOutputHelper?.WriteLine($"npm run test:integration (exit {exitCode}):\n{summary}");
+        TestContext.Current.SendDiagnosticMessage($"TypeScript client, npm run test:integration (exit {exitCode}):\n{summary}");
+        exitCode.Should().Be(0, $"the vitest run failed:\n{suite.Tail(120)}");
+        var tests = TestsLine().Match(output);
+        tests.Success.Should().BeTrue($"vitest prints a Tests line:\n{suite.Tail(40)}");
+        tests.Groups["failed"].Success.Should().BeFalse(output);
+        tests.Groups["skipped"].Success.Should().BeFalse("every scenario runs (none skipped)");
+        int.Parse(tests.Groups["passed"].Value).Should().BeGreaterThanOrEqualTo(9, "each scenario of test/integration/system.test.ts");
+    }
+
+    /// <summary>Node 20+ and npm on the PATH, or a failure that says how to get them (never a silent skip).</summary>
+    private static async Task RequireNodeAsync()
+    {
+        const string Install = "the TypeScript client's suite needs Node.js 20+ and npm: `apt-get install -y nodejs npm` " +
+                               "(.ci/run does), or https://nodejs.org";
+        string version;
+        try
+        {
+            version = (await ChildProcess.RunAsync("node", ["--version"])).Trim();
+            await ChildProcess.RunAsync("npm", ["--version"]);
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new InvalidOperationException($"{Install} ({ex.Message})", ex);
+        }
+        var major = int.Parse(Regex.Match(version, @"^v(\d+)").Groups[1].Value);
+        major.Should().BeGreaterThanOrEqualTo(20, $"{Install}; found {version}");
+    }
+
+    private static string Base(Uri url) => url.ToString().TrimEnd('/');
+
+    [GeneratedRegex(@"^\s*(Test Files|Tests|Duration)\s")]
+    private static partial Regex SummaryLine();
+
+    // vitest: "      Tests  9 passed (9)" or "      Tests  1 failed | 8 passed (9)", "... | 2 skipped ..."
+    [GeneratedRegex(@"^\s*Tests\s+(?:(?<failed>\d+) failed \| )?(?<passed>\d+) passed(?: \| (?<skipped>\d+) skipped)?", RegexOptions.Multiline)]
+    private static partial Regex TestsLine();
+}
