@@ -15,6 +15,25 @@ public sealed partial class TypeScriptClientTests(TestInfrastructure infra)
 {
     private static readonly string Package = Repository.PathOf("clients/typescript");
 
+    /// <summary>
+    /// The package's fast layer, so the README's test command runs it too: the type check, the unit tests (backoff,
+    /// ordering, the iterator, REST errors), and the check that the generated types are what the checked-in documents
+    /// give (ClientSchemaTests keeps the documents equal to the services).
+    /// </summary>
+    [Fact]
+    public async Task The_typescript_clients_unit_suite_and_generated_types_check_pass()
+    {
+        await RequireNodeAsync();
+        await EnsurePackagesAsync();
+
+        await using var suite = ChildProcess.Start("npm", ["test"], new Dictionary<string, string> { ["NO_COLOR"] = "1", ["CI"] = "1" }, Package);
+        var exitCode = await suite.WaitForExitAsync(TimeSpan.FromMinutes(5));
+
+        TestContext.Current.TestOutputHelper?.WriteLine($"npm test (exit {exitCode}):\n{Summary(suite)}");
+        exitCode.Should().Be(0, $"npm test failed:\n{suite.Tail(80)}");
+        TestsLine().Match(string.Join('\n', suite.Output)).Groups["failed"].Success.Should().BeFalse();
+    }
+
     [Fact]
     public async Task The_typescript_clients_integration_suite_passes_against_the_api_and_two_realtime_replicas()
     {
@@ -22,10 +41,7 @@ public sealed partial class TypeScriptClientTests(TestInfrastructure infra)
         await RequireNodeAsync();
         File.Exists(chromium).Should().BeTrue(
             $"the browser scenario runs Chromium ({chromium}): install it with `apt-get install -y chromium` (.ci/run does), or set COTEX_CHROMIUM");
-        if (!Directory.Exists(Path.Combine(Package, "node_modules")))
-        {
-            await ChildProcess.RunAsync("npm", ["ci", "--no-audit", "--no-fund"], TimeSpan.FromMinutes(5), workingDirectory: Package);
-        }
+        await EnsurePackagesAsync();
 
         var db = await infra.CreateMigratedDatabaseAsync();
         var browserOrigin = $"http://127.0.0.1:{TestMachine.FreePort()}";
@@ -60,10 +76,11 @@ public sealed partial class TypeScriptClientTests(TestInfrastructure infra)
         var exitCode = await suite.WaitForExitAsync(TimeSpan.FromMinutes(10));
 
         var output = string.Join('\n', suite.Output);
-        var summary = string.Join('\n', suite.Output.Where(l => SummaryLine().IsMatch(l) || l.Contains("catch-up:") || l.Contains("replica loss:")
-                                                               || l.Contains("token expiry:")).Select(l => l.Trim()));
+        var summary = Summary(suite);
         TestContext.Current.TestOutputHelper?.WriteLine($"npm run test:integration (exit {exitCode}):\n{summary}");
-        TestContext.Current.SendDiagnosticMessage($"TypeScript client, npm run test:integration (exit {exitCode}):\n{summary}");
+        // As the hostile-input suites do: a summary file CI prints (.ci/run).
+        await File.WriteAllTextAsync(Path.Combine(AppContext.BaseDirectory, "typescript-client-summary.txt"),
+            $"TypeScript client, npm run test:integration (exit {exitCode}):\n{summary}\n");
         exitCode.Should().Be(0, $"the vitest run failed:\n{suite.Tail(120)}");
         var tests = TestsLine().Match(output);
         tests.Success.Should().BeTrue($"vitest prints a Tests line:\n{suite.Tail(40)}");
@@ -75,8 +92,8 @@ public sealed partial class TypeScriptClientTests(TestInfrastructure infra)
     /// <summary>Node 20+ and npm on the PATH, or a failure that says how to get them (never a silent skip).</summary>
     private static async Task RequireNodeAsync()
     {
-        const string Install = "the TypeScript client's suite needs Node.js 20+ and npm: `apt-get install -y nodejs npm` " +
-                               "(.ci/run does), or https://nodejs.org";
+        const string Install = "the TypeScript client's suites need Node.js 20+ and npm: `apt-get install -y nodejs npm` " +
+                               "where the distribution's Node is 20+ (.ci/run does), otherwise https://nodejs.org/en/download";
         string version;
         try
         {
@@ -90,6 +107,20 @@ public sealed partial class TypeScriptClientTests(TestInfrastructure infra)
         var major = int.Parse(Regex.Match(version, @"^v(\d+)").Groups[1].Value);
         major.Should().BeGreaterThanOrEqualTo(20, $"{Install}; found {version}");
     }
+
+    /// <summary>The packages from the lockfile (npm ci), unless node_modules is there already.</summary>
+    private static async Task EnsurePackagesAsync()
+    {
+        if (!Directory.Exists(Path.Combine(Package, "node_modules")))
+        {
+            await ChildProcess.RunAsync("npm", ["ci", "--no-audit", "--no-fund"], TimeSpan.FromMinutes(5), workingDirectory: Package);
+        }
+    }
+
+    /// <summary>vitest's totals and the figures the scenarios print.</summary>
+    private static string Summary(ChildProcess suite) =>
+        string.Join('\n', suite.Output.Where(l => SummaryLine().IsMatch(l) || l.Contains("catch-up:") || l.Contains("replica loss:")
+                                                 || l.Contains("token expiry:")).Select(l => l.Trim()));
 
     private static string Base(Uri url) => url.ToString().TrimEnd('/');
 
