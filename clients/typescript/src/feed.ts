@@ -258,9 +258,10 @@ export class CoTeXFeed extends TypedEmitter<FeedEvents> implements AsyncIterable
     this.interrupt();
     if (!this.run) {
       this.finish(undefined);
-      return;
+    } else {
+      await this.run;
     }
-    await this.run;
+    await this.flush();
   }
 
   /** Events (and resets) as they arrive; starts the feed. Ends when the feed is closed, throws the error that ended it. */
