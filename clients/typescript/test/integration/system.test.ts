@@ -145,6 +145,34 @@ describe("against a running CoTeX", () => {
     expect(saved).toBe(whileOffline[2]!.position);
   });
 
+  it("reset: a position the server cannot resume is a reset item (reload over REST), then live events continue after it", async () => {
+    const user = await newUser();
+    const stored = await deliverMany(user.repo, "push", await payload("push/payload.json", user.repo.fullName), 3, 1);
+    let saved: number | undefined;
+    // A position from another server (ahead of this user's): the server says Reset instead of sending events.
+    const { feed } = watch(user, { fromPosition: 1_000_000, savePosition: (p) => void (saved = p) });
+    const items: FeedItem[] = [];
+    const reading = (async () => {
+      for await (const item of feed) {
+        items.push(item);
+        if (item.type === "reset") {
+          const history: number[] = [];
+          for await (const event of user.client.events.all({ limit: 2 })) history.push(event.id);
+          expect(history, "the history to reload, newest first").toEqual(stored.map((d) => d.id).reverse());
+        }
+        if (items.length === 2) break;
+      }
+    })();
+    await eventually(() => items.length === 1, "the reset");
+    expect(items[0]).toMatchObject({ type: "reset", position: stored[2]!.position });
+    expect(saved, "not saved past a reset before the app has handled it").toBeUndefined();
+    const live = await deliver(user.repo, "issues", await payload("issues/opened.payload.json", user.repo.fullName));
+    await reading;
+    expect(items[1]).toMatchObject({ type: "event", event: { id: live.id, position: live.position } });
+    expect(saved, "the loop ended (break) after handling the live event").toBe(live.position);
+    await feed.close();
+  });
+
   it("token expiry: short-lived tokens are refreshed for each connection and nothing is lost or repeated", async () => {
     const tokens: string[] = [];
     const user = await newUser({ ttlSeconds: 4, tokens });
@@ -277,6 +305,7 @@ describe("against a running CoTeX", () => {
     const body = await payload("issues/opened.payload.json", user.repo.fullName);
     const delivered: Delivered[] = [];
     let killedPid: number | undefined;
+    let receivedAtKill = 0;
     const total = 600;
     let sent = 0;
     await Promise.all(
@@ -285,6 +314,7 @@ describe("against a running CoTeX", () => {
           sent++;
           delivered.push(await deliver(user.repo, "issues", body));
           if (killedPid === undefined && received.length >= 100) {
+            receivedAtKill = received.length;
             killedPid = killReplica(connectedTo.at(-1)!);
           }
         }
@@ -299,7 +329,7 @@ describe("against a running CoTeX", () => {
     expect(errors.some((e) => e instanceof ConnectionError)).toBe(true);
     expect(received.length).toBe(total);
     expectExactly(received, delivered);
-    console.log(`replica loss: killed pid ${killedPid} after ${received.length >= 100 ? "100+" : "?"} events; ${feed.stats.duplicatesDropped} resent events dropped; connections: ${connectedTo.join(" → ")}`);
+    console.log(`replica loss: killed pid ${killedPid} (its feed had ${receivedAtKill} of ${total} events, the rest still being delivered); ${feed.stats.duplicatesDropped} resent events dropped; connections: ${connectedTo.join(" → ")}`);
     await feed.close();
   }, 120_000);
 });
