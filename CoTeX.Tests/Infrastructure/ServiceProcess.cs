@@ -20,6 +20,9 @@ public sealed class ServiceProcess : IAsyncDisposable
     public Uri Url { get; }
     public bool HasExited => _process.HasExited;
 
+    /// <summary>The process id (for a test that hands it to another program, which kills it).</summary>
+    public int Id => _process.Id;
+
     /// <summary>Every line the process wrote to stdout and stderr so far (its JSON logs).</summary>
     public IReadOnlyList<string> Output => _process.Output;
 
