@@ -7,7 +7,7 @@
 //   Auth__JwtSecret          the services' JWT secret, which DevTools signs tokens with
 //   COTEX_BROWSER_ORIGIN     an origin in the services' CORS allowlist (Cors:AllowedOrigins) the browser test serves its page from
 //   COTEX_CHROMIUM           Chromium's executable (default /usr/bin/chromium)
-//   COTEX_GITHUB_PAYLOADS    real GitHub payloads (default ../../CoTeX.Tests/TestData/github-payloads)
+//   COTEX_GITHUB_PAYLOADS    real GitHub payloads (default ../../CoTeX.Testing/TestData/github-payloads)
 import { execFile, spawn } from "node:child_process";
 import { createHmac, randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
@@ -47,7 +47,7 @@ export const system = {
     return process.env.COTEX_CHROMIUM || "/usr/bin/chromium";
   },
   get payloads() {
-    return process.env.COTEX_GITHUB_PAYLOADS || join(packageRoot, "..", "..", "CoTeX.Tests", "TestData", "github-payloads");
+    return process.env.COTEX_GITHUB_PAYLOADS || join(packageRoot, "..", "..", "CoTeX.Testing", "TestData", "github-payloads");
   },
 };
 
@@ -95,7 +95,7 @@ export function sign(secret: string, body: Buffer): string {
   return `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
 }
 
-/** A real GitHub payload (octokit/webhooks' examples in CoTeX.Tests/TestData), re-targeted at `fullName`. */
+/** A real GitHub payload (octokit/webhooks' examples in CoTeX.Testing/TestData), re-targeted at `fullName`. */
 export async function payload(relativePath: string, fullName: string): Promise<Buffer> {
   const json = JSON.parse(await readFile(join(system.payloads, relativePath), "utf8"));
   if (json.repository && typeof json.repository === "object") {
