@@ -43,15 +43,12 @@ public static class TestServers
 
 /// <summary>
 /// The Postgres of a <see cref="LocalServers"/>: databases for tests, and an outage on demand (a fast shutdown and a
-/// start, through the orchestrator as the dashboard does them). Disposing stops the servers when they are its own.
+/// start, through the orchestrator as the dashboard does them).
 /// </summary>
-public sealed class PostgresServer(LocalServers servers, bool owned) : IAsyncDisposable
+public sealed class PostgresServer(LocalServers servers)
 {
     /// <summary>Where this machine's Postgres tools are (pg_dump, pg_controldata).</summary>
     public static string BinDirectory { get; } = FindBinDir();
-
-    /// <summary>A private Postgres (with a Redis beside it), for a test that breaks it.</summary>
-    public static async Task<PostgresServer> StartNewAsync() => new(await TestServers.StartAsync(), owned: true);
 
     public string ConnectionString(string database = "postgres") => servers.PostgresConnectionString(database);
 
@@ -70,8 +67,6 @@ public sealed class PostgresServer(LocalServers servers, bool owned) : IAsyncDis
 
     public Task StartAsync() => servers.StartAsync(LocalInfrastructure.Postgres);
 
-    public ValueTask DisposeAsync() => owned ? TestServers.StopAsync(servers) : ValueTask.CompletedTask;
-
     private static string FindBinDir()
     {
         var fromEnvironment = Environment.GetEnvironmentVariable("COTEX_PG_BIN");
@@ -87,13 +82,10 @@ public sealed class PostgresServer(LocalServers servers, bool owned) : IAsyncDis
 
 /// <summary>
 /// The Redis of a <see cref="LocalServers"/>, with the faults a test needs: a crash (SIGKILL), a stall (SIGSTOP: the
-/// connections stay open and nothing answers), and a start again. Disposing stops the servers when they are its own.
+/// connections stay open and nothing answers), and a start again.
 /// </summary>
-public sealed class RedisServer(LocalServers servers, bool owned) : IAsyncDisposable
+public sealed class RedisServer(LocalServers servers)
 {
-    /// <summary>A private Redis (with a Postgres beside it), for a test that breaks it or needs counts of its own.</summary>
-    public static async Task<RedisServer> StartNewAsync() => new(await TestServers.StartAsync(), owned: true);
-
     public int Port => servers.Options.RedisPort;
     public string ConnectionString => servers.RedisConnectionString;
 
@@ -120,6 +112,27 @@ public sealed class RedisServer(LocalServers servers, bool owned) : IAsyncDispos
         ChildProcess.Signal(servers.ProcessIdOf(LocalInfrastructure.Redis), signal);
         return Task.CompletedTask;
     }
+}
 
-    public ValueTask DisposeAsync() => owned ? TestServers.StopAsync(servers) : ValueTask.CompletedTask;
+/// <summary>
+/// A Postgres and a Redis of a test's own, for a test that breaks one of them or needs counts of its own (one
+/// orchestrator for both); stopped and their folder removed when disposed.
+/// </summary>
+public sealed class PrivateServers : IAsyncDisposable
+{
+    private readonly LocalServers _servers;
+
+    private PrivateServers(LocalServers servers)
+    {
+        _servers = servers;
+        Postgres = new PostgresServer(servers);
+        Redis = new RedisServer(servers);
+    }
+
+    public PostgresServer Postgres { get; }
+    public RedisServer Redis { get; }
+
+    public static async Task<PrivateServers> StartAsync() => new(await TestServers.StartAsync());
+
+    public ValueTask DisposeAsync() => TestServers.StopAsync(_servers);
 }

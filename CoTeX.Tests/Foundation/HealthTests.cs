@@ -36,7 +36,8 @@ public sealed class HealthTests(TestInfrastructure infra)
     [Fact]
     public async Task Health_is_503_naming_postgres_while_it_is_down_and_healthy_again_when_it_returns()
     {
-        await using var postgres = await PostgresServer.StartNewAsync();
+        await using var servers = await PrivateServers.StartAsync();
+        var postgres = servers.Postgres;
         var db = await postgres.CreateDatabaseAsync("cotexdb");
         await TestInfrastructure.MigrateAsync(db);
         await using var host = ServiceHost<api::Program>.Create(db, infra.Redis.ConnectionString);
@@ -83,7 +84,8 @@ public sealed class HealthTests(TestInfrastructure infra)
     public async Task Health_is_503_naming_redis_while_it_is_down()
     {
         var db = await infra.CreateMigratedDatabaseAsync();
-        await using var redis = await RedisServer.StartNewAsync();
+        await using var servers = await PrivateServers.StartAsync();
+        var redis = servers.Redis;
         await using var host = ServiceHost<realtime::Program>.Create(db, redis.ConnectionString);
         var client = host.CreateClient();
         (await GetHealthAsync(client, "/health")).Status.Should().Be(HttpStatusCode.OK);

@@ -15,7 +15,8 @@ public sealed class DatabaseBlipTests(TestInfrastructure infra)
     [Fact]
     public async Task A_fast_postgres_restart_during_a_steady_stream_answers_every_delivery_2xx_and_stores_each_once()
     {
-        await using var postgres = await PostgresServer.StartNewAsync();
+        await using var servers = await PrivateServers.StartAsync();
+        var postgres = servers.Postgres;
         var db = await postgres.CreateDatabaseAsync("cotexdb");
         await TestInfrastructure.MigrateAsync(db);
         await using var app = await ApiApp.StartAsync(infra, new() { ["RateLimiting:Enabled"] = "false" }, db);
@@ -50,7 +51,8 @@ public sealed class DatabaseBlipTests(TestInfrastructure infra)
     [Fact]
     public async Task A_database_that_stays_away_answers_503_with_retry_after_before_githubs_ten_seconds()
     {
-        await using var postgres = await PostgresServer.StartNewAsync();
+        await using var servers = await PrivateServers.StartAsync();
+        var postgres = servers.Postgres;
         var db = await postgres.CreateDatabaseAsync("cotexdb");
         await TestInfrastructure.MigrateAsync(db);
         await using var app = await ApiApp.StartAsync(infra, new() { ["RateLimiting:Enabled"] = "false" }, db);

@@ -286,7 +286,8 @@ public sealed class WebhookReceiverTests(TestInfrastructure infra)
     [Fact]
     public async Task Webhook_while_postgres_is_down_is_503_with_retry_after_and_the_redelivery_is_stored_once()
     {
-        await using var postgres = await PostgresServer.StartNewAsync();
+        await using var servers = await PrivateServers.StartAsync();
+        var postgres = servers.Postgres;
         var db = await postgres.CreateDatabaseAsync("cotexdb");
         await TestInfrastructure.MigrateAsync(db);
         await using var app = await ApiApp.StartAsync(infra, databaseConnectionString: db);

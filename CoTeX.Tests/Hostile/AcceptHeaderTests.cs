@@ -30,7 +30,8 @@ public sealed class AcceptHeaderTests(TestInfrastructure infra)
     [Fact]
     public async Task A_database_outage_answers_503_with_retry_after_to_a_browser()
     {
-        await using var postgres = await PostgresServer.StartNewAsync();
+        await using var servers = await PrivateServers.StartAsync();
+        var postgres = servers.Postgres;
         var db = await postgres.CreateDatabaseAsync("cotexdb");
         await TestInfrastructure.MigrateAsync(db);
         await using var app = await ApiApp.StartAsync(infra, databaseConnectionString: db);

@@ -17,10 +17,11 @@ public sealed class FaultsUnderLoadTests(TestInfrastructure infra)
     [Fact]
     public async Task Acked_equals_stored_equals_delivered_through_postgres_redis_and_replica_failures()
     {
-        await using var postgres = await PostgresServer.StartNewAsync();
+        await using var servers = await PrivateServers.StartAsync();
+        var postgres = servers.Postgres;
         var db = await postgres.CreateDatabaseAsync("cotexdb");
         await TestInfrastructure.MigrateAsync(db);
-        await using var redis = await RedisServer.StartNewAsync();
+        var redis = servers.Redis;
         await using var cluster = await RealtimeCluster.StartAsync(infra, redis.ConnectionString, databaseConnectionString: db,
             apiSettings: new() { ["RateLimiting:Enabled"] = "false" });
         var (userId, repo) = await cluster.NewUserWithRepoAsync();

@@ -148,7 +148,8 @@ public sealed class UnsignedFloodTests(TestInfrastructure infra)
     [Fact]
     public async Task The_per_address_limit_answers_429_to_a_stranger_on_every_receiver_and_never_limits_an_address_in_the_ranges()
     {
-        await using var redis = await RedisServer.StartNewAsync(); // counts of its own: other tests also send from loopback
+        await using var servers = await PrivateServers.StartAsync();
+        var redis = servers.Redis; // counts of its own: other tests also send from loopback
         await using var app = await ApiApp.StartAsync(infra, new()
         {
             ["ConnectionStrings:redis"] = redis.ConnectionString,
@@ -193,7 +194,8 @@ public sealed class UnsignedFloodTests(TestInfrastructure infra)
     public async Task Behind_a_trusted_proxy_the_address_it_forwards_counts_and_a_forged_forwarded_address_does_not()
     {
         const string gitHubHook = "140.82.112.5"; // inside GitHub's published hooks ranges
-        await using var redis = await RedisServer.StartNewAsync();
+        await using var servers = await PrivateServers.StartAsync();
+        var redis = servers.Redis;
         await using var app = await ApiApp.StartAsync(infra, new()
         {
             ["ConnectionStrings:redis"] = redis.ConnectionString,

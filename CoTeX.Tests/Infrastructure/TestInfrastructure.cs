@@ -23,8 +23,8 @@ public sealed class TestInfrastructure : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         _servers = await TestServers.StartAsync();
-        Postgres = new PostgresServer(_servers, owned: false);
-        Redis = new RedisServer(_servers, owned: false);
+        Postgres = new PostgresServer(_servers);
+        Redis = new RedisServer(_servers);
     }
 
     /// <summary>A new database on the shared server with every migration applied.</summary>

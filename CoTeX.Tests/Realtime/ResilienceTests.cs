@@ -12,7 +12,8 @@ public sealed class ResilienceTests(TestInfrastructure infra)
     [Fact]
     public async Task Killing_and_restarting_redis_mid_stream_leaves_every_client_with_the_complete_set()
     {
-        await using var redis = await RedisServer.StartNewAsync();
+        await using var servers = await PrivateServers.StartAsync();
+        var redis = servers.Redis;
         await using var cluster = await RealtimeCluster.StartAsync(infra, redis.ConnectionString);
         var (userId, repo) = await cluster.NewUserWithRepoAsync();
         var clients = new[]
@@ -42,7 +43,8 @@ public sealed class ResilienceTests(TestInfrastructure infra)
     public async Task A_replica_outlives_redis_stalling_past_its_command_timeout_and_delivers_afterwards()
     {
         // Short timeouts so the stall outlasts them quickly; the replica's heartbeat to Redis runs every 5 s.
-        await using var redis = await RedisServer.StartNewAsync();
+        await using var servers = await PrivateServers.StartAsync();
+        var redis = servers.Redis;
         await using var cluster = await RealtimeCluster.StartAsync(infra, $"{redis.ConnectionString},asyncTimeout=1000,syncTimeout=1000", replicas: 1);
         var (userId, repo) = await cluster.NewUserWithRepoAsync();
         var client = await cluster.WatchAsync(userId, 0, cluster.ReplicaUrls[0]);
