@@ -1,6 +1,8 @@
 using CoTeX.AppHost.Infrastructure;
 using CoTeX.DevTools;
+using CoTeX.Shared.Data;
 using FluentAssertions;
+using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 
 namespace CoTeX.Tests.Infrastructure;
@@ -61,6 +63,21 @@ public sealed class PostgresServer(LocalServers servers)
         await using var command = new NpgsqlCommand($"create database \"{name}\"", connection);
         await command.ExecuteNonQueryAsync();
         return ConnectionString(name);
+    }
+
+    /// <summary>A new database with every migration applied (the migration step's own code); its connection string.</summary>
+    public async Task<string> CreateMigratedDatabaseAsync(string? name = null)
+    {
+        var connectionString = await CreateDatabaseAsync(name);
+        await MigrateAsync(connectionString);
+        return connectionString;
+    }
+
+    /// <summary>Runs the migrations on a database, as the migration step does; the versioned scripts it applied.</summary>
+    public static async Task<IReadOnlyList<string>> MigrateAsync(string connectionString)
+    {
+        await using var dataSource = NpgsqlDataSource.Create(connectionString);
+        return await new DatabaseMigrator(dataSource, NullLoggerFactory.Instance).MigrateAsync();
     }
 
     public Task StopAsync() => servers.StopAsync(LocalInfrastructure.Postgres);

@@ -38,8 +38,7 @@ public sealed class HealthTests(TestInfrastructure infra)
     {
         await using var servers = await PrivateServers.StartAsync();
         var postgres = servers.Postgres;
-        var db = await postgres.CreateDatabaseAsync("cotexdb");
-        await TestInfrastructure.MigrateAsync(db);
+        var db = await postgres.CreateMigratedDatabaseAsync("cotexdb");
         await using var host = ServiceHost<api::Program>.Create(db, infra.Redis.ConnectionString);
         var client = host.CreateClient();
         (await GetHealthAsync(client, "/health")).Status.Should().Be(HttpStatusCode.OK);

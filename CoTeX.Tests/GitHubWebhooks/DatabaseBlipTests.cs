@@ -17,8 +17,7 @@ public sealed class DatabaseBlipTests(TestInfrastructure infra)
     {
         await using var servers = await PrivateServers.StartAsync();
         var postgres = servers.Postgres;
-        var db = await postgres.CreateDatabaseAsync("cotexdb");
-        await TestInfrastructure.MigrateAsync(db);
+        var db = await postgres.CreateMigratedDatabaseAsync("cotexdb");
         await using var app = await ApiApp.StartAsync(infra, new() { ["RateLimiting:Enabled"] = "false" }, db);
         var repo = await ApiRequests.TrackRepoAsync(app.ClientFor());
         var body = GitHubPayloads.ForRepo("issues/opened.payload.json", repo.FullName);
@@ -53,8 +52,7 @@ public sealed class DatabaseBlipTests(TestInfrastructure infra)
     {
         await using var servers = await PrivateServers.StartAsync();
         var postgres = servers.Postgres;
-        var db = await postgres.CreateDatabaseAsync("cotexdb");
-        await TestInfrastructure.MigrateAsync(db);
+        var db = await postgres.CreateMigratedDatabaseAsync("cotexdb");
         await using var app = await ApiApp.StartAsync(infra, new() { ["RateLimiting:Enabled"] = "false" }, db);
         var repo = await ApiRequests.TrackRepoAsync(app.ClientFor());
         var body = GitHubPayloads.ForRepo("issues/opened.payload.json", repo.FullName);

@@ -288,8 +288,7 @@ public sealed class WebhookReceiverTests(TestInfrastructure infra)
     {
         await using var servers = await PrivateServers.StartAsync();
         var postgres = servers.Postgres;
-        var db = await postgres.CreateDatabaseAsync("cotexdb");
-        await TestInfrastructure.MigrateAsync(db);
+        var db = await postgres.CreateMigratedDatabaseAsync("cotexdb");
         await using var app = await ApiApp.StartAsync(infra, databaseConnectionString: db);
         var repo = await ApiRequests.TrackRepoAsync(app.ClientFor(), Repo);
         var body = GitHubPayloads.ForRepo("push/payload.json", Repo);

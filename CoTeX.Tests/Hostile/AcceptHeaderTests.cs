@@ -32,8 +32,7 @@ public sealed class AcceptHeaderTests(TestInfrastructure infra)
     {
         await using var servers = await PrivateServers.StartAsync();
         var postgres = servers.Postgres;
-        var db = await postgres.CreateDatabaseAsync("cotexdb");
-        await TestInfrastructure.MigrateAsync(db);
+        var db = await postgres.CreateMigratedDatabaseAsync("cotexdb");
         await using var app = await ApiApp.StartAsync(infra, databaseConnectionString: db);
         await postgres.StopAsync();
 

@@ -19,8 +19,7 @@ public sealed class FaultsUnderLoadTests(TestInfrastructure infra)
     {
         await using var servers = await PrivateServers.StartAsync();
         var postgres = servers.Postgres;
-        var db = await postgres.CreateDatabaseAsync("cotexdb");
-        await TestInfrastructure.MigrateAsync(db);
+        var db = await postgres.CreateMigratedDatabaseAsync("cotexdb");
         var redis = servers.Redis;
         await using var cluster = await RealtimeCluster.StartAsync(infra, redis.ConnectionString, databaseConnectionString: db,
             apiSettings: new() { ["RateLimiting:Enabled"] = "false" });

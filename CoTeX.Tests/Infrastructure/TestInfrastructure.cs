@@ -1,8 +1,5 @@
 using CoTeX.AppHost.Infrastructure;
-using CoTeX.Shared.Data;
 using CoTeX.Tests.Infrastructure;
-using Microsoft.Extensions.Logging.Abstractions;
-using Npgsql;
 
 [assembly: AssemblyFixture(typeof(TestInfrastructure))]
 
@@ -28,18 +25,9 @@ public sealed class TestInfrastructure : IAsyncLifetime
     }
 
     /// <summary>A new database on the shared server with every migration applied.</summary>
-    public async Task<string> CreateMigratedDatabaseAsync()
-    {
-        var connectionString = await Postgres.CreateDatabaseAsync();
-        await MigrateAsync(connectionString);
-        return connectionString;
-    }
+    public Task<string> CreateMigratedDatabaseAsync() => Postgres.CreateMigratedDatabaseAsync();
 
-    public static async Task<IReadOnlyList<string>> MigrateAsync(string connectionString)
-    {
-        await using var dataSource = NpgsqlDataSource.Create(connectionString);
-        return await new DatabaseMigrator(dataSource, NullLoggerFactory.Instance).MigrateAsync();
-    }
+    public static Task<IReadOnlyList<string>> MigrateAsync(string connectionString) => PostgresServer.MigrateAsync(connectionString);
 
     // A failed start has already stopped what it started.
     public ValueTask DisposeAsync() => _servers is null ? ValueTask.CompletedTask : TestServers.StopAsync(_servers);
