@@ -1,6 +1,4 @@
 using System.Text.Json.Nodes;
-using CoTeX.DevTools;
-using CoTeX.Tests.Infrastructure;
 
 namespace CoTeX.Tests.AppHost;
 
@@ -15,7 +13,7 @@ public sealed class ManifestTests
     [Fact]
     public async Task The_manifest_has_the_topology_azd_deploys_and_every_secret_is_a_parameter()
     {
-        var resources = (await PublishManifestAsync())["resources"]!.AsObject();
+        var resources = (await PublishedManifest.GetAsync())["resources"]!.AsObject();
 
         resources["postgres"]!["type"]!.GetValue<string>().Should().Be("container.v0");
         resources["redis"]!["type"]!.GetValue<string>().Should().Be("container.v0");
@@ -75,25 +73,4 @@ public sealed class ManifestTests
 
     private static bool IsExternal(JsonNode resource) =>
         resource["bindings"]!.AsObject().Any(binding => binding.Value!["external"]?.GetValue<bool>() == true);
-
-    private static async Task<JsonNode> PublishManifestAsync()
-    {
-        var output = await TestMachine.CreateTempFolderAsync("cotex-manifest");
-        try
-        {
-            var manifest = Path.Combine(output, "aspire-manifest.json");
-            // The test assembly's own configuration (bin/<Configuration>/net10.0), which built the AppHost too.
-            var configuration = new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)).Parent!.Name;
-            await ChildProcess.RunAsync("dotnet",
-            [
-                "run", "--project", Repository.PathOf("CoTeX.AppHost"), "--no-build", "-c", configuration, "--",
-                "--publisher", "manifest", "--output-path", manifest,
-            ], timeout: TimeSpan.FromMinutes(2));
-            return JsonNode.Parse(await File.ReadAllTextAsync(manifest))!;
-        }
-        finally
-        {
-            Directory.Delete(output, recursive: true);
-        }
-    }
 }
