@@ -80,6 +80,21 @@ public sealed record UnsignedFloodResult(int Flooders, double Seconds, int BodyM
 /// <param name="Complete">Both clients received every missed event.</param>
 public sealed record ColdStartResult(string Build, int Missed, double MsToHealthy, double MsFirstCatchUp, double MsSecondCatchUp, bool Complete);
 
+/// <summary>
+/// One busy repository: the same wrk senders all on one repository of one user (<paramref name="OneRepo"/>), then
+/// spread over as many repositories, each of its own user (<paramref name="Spread"/>), in the same run. The machine is
+/// shared, so <paramref name="Ratio"/> (one repo's acks per second over the spread's) is the figure to compare.
+/// </summary>
+public sealed record BusyRepoResult(int Senders, int Repos, BusyRepoRun OneRepo, BusyRepoRun Spread, double Ratio);
+
+/// <param name="DeliveriesPerBatch">Stored events per ingest transaction (events over distinct <c>received_at</c>,
+/// which is the transaction's start time): how well group commit batches this shape.</param>
+public sealed record BusyRepoRun(double Seconds, long Requests, long Errors, double AckedPerSecond, Percentiles AckLatency,
+    double DeliveriesPerBatch, IReadOnlyDictionary<string, double> CpuMsPerWebhook)
+{
+    [JsonIgnore] public IReadOnlyList<double> AckMilliseconds { get; init; } = [];
+}
+
 public static class Scenarios
 {
     private static readonly HttpClient Http = new(new SocketsHttpHandler { MaxConnectionsPerServer = 256 });
@@ -149,6 +164,54 @@ public static class Scenarios
         return new IngestResult(senders, seconds, acked, failed, ackedPerSecond, Percentiles.Of(ackLatencies),
             pgbench.SameTable, Ratio(ackedPerSecond), pgbench.Bare,
             pgbench.Bare > 0 ? ackedPerSecond / pgbench.Bare : 0, sizes, cpuPerWebhook, wrkResult, pgbench.Cpu) { AckMilliseconds = ackLatencies };
+    }
+
+    /// <summary>
+    /// One busy repository (issue 27, item 6): <paramref name="senders"/> wrk connections post signed webhooks as fast
+    /// as they are acked, all to one repository of one user, then the same connections over
+    /// <paramref name="senders"/> repositories of as many users. Warmed up on both shapes first. Null without wrk.
+    /// </summary>
+    public static async Task<BusyRepoResult?> BusyRepoAsync(Topology topology, int senders, TimeSpan duration, TimeSpan warmup)
+    {
+        if (!Wrk.IsInstalled())
+        {
+            return null;
+        }
+        var payloads = Payloads.Load();
+        List<Wrk.Target> TargetsOf(CoTeX.Contracts.CreatedRepo repo) =>
+            payloads.Select(p => new Wrk.Target(repo.Id, p.EventType, Payloads.For(p.Template, repo.FullName), repo.WebhookSecret!)).ToList();
+        var (_, busy) = await topology.NewUserWithRepoAsync("bench/busy-repo");
+        var spread = new List<CoTeX.Contracts.CreatedRepo>();
+        for (var i = 0; i < senders; i++)
+        {
+            spread.Add((await topology.NewUserWithRepoAsync($"bench/busy-spread-{i}")).Repo);
+        }
+        var oneTargets = TargetsOf(busy);
+        var spreadTargets = spread.SelectMany(TargetsOf).ToList();
+
+        var half = TimeSpan.FromSeconds(Math.Max(1, warmup.TotalSeconds / 2));
+        await Wrk.RunAsync(topology.ApiUrl, oneTargets, senders, half);
+        await Wrk.RunAsync(topology.ApiUrl, spreadTargets, senders, half);
+
+        async Task<BusyRepoRun> MeasureAsync(IReadOnlyList<Wrk.Target> targets)
+        {
+            var since = (await RunAsync("psql", [.. Psql(topology), "-At", "-c", "select now()"])).Trim();
+            var cpu = CpuMeter.Start(topology);
+            var run = await Wrk.RunAsync(topology.ApiUrl, targets, senders, duration);
+            var acked = run.Requests - run.Errors;
+            var cpuPerWebhook = cpu.MillisecondsPer(acked);
+            var repoIds = string.Join(",", targets.Select(t => t.RepoId).Distinct());
+            var counts = (await RunAsync("psql", [.. Psql(topology), "-At", "-F", " ", "-c",
+                $"select count(*), count(distinct received_at) from github_events where repo_id = any('{{{repoIds}}}') and received_at >= '{since}'"]))
+                .Trim().Split(' ');
+            var events = long.Parse(counts[0], CultureInfo.InvariantCulture);
+            var batches = long.Parse(counts[1], CultureInfo.InvariantCulture);
+            return new BusyRepoRun(run.Seconds, run.Requests, run.Errors, acked / run.Seconds, run.Latency,
+                batches > 0 ? Math.Round((double)events / batches, 1) : 0, cpuPerWebhook) { AckMilliseconds = run.LatencyMs };
+        }
+        var one = await MeasureAsync(oneTargets);
+        var wide = await MeasureAsync(spreadTargets);
+        return new BusyRepoResult(senders, senders, one, wide, wide.AckedPerSecond > 0 ? Math.Round(one.AckedPerSecond / wide.AckedPerSecond, 2) : 0);
     }
 
     /// <summary>
