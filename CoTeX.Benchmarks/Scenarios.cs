@@ -85,8 +85,12 @@ public sealed record ColdStartResult(string Build, int Missed, double MsToHealth
 /// spread over as many repositories, each of its own user (<paramref name="Spread"/>), in the same run. The machine is
 /// shared, so <paramref name="Ratio"/> (one repo's acks per second over the spread's) is the figure to compare.
 /// </summary>
-public sealed record BusyRepoResult(int Senders, int Repos, BusyRepoRun OneRepo, BusyRepoRun Spread, double Ratio);
+/// <param name="RoundRatios">The ratio in each round (the shapes alternate which goes first), to show the noise.</param>
+public sealed record BusyRepoResult(int Senders, int Repos, int Rounds, BusyRepoRun OneRepo, BusyRepoRun Spread, double Ratio,
+    IReadOnlyList<double> RoundRatios);
 
+/// <param name="Seconds">Summed over the rounds, as are the requests, errors and CPU; the latency percentiles are
+/// those of wrk's distributions of every round pooled.</param>
 /// <param name="DeliveriesPerBatch">Stored events per ingest transaction (events over distinct <c>received_at</c>,
 /// which is the transaction's start time): how well group commit batches this shape.</param>
 public sealed record BusyRepoRun(double Seconds, long Requests, long Errors, double AckedPerSecond, Percentiles AckLatency,
@@ -169,9 +173,11 @@ public static class Scenarios
     /// <summary>
     /// One busy repository (issue 27, item 6): <paramref name="senders"/> wrk connections post signed webhooks as fast
     /// as they are acked, all to one repository of one user, then the same connections over
-    /// <paramref name="senders"/> repositories of as many users. Warmed up on both shapes first. Null without wrk.
+    /// <paramref name="senders"/> repositories of as many users. Warmed up on both shapes first, then
+    /// <paramref name="rounds"/> rounds of <paramref name="duration"/> per shape, the first shape alternating, so that
+    /// neither is always measured while the other's checkpoint or a neighbour's build runs. Null without wrk.
     /// </summary>
-    public static async Task<BusyRepoResult?> BusyRepoAsync(Topology topology, int senders, TimeSpan duration, TimeSpan warmup)
+    public static async Task<BusyRepoResult?> BusyRepoAsync(Topology topology, int senders, TimeSpan duration, TimeSpan warmup, int rounds)
     {
         if (!Wrk.IsInstalled())
         {
@@ -193,7 +199,7 @@ public static class Scenarios
         await Wrk.RunAsync(topology.ApiUrl, oneTargets, senders, half);
         await Wrk.RunAsync(topology.ApiUrl, spreadTargets, senders, half);
 
-        async Task<BusyRepoRun> MeasureAsync(IReadOnlyList<Wrk.Target> targets)
+        async Task<(Wrk.Run Run, long Events, long Batches, IReadOnlyDictionary<string, double> Cpu)> MeasureAsync(IReadOnlyList<Wrk.Target> targets)
         {
             var since = (await RunAsync("psql", [.. Psql(topology), "-At", "-c", "select now()"])).Trim();
             var cpu = CpuMeter.Start(topology);
@@ -204,14 +210,46 @@ public static class Scenarios
             var counts = (await RunAsync("psql", [.. Psql(topology), "-At", "-F", " ", "-c",
                 $"select count(*), count(distinct received_at) from github_events where repo_id = any('{{{repoIds}}}') and received_at >= '{since}'"]))
                 .Trim().Split(' ');
-            var events = long.Parse(counts[0], CultureInfo.InvariantCulture);
-            var batches = long.Parse(counts[1], CultureInfo.InvariantCulture);
-            return new BusyRepoRun(run.Seconds, run.Requests, run.Errors, acked / run.Seconds, run.Latency,
-                batches > 0 ? Math.Round((double)events / batches, 1) : 0, cpuPerWebhook) { AckMilliseconds = run.LatencyMs };
+            return (run, long.Parse(counts[0], CultureInfo.InvariantCulture), long.Parse(counts[1], CultureInfo.InvariantCulture), cpuPerWebhook);
         }
-        var one = await MeasureAsync(oneTargets);
-        var wide = await MeasureAsync(spreadTargets);
-        return new BusyRepoResult(senders, senders, one, wide, wide.AckedPerSecond > 0 ? Math.Round(one.AckedPerSecond / wide.AckedPerSecond, 2) : 0);
+        var oneRuns = new List<(Wrk.Run Run, long Events, long Batches, IReadOnlyDictionary<string, double> Cpu)>();
+        var spreadRuns = new List<(Wrk.Run Run, long Events, long Batches, IReadOnlyDictionary<string, double> Cpu)>();
+        var roundRatios = new List<double>();
+        for (var round = 0; round < rounds; round++)
+        {
+            if (round % 2 == 0)
+            {
+                oneRuns.Add(await MeasureAsync(oneTargets));
+                spreadRuns.Add(await MeasureAsync(spreadTargets));
+            }
+            else
+            {
+                spreadRuns.Add(await MeasureAsync(spreadTargets));
+                oneRuns.Add(await MeasureAsync(oneTargets));
+            }
+            roundRatios.Add(Math.Round(Rate(oneRuns[^1].Run) / Math.Max(1, Rate(spreadRuns[^1].Run)), 2));
+        }
+        var one = Combine(oneRuns);
+        var wide = Combine(spreadRuns);
+        return new BusyRepoResult(senders, senders, rounds, one, wide,
+            wide.AckedPerSecond > 0 ? Math.Round(one.AckedPerSecond / wide.AckedPerSecond, 2) : 0, roundRatios);
+
+        static double Rate(Wrk.Run run) => (run.Requests - run.Errors) / run.Seconds;
+
+        static BusyRepoRun Combine(List<(Wrk.Run Run, long Events, long Batches, IReadOnlyDictionary<string, double> Cpu)> runs)
+        {
+            var seconds = runs.Sum(r => r.Run.Seconds);
+            var acked = runs.Sum(r => r.Run.Requests - r.Run.Errors);
+            var pooled = runs.SelectMany(r => r.Run.LatencyMs).ToArray();
+            var latency = runs.Count == 1 ? runs[0].Run.Latency : Percentiles.Of(pooled) with { Max = runs.Max(r => r.Run.Latency.Max) };
+            var events = runs.Sum(r => r.Events);
+            var batches = runs.Sum(r => r.Batches);
+            // CPU per webhook of each round, weighted by its acks.
+            var cpu = runs.SelectMany(r => r.Cpu.Select(kv => (kv.Key, Ms: kv.Value * (r.Run.Requests - r.Run.Errors))))
+                .GroupBy(x => x.Key).ToDictionary(g => g.Key, g => Math.Round(g.Sum(x => x.Ms) / Math.Max(1, acked), 3));
+            return new BusyRepoRun(seconds, runs.Sum(r => r.Run.Requests), runs.Sum(r => r.Run.Errors), acked / seconds, latency,
+                batches > 0 ? Math.Round((double)events / batches, 1) : 0, cpu) { AckMilliseconds = runs.Count == 1 ? runs[0].Run.LatencyMs : [.. pooled.Order()] };
+        }
     }
 
     /// <summary>
