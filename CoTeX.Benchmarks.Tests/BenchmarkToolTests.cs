@@ -46,6 +46,19 @@ public sealed class BenchmarkToolTests
                 ingest.GetProperty("wrk").GetProperty("errors").GetInt64().Should().Be(0, log);
             }
             ingest.GetProperty("pgbenchCpuMsPerInsert").GetProperty("postgres").GetDouble().Should().BePositive(log);
+            if (results.TryGetProperty("busyRepo", out var busy)) // wrk is installed
+            {
+                foreach (var shape in new[] { "oneRepo", "spread" })
+                {
+                    busy.GetProperty(shape).GetProperty("requests").GetInt64().Should().BePositive(log);
+                    busy.GetProperty(shape).GetProperty("errors").GetInt64().Should().Be(0, log);
+                    busy.GetProperty(shape).GetProperty("deliveriesPerBatch").GetDouble().Should().BePositive(log);
+                }
+            }
+            else
+            {
+                log.Should().Contain("busy repo: skipped");
+            }
             var connections = results.GetProperty("connections");
             connections.GetProperty("connections").GetInt32().Should().Be(100, log);
             if (connections.GetProperty("liveKbPerConnection").ValueKind != JsonValueKind.Null) // the heap walk worked

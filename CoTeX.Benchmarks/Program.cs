@@ -6,7 +6,7 @@ using CoTeX.Benchmarks;
 
 // Benchmarks for CoTeX on a topology of its own (Topology.cs: Release builds, no orchestrator proxies). Writes a
 // Markdown and a JSON report.
-//   dotnet run -c Release --project CoTeX.Benchmarks -- [--quick] [--scenarios ingest,e2e,connections,catchup,coldstart,unsigned-flood] ...
+//   dotnet run -c Release --project CoTeX.Benchmarks -- [--quick] [--scenarios ingest,e2e,connections,catchup,coldstart,unsigned-flood,busy-repo] ...
 
 // The connections scenario walks a replica's heap in a child process (HeapSnapshots): this is that child.
 if (args is [HeapSnapshots.Verb, var walkPid])
@@ -15,7 +15,7 @@ if (args is [HeapSnapshots.Verb, var walkPid])
 }
 
 var quick = new Option<bool>("--quick") { Description = "Run every scenario briefly (proves the tool works; numbers mean little)." };
-var scenarios = new Option<string>("--scenarios") { DefaultValueFactory = _ => "ingest,e2e,connections,catchup,coldstart,unsigned-flood", Description = "Comma-separated." };
+var scenarios = new Option<string>("--scenarios") { DefaultValueFactory = _ => "ingest,e2e,connections,catchup,coldstart,unsigned-flood,busy-repo", Description = "Comma-separated." };
 var flooders = new Option<int>("--flooders") { DefaultValueFactory = _ => 16, Description = "Unsigned flood: concurrent strangers posting 25 MB bodies." };
 var senders = new Option<int>("--senders") { DefaultValueFactory = _ => 32, Description = "Ingest: concurrent webhook senders (and pgbench clients)." };
 var seconds = new Option<int>("--seconds") { DefaultValueFactory = _ => 20, Description = "Ingest and end-to-end: duration." };
@@ -26,12 +26,14 @@ var clientsPerUser = new Option<int>("--clients-per-user") { DefaultValueFactory
 var rate = new Option<int>("--rate") { DefaultValueFactory = _ => 1000, Description = "End-to-end: webhooks per second." };
 var connections = new Option<int>("--connections") { DefaultValueFactory = _ => 10_000, Description = "Connections: idle clients on one replica." };
 var missed = new Option<int>("--missed") { DefaultValueFactory = _ => 10_000, Description = "Catch-up: events the client missed." };
+var busySenders = new Option<int>("--busy-senders") { DefaultValueFactory = _ => 16, Description = "Busy repo: wrk connections, all on one repo of one user, then over as many repos of as many users." };
+var busyRounds = new Option<int>("--busy-rounds") { DefaultValueFactory = _ => 3, Description = "Busy repo: rounds of --seconds per shape, which shape goes first alternating." };
 var basePort = new Option<int>("--base-port") { DefaultValueFactory = _ => 6180, Description = "Ports of the topology: Api, Realtime ×2, Worker from here; Postgres +100, Redis +101." };
 var dataDir = new Option<DirectoryInfo?>("--data") { Description = "Folder for the topology's Postgres, Redis and logs, emptied first (default .data/bench in the repo)." };
 var set = new Option<string[]>("--set") { AllowMultipleArgumentsPerToken = true, Description = "Service settings as NAME=VALUE environment variables (e.g. GitHub__IngestWriters=2), for every service." };
 var output = new Option<DirectoryInfo?>("--out") { Description = "Report folder (default docs/benchmarks in the repo, artifacts/benchmarks with --quick): report.md, report.json and the charts." };
 
-var root = new RootCommand("CoTeX benchmarks") { quick, scenarios, senders, seconds, warmup, repos, clients, clientsPerUser, rate, connections, missed, flooders, basePort, dataDir, set, output };
+var root = new RootCommand("CoTeX benchmarks") { quick, scenarios, senders, seconds, warmup, repos, clients, clientsPerUser, rate, connections, missed, flooders, busySenders, busyRounds, basePort, dataDir, set, output };
 root.SetAction(async (parse, cancellationToken) =>
 {
     var isQuick = parse.GetValue(quick);
@@ -48,6 +50,8 @@ root.SetAction(async (parse, cancellationToken) =>
         ["connections"] = isQuick ? 100 : parse.GetValue(connections),
         ["missed"] = isQuick ? 200 : parse.GetValue(missed),
         ["flooders"] = isQuick ? 4 : parse.GetValue(flooders),
+        ["busySenders"] = isQuick ? 4 : parse.GetValue(busySenders),
+        ["busyRounds"] = isQuick ? 1 : parse.GetValue(busyRounds),
     };
     var serviceSettings = (parse.GetValue(set) ?? []).Select(s => s.Split('=', 2))
         .ToDictionary(p => p[0], p => p.Length == 2 ? p[1] : throw new ArgumentException($"--set takes NAME=VALUE, not '{p[0]}'"));
@@ -118,6 +122,24 @@ root.SetAction(async (parse, cancellationToken) =>
             $"({r.GenuineAcked} acked, {r.GenuineFailed} failed)");
         results["unsignedFlood"] = r;
     }
+    if (selected.Contains("busy-repo"))
+    {
+        if (await Scenarios.BusyRepoAsync(topology, (int)settings["busySenders"], TimeSpan.FromSeconds((int)settings["seconds"]),
+                TimeSpan.FromSeconds((int)settings["warmup"]), (int)settings["busyRounds"]) is { } r)
+        {
+            foreach (var (shape, run) in new[] { ("one repo", r.OneRepo), ($"{r.Repos} repos", r.Spread) })
+            {
+                Console.WriteLine($"busy repo, {r.Senders} senders on {shape}: {run.AckedPerSecond:F0} acked/s ({run.Requests} requests, {run.Errors} errors), " +
+                    $"ack {run.AckLatency}; {run.DeliveriesPerBatch:F1} events per batch; CPU ms per webhook: {Cpu(run.CpuMsPerWebhook)}");
+            }
+            Console.WriteLine($"busy repo: one repo / {r.Repos} repos {r.Ratio:F2} (rounds: {string.Join(", ", r.RoundRatios.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))})");
+            results["busyRepo"] = r;
+        }
+        else
+        {
+            Console.WriteLine("busy repo: skipped (wrk is not installed)");
+        }
+    }
 
     var machine = new Dictionary<string, object>
     {
@@ -176,6 +198,12 @@ static void DrawCharts(string folder, Dictionary<string, object> results)
             $"End-to-end: {e2e.Clients} clients ({e2e.ClientsPerUser} per user), {e2e.AchievedRate:F0} webhooks/s",
             [("webhook sent → client received", e2e.LatencyMilliseconds), ("webhook ack", e2e.AckMilliseconds)]);
     }
+    if (results.GetValueOrDefault("busyRepo") is BusyRepoResult busy)
+    {
+        Charts.Latency(Path.Combine(folder, "busy-repo-latency.png"), $"One busy repository: ack latency, {busy.Senders} wrk senders as fast as acked",
+            [($"one repo of one user ({busy.OneRepo.AckedPerSecond:F0}/s)", busy.OneRepo.AckMilliseconds),
+             ($"{busy.Repos} repos of {busy.Repos} users ({busy.Spread.AckedPerSecond:F0}/s)", busy.Spread.AckMilliseconds)]);
+    }
     var cpu = new List<(string, IReadOnlyDictionary<string, double>)>();
     if (ingest is not null)
     {
@@ -189,6 +217,11 @@ static void DrawCharts(string folder, Dictionary<string, object> results)
     if (e2e is not null)
     {
         cpu.Add(($"end-to-end {e2e.AchievedRate:F0}/s", e2e.CpuMsPerWebhook));
+    }
+    if (results.GetValueOrDefault("busyRepo") is BusyRepoResult b)
+    {
+        cpu.Add(("busy repo: one repo", b.OneRepo.CpuMsPerWebhook));
+        cpu.Add(($"busy repo: {b.Repos} repos", b.Spread.CpuMsPerWebhook));
     }
     if (cpu.Count > 0)
     {
@@ -259,8 +292,17 @@ static string Markdown(Dictionary<string, object> report, Dictionary<string, obj
         md.AppendLine(inv, $"| Unsigned flood ({f.Flooders} strangers x {f.BodyMb} MB, {f.FloodMbOffered:F0} MB offered in {f.Seconds:F0} s; answers {string.Join(", ", f.FloodAnswers.Select(a => $"{a.Key} {a.Value}"))}) | Api RSS {f.RssQuietMb} MB quiet, **{f.RssPeakMb} MB** peak; budget {f.BudgetMb} MB ({f.BudgetOutsideMb} MB outside the ranges) | peak ≤ 512 MB |");
         md.AppendLine(inv, $"| Unsigned flood: GitHub's signed deliveries, {f.GenuinePerSecond}/s, ack | quiet {f.GenuineQuiet}; **during the flood {f.GenuineFlood}**; {f.GenuineFailed} failed | < 10 s, none failed |");
     }
+    if (results.GetValueOrDefault("busyRepo") is BusyRepoResult busy)
+    {
+        foreach (var (shape, run) in new[] { ("all on one repo of one user", busy.OneRepo), ($"over {busy.Repos} repos of {busy.Repos} users", busy.Spread) })
+        {
+            md.AppendLine(inv, $"| Busy repo: {busy.Senders} wrk senders {shape} ({run.Seconds:F0} s) | {run.AckedPerSecond:F0} acked/s, ack {run.AckLatency}; {run.Errors} errors; {run.DeliveriesPerBatch:F1} events per batch | |");
+            md.AppendLine(inv, $"| Busy repo, {shape}: CPU ms per acked webhook | {Cpu(run.CpuMsPerWebhook)} | |");
+        }
+        md.AppendLine(inv, $"| Busy repo: one repo / {busy.Repos} repos ({busy.Rounds} rounds, each shape first in turn; by round {string.Join(", ", busy.RoundRatios.Select(x => x.ToString("F2", inv)))}) | **{busy.Ratio:F2}** | ≥ 0.9 |");
+    }
     md.AppendLine();
-    foreach (var chart in new[] { "ingest-latency.png", "e2e-latency.png", "cpu.png" }.Where(c => File.Exists(Path.Combine(folder, c))))
+    foreach (var chart in new[] { "ingest-latency.png", "e2e-latency.png", "busy-repo-latency.png", "cpu.png" }.Where(c => File.Exists(Path.Combine(folder, c))))
     {
         md.AppendLine(inv, $"![{chart}]({chart})");
     }

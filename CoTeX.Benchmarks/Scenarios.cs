@@ -80,6 +80,25 @@ public sealed record UnsignedFloodResult(int Flooders, double Seconds, int BodyM
 /// <param name="Complete">Both clients received every missed event.</param>
 public sealed record ColdStartResult(string Build, int Missed, double MsToHealthy, double MsFirstCatchUp, double MsSecondCatchUp, bool Complete);
 
+/// <summary>
+/// One busy repository: the same wrk senders all on one repository of one user (<paramref name="OneRepo"/>), then
+/// spread over as many repositories, each of its own user (<paramref name="Spread"/>), in the same run. The machine is
+/// shared, so <paramref name="Ratio"/> (one repo's acks per second over the spread's) is the figure to compare.
+/// </summary>
+/// <param name="RoundRatios">The ratio in each round (the shapes alternate which goes first), to show the noise.</param>
+public sealed record BusyRepoResult(int Senders, int Repos, int Rounds, BusyRepoRun OneRepo, BusyRepoRun Spread, double Ratio,
+    IReadOnlyList<double> RoundRatios);
+
+/// <param name="Seconds">Summed over the rounds, as are the requests, errors and CPU; the latency percentiles are
+/// those of wrk's distributions of every round pooled.</param>
+/// <param name="DeliveriesPerBatch">Stored events per ingest transaction (events over distinct <c>received_at</c>,
+/// which is the transaction's start time): how well group commit batches this shape.</param>
+public sealed record BusyRepoRun(double Seconds, long Requests, long Errors, double AckedPerSecond, Percentiles AckLatency,
+    double DeliveriesPerBatch, IReadOnlyDictionary<string, double> CpuMsPerWebhook)
+{
+    [JsonIgnore] public IReadOnlyList<double> AckMilliseconds { get; init; } = [];
+}
+
 public static class Scenarios
 {
     private static readonly HttpClient Http = new(new SocketsHttpHandler { MaxConnectionsPerServer = 256 });
@@ -149,6 +168,88 @@ public static class Scenarios
         return new IngestResult(senders, seconds, acked, failed, ackedPerSecond, Percentiles.Of(ackLatencies),
             pgbench.SameTable, Ratio(ackedPerSecond), pgbench.Bare,
             pgbench.Bare > 0 ? ackedPerSecond / pgbench.Bare : 0, sizes, cpuPerWebhook, wrkResult, pgbench.Cpu) { AckMilliseconds = ackLatencies };
+    }
+
+    /// <summary>
+    /// One busy repository (issue 27, item 6): <paramref name="senders"/> wrk connections post signed webhooks as fast
+    /// as they are acked, all to one repository of one user, then the same connections over
+    /// <paramref name="senders"/> repositories of as many users. Warmed up on both shapes first, then
+    /// <paramref name="rounds"/> rounds of <paramref name="duration"/> per shape, the first shape alternating, so that
+    /// neither is always measured while the other's checkpoint or a neighbour's build runs. Null without wrk.
+    /// </summary>
+    public static async Task<BusyRepoResult?> BusyRepoAsync(Topology topology, int senders, TimeSpan duration, TimeSpan warmup, int rounds)
+    {
+        if (!Wrk.IsInstalled())
+        {
+            return null;
+        }
+        var payloads = Payloads.Load();
+        List<Wrk.Target> TargetsOf(CoTeX.Contracts.CreatedRepo repo) =>
+            payloads.Select(p => new Wrk.Target(repo.Id, p.EventType, Payloads.For(p.Template, repo.FullName), repo.WebhookSecret!)).ToList();
+        var (_, busy) = await topology.NewUserWithRepoAsync("bench/busy-repo");
+        var spread = new List<CoTeX.Contracts.CreatedRepo>();
+        for (var i = 0; i < senders; i++)
+        {
+            spread.Add((await topology.NewUserWithRepoAsync($"bench/busy-spread-{i}")).Repo);
+        }
+        var oneTargets = TargetsOf(busy);
+        var spreadTargets = spread.SelectMany(TargetsOf).ToList();
+
+        var half = TimeSpan.FromSeconds(Math.Max(1, warmup.TotalSeconds / 2));
+        await Wrk.RunAsync(topology.ApiUrl, oneTargets, senders, half);
+        await Wrk.RunAsync(topology.ApiUrl, spreadTargets, senders, half);
+
+        async Task<(Wrk.Run Run, long Events, long Batches, IReadOnlyDictionary<string, double> Cpu)> MeasureAsync(IReadOnlyList<Wrk.Target> targets)
+        {
+            var since = (await RunAsync("psql", [.. Psql(topology), "-At", "-c", "select now()"])).Trim();
+            var cpu = CpuMeter.Start(topology);
+            var run = await Wrk.RunAsync(topology.ApiUrl, targets, senders, duration);
+            var acked = run.Requests - run.Errors;
+            var cpuPerWebhook = cpu.MillisecondsPer(acked);
+            var repoIds = string.Join(",", targets.Select(t => t.RepoId).Distinct());
+            var counts = (await RunAsync("psql", [.. Psql(topology), "-At", "-F", " ", "-c",
+                $"select count(*), count(distinct received_at) from github_events where repo_id = any('{{{repoIds}}}') and received_at >= '{since}'"]))
+                .Trim().Split(' ');
+            return (run, long.Parse(counts[0], CultureInfo.InvariantCulture), long.Parse(counts[1], CultureInfo.InvariantCulture), cpuPerWebhook);
+        }
+        var oneRuns = new List<(Wrk.Run Run, long Events, long Batches, IReadOnlyDictionary<string, double> Cpu)>();
+        var spreadRuns = new List<(Wrk.Run Run, long Events, long Batches, IReadOnlyDictionary<string, double> Cpu)>();
+        var roundRatios = new List<double>();
+        for (var round = 0; round < rounds; round++)
+        {
+            if (round % 2 == 0)
+            {
+                oneRuns.Add(await MeasureAsync(oneTargets));
+                spreadRuns.Add(await MeasureAsync(spreadTargets));
+            }
+            else
+            {
+                spreadRuns.Add(await MeasureAsync(spreadTargets));
+                oneRuns.Add(await MeasureAsync(oneTargets));
+            }
+            roundRatios.Add(Math.Round(Rate(oneRuns[^1].Run) / Math.Max(1, Rate(spreadRuns[^1].Run)), 2));
+        }
+        var one = Combine(oneRuns);
+        var wide = Combine(spreadRuns);
+        return new BusyRepoResult(senders, senders, rounds, one, wide,
+            wide.AckedPerSecond > 0 ? Math.Round(one.AckedPerSecond / wide.AckedPerSecond, 2) : 0, roundRatios);
+
+        static double Rate(Wrk.Run run) => (run.Requests - run.Errors) / run.Seconds;
+
+        static BusyRepoRun Combine(List<(Wrk.Run Run, long Events, long Batches, IReadOnlyDictionary<string, double> Cpu)> runs)
+        {
+            var seconds = runs.Sum(r => r.Run.Seconds);
+            var acked = runs.Sum(r => r.Run.Requests - r.Run.Errors);
+            var pooled = runs.SelectMany(r => r.Run.LatencyMs).ToArray();
+            var latency = runs.Count == 1 ? runs[0].Run.Latency : Percentiles.Of(pooled) with { Max = runs.Max(r => r.Run.Latency.Max) };
+            var events = runs.Sum(r => r.Events);
+            var batches = runs.Sum(r => r.Batches);
+            // CPU per webhook of each round, weighted by its acks.
+            var cpu = runs.SelectMany(r => r.Cpu.Select(kv => (kv.Key, Ms: kv.Value * (r.Run.Requests - r.Run.Errors))))
+                .GroupBy(x => x.Key).ToDictionary(g => g.Key, g => Math.Round(g.Sum(x => x.Ms) / Math.Max(1, acked), 3));
+            return new BusyRepoRun(seconds, runs.Sum(r => r.Run.Requests), runs.Sum(r => r.Run.Errors), acked / seconds, latency,
+                batches > 0 ? Math.Round((double)events / batches, 1) : 0, cpu) { AckMilliseconds = runs.Count == 1 ? runs[0].Run.LatencyMs : [.. pooled.Order()] };
+        }
     }
 
     /// <summary>
