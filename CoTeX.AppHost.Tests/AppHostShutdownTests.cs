@@ -54,6 +54,11 @@ public sealed class AppHostShutdownTests
             PostgresPort = TestMachine.FreePort(),
             RedisPort = TestMachine.FreePort(),
         });
+        await Eventually.SucceedsAsync(() => // the orchestrator streams a server's output a moment after it is written
+        {
+            servers.LogsOf(LocalInfrastructure.Postgres).Should().Contain(line => line.Contains("database system is ready to accept connections"));
+            return Task.CompletedTask;
+        }, TimeSpan.FromSeconds(15));
         servers.LogsOf(LocalInfrastructure.Postgres).Should().Contain(line => line.Contains("database system was shut down at"))
             .And.NotContain(line => line.Contains("automatic recovery") || line.Contains("not properly shut down"));
         await using (var connection = await ConnectionMultiplexer.ConnectAsync(servers.RedisConnectionString))

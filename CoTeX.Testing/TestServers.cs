@@ -39,7 +39,19 @@ public static class TestServers
     public static async ValueTask StopAsync(LocalServers servers)
     {
         await servers.DisposeAsync();
-        Directory.Delete(servers.Options.DataDirectory, recursive: true);
+        // A server the orchestrator had to kill may take a moment to let go of its files.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                Directory.Delete(servers.Options.DataDirectory, recursive: true);
+                return;
+            }
+            catch (IOException) when (attempt < 20)
+            {
+                await Task.Delay(500);
+            }
+        }
     }
 }
 

@@ -47,13 +47,13 @@ public sealed class LocalServers : IAsyncDisposable
         builder.AddLocalInfrastructure(options);
         var app = builder.Build();
         var servers = new LocalServers(app, options);
-        servers.KeepLogs(LocalInfrastructure.Postgres);
-        servers.KeepLogs(LocalInfrastructure.Redis);
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(StartTimeout);
             await app.StartAsync(timeout.Token);
+            servers.KeepLogs(LocalInfrastructure.Postgres);
+            servers.KeepLogs(LocalInfrastructure.Redis);
             await servers.WaitUntilHealthyAsync(timeout.Token);
         }
         catch
@@ -99,15 +99,18 @@ public sealed class LocalServers : IAsyncDisposable
     /// <summary>Everything the server (and <c>eng/local-infra.sh</c>) has written so far, from every start.</summary>
     public IReadOnlyList<string> LogsOf(string server) => _logs.TryGetValue(server, out var lines) ? lines.ToArray() : [];
 
+    /// <summary>
+    /// Collects the server's output from its first line on. Once the orchestrator has started it: its logs are kept
+    /// under the instance's id (name-suffix), and the orchestrator streams them from the start to a new watcher.
+    /// </summary>
     private void KeepLogs(string server)
     {
         var lines = _logs.GetOrAdd(server, _ => new ConcurrentQueue<string>());
         var loggers = _app.Services.GetRequiredService<ResourceLoggerService>();
-        // By the resource, not its name: the orchestrator keys an executable's logs by its instance name (name-suffix).
-        var resource = _app.Services.GetRequiredService<DistributedApplicationModel>().Resources.Single(r => r.Name == server);
+        var id = _app.ResourceNotifications.TryGetCurrentState(server, out var state) ? state.ResourceId : server;
         _ = Task.Run(async () =>
         {
-            await foreach (var batch in loggers.WatchAsync(resource))
+            await foreach (var batch in loggers.WatchAsync(id))
             {
                 foreach (var line in batch)
                 {
@@ -134,6 +137,19 @@ public sealed class LocalServers : IAsyncDisposable
     /// <summary>Stops both servers (cleanly where they still run) and the orchestrator.</summary>
     public async ValueTask DisposeAsync()
     {
+        // Each server first, until it has exited (Postgres writes its shutdown checkpoint), so that nothing still
+        // writes to the data folder when this returns; then the orchestrator.
+        foreach (var server in new[] { LocalInfrastructure.Postgres, LocalInfrastructure.Redis })
+        {
+            try
+            {
+                await StopAsync(server);
+            }
+            catch (Exception e) when (e is InvalidOperationException or OperationCanceledException)
+            {
+                // Stopped already (a test stopped or killed it), or it would not stop: the orchestrator kills it below.
+            }
+        }
         try
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));

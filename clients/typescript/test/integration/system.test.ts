@@ -152,20 +152,26 @@ describe("against a running CoTeX", () => {
     // A position from another server (ahead of this user's): the server says Reset instead of sending events.
     const { feed } = watch(user, { fromPosition: 1_000_000, savePosition: (p) => void (saved = p) });
     const items: FeedItem[] = [];
+    let historyRead = false;
+    let savedWhileHandlingReset: number | undefined = -1;
     const reading = (async () => {
       for await (const item of feed) {
         items.push(item);
         if (item.type === "reset") {
+          savedWhileHandlingReset = saved;
           const history: number[] = [];
           for await (const event of user.client.events.all({ limit: 2 })) history.push(event.id);
           expect(history, "the history to reload, newest first").toEqual(stored.map((d) => d.id).reverse());
+          historyRead = true;
         }
         if (items.length === 2) break;
       }
     })();
-    await eventually(() => items.length === 1, "the reset");
+    // The live event is sent once the app has reloaded the history (else the reload could already include it).
+    // (Raced with the reading loop, so a failed history check fails here with its own message.)
+    await Promise.race([eventually(() => items.length === 1 && historyRead, "the reset, and the history reloaded"), reading]);
     expect(items[0]).toMatchObject({ type: "reset", position: stored[2]!.position });
-    expect(saved, "not saved past a reset before the app has handled it").toBeUndefined();
+    expect(savedWhileHandlingReset, "not saved past a reset before the app has handled it").toBeUndefined();
     const live = await deliver(user.repo, "issues", await payload("issues/opened.payload.json", user.repo.fullName));
     await reading;
     expect(items[1]).toMatchObject({ type: "event", event: { id: live.id, position: live.position } });
