@@ -21,19 +21,11 @@ public sealed partial class DeploymentTemplateTests
     public async Task The_committed_infrastructure_is_what_the_manifest_generates()
     {
         var generated = AzdInfrastructure.Generate(await PublishedManifest.GetAsync());
-        if (Environment.GetEnvironmentVariable(WriteSwitch) == "1")
-        {
-            foreach (var (path, content) in generated)
-            {
-                Directory.CreateDirectory(Path.GetDirectoryName(Repository.PathOf(path))!);
-                await File.WriteAllTextAsync(Repository.PathOf(path), content);
-            }
-        }
         foreach (var (path, content) in generated)
         {
-            File.Exists(Repository.PathOf(path)).Should().BeTrue($"azd deploys from {path}; write it with {WriteSwitch}=1");
-            (await File.ReadAllTextAsync(Repository.PathOf(path))).Should().Be(content,
-                $"{path} must be what the AppHost's manifest generates (write it again with {WriteSwitch}=1 and review the diff)");
+            await CheckedInFile.CompareOrWriteAsync(path, content, WriteSwitch, difference => difference.Expected == ""
+                ? $"azd deploys from {path}; write it with {WriteSwitch}=1"
+                : $"{path} must be what the AppHost's manifest generates (diff -u {difference.Path} {difference.ActualPath}; write it again with {WriteSwitch}=1 and review the diff)");
         }
         Directory.GetFiles(Repository.PathOf(AzdInfrastructure.TemplatesFolder), "*.tmpl.yaml")
             .Select(file => $"{AzdInfrastructure.TemplatesFolder}/{Path.GetFileName(file)}")

@@ -159,25 +159,10 @@ public sealed class ClientSchemaTests(TestInfrastructure infra)
         };
     }
 
-    private static async Task CompareOrWriteAsync(string relativePath, string actual)
-    {
-        var path = Repository.PathOf(relativePath);
-        if (Environment.GetEnvironmentVariable(WriteVariable) == "1")
-        {
-            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            await File.WriteAllTextAsync(path, actual);
-            return;
-        }
-        var expected = File.Exists(path) ? await File.ReadAllTextAsync(path) : "";
-        if (actual != expected)
-        {
-            var actualPath = Path.Combine(Path.GetTempPath(), $"cotex-{Guid.NewGuid():N}-{Path.GetFileName(path)}");
-            await File.WriteAllTextAsync(actualPath, actual);
-            Assert.Fail($"""
-                {relativePath} is not what the services say (diff -u {path} {actualPath}).
-                If an endpoint or a contract changed on purpose, regenerate the file and the client's types, and commit them with the change:
-                  {Regenerate}
-                """);
-        }
-    }
+    private static Task CompareOrWriteAsync(string relativePath, string actual) =>
+        CheckedInFile.CompareOrWriteAsync(relativePath, actual, WriteVariable, difference => $"""
+            {relativePath} is not what the services say (diff -u {difference.Path} {difference.ActualPath}).
+            If an endpoint or a contract changed on purpose, regenerate the file and the client's types, and commit them with the change:
+              {Regenerate}
+            """);
 }

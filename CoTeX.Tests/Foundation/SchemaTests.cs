@@ -37,24 +37,12 @@ public sealed class SchemaTests(TestInfrastructure infra)
 
         var actual = Header + await DumpSchemaAsync(db);
 
-        var path = Repository.PathOf(SchemaFile);
-        if (Environment.GetEnvironmentVariable(WriteVariable) == "1")
-        {
-            await File.WriteAllTextAsync(path, actual);
-            return;
-        }
-        var expected = File.Exists(path) ? await File.ReadAllTextAsync(path) : "";
-        if (actual != expected)
-        {
-            var actualPath = Path.Combine(Path.GetTempPath(), $"cotex-schema-{Guid.NewGuid():N}.sql");
-            await File.WriteAllTextAsync(actualPath, actual);
-            Assert.Fail($"""
-                {SchemaFile} is not the schema of a migrated database. {FirstDifference(expected, actual)}
-                The migrated database's schema is in {actualPath} (diff -u {path} {actualPath}).
-                If the migrations or functions changed on purpose, regenerate the file and commit it with them:
-                  {Regenerate}
-                """);
-        }
+        await CheckedInFile.CompareOrWriteAsync(SchemaFile, actual, WriteVariable, difference => $"""
+            {SchemaFile} is not the schema of a migrated database. {FirstDifference(difference.Expected, actual)}
+            The migrated database's schema is in {difference.ActualPath} (diff -u {difference.Path} {difference.ActualPath}).
+            If the migrations or functions changed on purpose, regenerate the file and commit it with them:
+              {Regenerate}
+            """);
     }
 
     [Fact]
