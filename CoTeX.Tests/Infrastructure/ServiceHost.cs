@@ -1,5 +1,8 @@
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace CoTeX.Tests.Infrastructure;
 
@@ -11,6 +14,7 @@ namespace CoTeX.Tests.Infrastructure;
 public sealed class ServiceHost<TProgram> : WebApplicationFactory<TProgram> where TProgram : class
 {
     private readonly Dictionary<string, string?> _settings;
+    private bool _kestrel;
 
     public ServiceHost(Dictionary<string, string?> settings) => _settings = settings;
 
@@ -31,14 +35,24 @@ public sealed class ServiceHost<TProgram> : WebApplicationFactory<TProgram> wher
     /// <summary>Serves over a real socket (for SignalR clients and anything that needs one); returns the base URL.</summary>
     public Uri WithKestrel()
     {
-        UseKestrel(0);
+        // A free port through the app's own URL setting, not UseKestrel(0): that overload rewrites the server's
+        // addresses after the app has started binding them, which sometimes throws "IServerAddressesFeature.Addresses
+        // cannot be modified after the server has started" (dotnet/aspnetcore#67714; seen in CI).
+        _kestrel = true;
+        UseKestrel();
         StartServer();
+        var address = Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        ClientOptions.BaseAddress = new Uri(address);
         return ClientOptions.BaseAddress;
     }
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment("Development");
+        if (_kestrel)
+        {
+            builder.UseUrls("http://127.0.0.1:0");
+        }
         foreach (var (key, value) in _settings)
         {
             builder.UseSetting(key, value);
