@@ -72,31 +72,48 @@ public static class FanOut
         var receivedAt = new ConcurrentBag<(long Position, long At)>();
         var perDelivery = new int[total + 1];
         var feeds = new List<CoTeXFeed>(followers);
-        using var ready = new CountdownEvent(followers);
-        for (var i = 0; i < followers; i++)
+        // Connected in waves, each caught up before the next starts: every new user's first connection writes its
+        // users row and runs a catch-up, and a thousand at once exhausted the replicas' database pools (503s, clients
+        // backing off for longer than the wait). A client that reconnects says CaughtUp again; it counts once.
+        var caughtUp = new int[followers];
+        var connected = 0;
+        const int wave = 100;
+        for (var start = 0; start < followers; start += wave)
         {
-            var feed = topology.ClientFor(users[i], topology.RealtimeUrls[i % 2]).Watch();
-            feed.CaughtUp += _ => ready.Signal();
-            feeds.Add(feed);
-            _ = Task.Run(async () =>
+            var end = Math.Min(followers, start + wave);
+            for (var i = start; i < end; i++)
             {
-                await foreach (var e in feed.ReadAllAsync())
+                var index = i;
+                var feed = topology.ClientFor(users[i], topology.RealtimeUrls[i % 2]).Watch();
+                feed.CaughtUp += _ =>
                 {
-                    receivedAt.Add((e.Position, Stopwatch.GetTimestamp()));
-                    if (e.Position is > 0 and var p && p <= total)
+                    if (Interlocked.Exchange(ref caughtUp[index], 1) == 0)
                     {
-                        Interlocked.Increment(ref perDelivery[p]);
+                        Interlocked.Increment(ref connected);
                     }
-                }
-            });
-            if (i % 200 == 199)
-            {
-                await Task.Delay(50); // let the replicas keep up with the handshakes
+                };
+                feeds.Add(feed);
+                _ = Task.Run(async () =>
+                {
+                    await foreach (var e in feed.ReadAllAsync())
+                    {
+                        receivedAt.Add((e.Position, Stopwatch.GetTimestamp()));
+                        if (e.Position is > 0 and var p && p <= total)
+                        {
+                            Interlocked.Increment(ref perDelivery[p]);
+                        }
+                    }
+                });
             }
-        }
-        if (!ready.Wait(TimeSpan.FromSeconds(120)))
-        {
-            throw new InvalidOperationException($"fan-out: {ready.CurrentCount} of {followers} clients did not connect");
+            var deadline = Stopwatch.GetTimestamp() + 120 * Stopwatch.Frequency;
+            while (Volatile.Read(ref connected) < end && Stopwatch.GetTimestamp() < deadline)
+            {
+                await Task.Delay(20);
+            }
+            if (Volatile.Read(ref connected) < end)
+            {
+                throw new InvalidOperationException($"fan-out: {end - connected} of {end} clients did not connect");
+            }
         }
 
         var sentAt = new long[total + 1];
