@@ -126,6 +126,52 @@ public sealed class SharedPayloadTests(TestInfrastructure infra)
         (await EventDetailAsync(world, alice)).Should().Contain("\"payload\"");
     }
 
+    [Fact]
+    public async Task Events_stored_before_migration_0009_keep_their_payloads_after_it()
+    {
+        // A database as the version before left it: the versioned scripts up to 0008, journaled as DbUp does.
+        var db = await infra.Postgres.CreateDatabaseAsync();
+        var assembly = typeof(CoTeX.Shared.Data.DatabaseMigrator).Assembly;
+        const string folder = ".Data.Migrations.";
+        var scripts = assembly.GetManifestResourceNames().Where(n => n.Contains(folder, StringComparison.Ordinal))
+            .Order(StringComparer.Ordinal).ToList();
+        var before = scripts.Where(n => string.CompareOrdinal(n[(n.IndexOf(folder, StringComparison.Ordinal) + folder.Length)..], "0009") < 0).ToList();
+        var (alice, bob) = (Guid.NewGuid(), Guid.NewGuid());
+        var push = GitHubAppWorld.Push(GitHubAppWorld.Api, "acme/api");
+        await using (var dataSource = Npgsql.NpgsqlDataSource.Create(db))
+        {
+            await dataSource.ScalarAsync<object?>(
+                "create table schemaversions (schemaversionsid serial primary key, scriptname varchar(255) not null, applied timestamp not null)");
+            foreach (var name in before)
+            {
+                using var reader = new StreamReader(assembly.GetManifestResourceStream(name)!);
+                await dataSource.ScalarAsync<object?>(await reader.ReadToEndAsync());
+                await dataSource.ScalarAsync<object?>($"insert into schemaversions (scriptname, applied) values ('{name}', now())");
+            }
+            // One app delivery to two followers, stored as 0008's ingest stored it: a copy of the payload in each row.
+            var hex = Convert.ToHexStringLower(push);
+            await dataSource.ScalarAsync<object?>(
+                $"""
+                insert into users (id, last_event_seq) values ('{alice}', 1), ('{bob}', 1);
+                insert into tracked_repos (id, user_id, full_name, source, github_repo_id)
+                values (gen_random_uuid(), '{alice}', 'acme/api', 'app', 100), (gen_random_uuid(), '{bob}', 'acme/api', 'app', 100);
+                insert into github_events (repo_id, user_id, seq, delivery_id, event_type, body)
+                select id, user_id, 1, 'old-delivery', 'push', '\x{hex}'::bytea from tracked_repos;
+                """);
+        }
+
+        (await TestInfrastructure.MigrateAsync(db)).Should().Equal(scripts.Except(before));
+
+        await using var app = await ApiApp.StartAsync(infra, databaseConnectionString: db);
+        foreach (var user in new[] { alice, bob })
+        {
+            var id = await app.ScalarAsync<long>($"select id from github_events where user_id = '{user}'");
+            var detail = await app.ClientFor(user).GetStringAsync($"/api/github-events/event?id={id}");
+            detail.Should().Contain(Encoding.UTF8.GetString(push), "an event stored before 0009 keeps its own copy and is read from it");
+        }
+        (await app.ScalarAsync<long>("select count(*) from github_event_payloads")).Should().Be(0, "nothing is rewritten");
+    }
+
     /// <summary>GET /api/github-events/event for the user's newest (or oldest) event: the JSON.</summary>
     private static async Task<string> EventDetailAsync(GitHubAppWorld world, Guid userId, bool oldest = false)
     {
