@@ -3,7 +3,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
-using System.Text.Json.Serialization;
 using CoTeX.Client;
 using CoTeX.DevTools;
 
@@ -23,11 +22,7 @@ namespace CoTeX.Benchmarks;
 /// github_event_payloads rows (0 where the table does not exist).</param>
 public sealed record FanOutRun(int Followers, int Deliveries, long Expected, long Delivered, Percentiles AckLatency,
     Percentiles DeliveryLatency, Percentiles LastFollowerLatency, double WalBytesPerDelivery, double TableBytesPerDelivery,
-    double EventRowsPerDelivery, double PayloadRowsPerDelivery, int PayloadBytes)
-{
-    [JsonIgnore] public IReadOnlyList<double> DeliveryMilliseconds { get; init; } = [];
-    [JsonIgnore] public IReadOnlyList<double> AckMilliseconds { get; init; } = [];
-}
+    double EventRowsPerDelivery, double PayloadRowsPerDelivery, int PayloadBytes);
 
 /// <summary>
 /// Team fan-out (issue 27, item 3): one GitHub App delivery on a repository followed by a whole team. For each team
@@ -163,11 +158,7 @@ public static class FanOut
             Percentiles.Of(latencies), Percentiles.Of(lastFollower), Math.Round(wal / (double)deliveries),
             Math.Round((after.TableBytes - before.TableBytes) / (double)deliveries),
             (after.EventRows - before.EventRows) / (double)deliveries, (after.PayloadRows - before.PayloadRows) / (double)deliveries,
-            body.Length)
-        {
-            DeliveryMilliseconds = latencies,
-            AckMilliseconds = acks,
-        };
+            body.Length);
     }
 
     /// <summary>

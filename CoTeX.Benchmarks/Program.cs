@@ -224,12 +224,11 @@ static void DrawCharts(string folder, Dictionary<string, object> results)
     }
     if (results.GetValueOrDefault("fanout") is IReadOnlyList<FanOutRun> fanOut)
     {
-        Charts.Latency(Path.Combine(folder, "fanout-latency.png"), "Team fan-out: one GitHub App delivery, by team size",
-            fanOut.SelectMany(r => new (string, IReadOnlyList<double>)[]
-            {
-                ($"{r.Followers} followers: delivery to each", r.DeliveryMilliseconds),
-                ($"{r.Followers} followers: ack", r.AckMilliseconds),
-            }).ToList());
+        Charts.BySize(Path.Combine(folder, "fanout-latency.png"), "Team fan-out: one GitHub App delivery, latency by team size",
+            "followers of the repository", fanOut.Select(r => r.Followers).ToList(),
+            [("ack p50", fanOut.Select(r => r.AckLatency.P50).ToList()), ("ack p99", fanOut.Select(r => r.AckLatency.P99).ToList()),
+             ("delivery to each follower p50", fanOut.Select(r => r.DeliveryLatency.P50).ToList()),
+             ("delivery to each follower p99", fanOut.Select(r => r.DeliveryLatency.P99).ToList())]);
     }
     var cpu = new List<(string, IReadOnlyDictionary<string, double>)>();
     if (ingest is not null)
