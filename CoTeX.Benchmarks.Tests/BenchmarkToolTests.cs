@@ -81,9 +81,16 @@ public sealed class BenchmarkToolTests
             flood.GetProperty("genuineFailed").GetInt64().Should().Be(0, log);
             flood.GetProperty("floodMbOffered").GetDouble().Should().BePositive(log);
             flood.GetProperty("rssPeakMb").GetInt64().Should().BePositive(log);
+            foreach (var team in results.GetProperty("fanout").EnumerateArray())
+            {
+                team.GetProperty("expected").GetInt64().Should().BePositive(log);
+                team.GetProperty("delivered").GetInt64().Should().Be(team.GetProperty("expected").GetInt64(), log);
+                team.GetProperty("eventRowsPerDelivery").GetDouble().Should().Be(team.GetProperty("followers").GetInt32(), log);
+                team.GetProperty("walBytesPerDelivery").GetDouble().Should().BePositive(log);
+            }
             File.ReadAllText(Path.Combine(output, "report.md")).Should().Contain("Ingest / pgbench").And.Contain("Catch-up")
-                .And.Contain("ReadyToRun").And.Contain("Unsigned flood");
-            foreach (var chart in new[] { "ingest-latency.png", "e2e-latency.png", "cpu.png" })
+                .And.Contain("ReadyToRun").And.Contain("Unsigned flood").And.Contain("Fan-out");
+            foreach (var chart in new[] { "ingest-latency.png", "e2e-latency.png", "fanout-latency.png", "cpu.png" })
             {
                 new FileInfo(Path.Combine(output, chart)).Length.Should().BeGreaterThan(10_000, chart);
             }

@@ -63,6 +63,43 @@ public static class Charts
         plot.SavePng(file, 900, 480);
     }
 
+    /// <summary>
+    /// Latency against a size (both log scale): one line per series, one point per size, e.g. the p50 and p99 of the
+    /// fan-out's ack and delivery by team size.
+    /// </summary>
+    public static void BySize(string file, string title, string sizeLabel, IReadOnlyList<int> sizes,
+        IReadOnlyList<(string Name, IReadOnlyList<double> Milliseconds)> series)
+    {
+        if (sizes.Count == 0)
+        {
+            return;
+        }
+        var plot = new Plot();
+        var palette = new ScottPlot.Palettes.Category10();
+        var xs = sizes.Select(s => Math.Log10(s)).ToArray();
+        var all = series.SelectMany(s => s.Milliseconds).Where(v => v > 0).ToArray();
+        for (var s = 0; s < series.Count; s++)
+        {
+            var line = plot.Add.Scatter(xs, series[s].Milliseconds.Select(v => Math.Log10(Math.Max(v, 0.01))).ToArray(), palette.GetColor(s));
+            line.LineWidth = 2;
+            line.MarkerSize = 7;
+            line.LegendText = series[s].Name;
+        }
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(xs, sizes.Select(s => s.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)).ToArray());
+        var steps = new[] { 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000 };
+        var minMs = all.Length > 0 ? all.Min() : 1;
+        var maxMs = all.Length > 0 ? all.Max() : 1;
+        var ticks = steps.Where(t => t >= steps.LastOrDefault(a => a <= minMs, 0.1) && t <= steps.FirstOrDefault(a => a >= maxMs, 20000)).ToArray();
+        plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericManual(
+            ticks.Select(Math.Log10).ToArray(), ticks.Select(t => $"{t} ms").ToArray());
+        plot.Axes.SetLimits(xs[0] - 0.15, xs[^1] + 0.15, Math.Log10(ticks[0]), Math.Log10(ticks[^1]));
+        plot.Axes.Bottom.Label.Text = sizeLabel + " (log scale)";
+        plot.Axes.Left.Label.Text = "latency (log scale)";
+        plot.Title(title);
+        plot.ShowLegend(Alignment.UpperLeft);
+        plot.SavePng(file, 900, 480);
+    }
+
     /// <summary>CPU milliseconds per webhook, one stacked bar per run, one colour per part.</summary>
     public static void Cpu(string file, string title, IReadOnlyList<(string Run, IReadOnlyDictionary<string, double> MsPerWebhook)> runs)
     {

@@ -6,7 +6,7 @@ using CoTeX.Benchmarks;
 
 // Benchmarks for CoTeX on a topology of its own (Topology.cs: Release builds, no orchestrator proxies). Writes a
 // Markdown and a JSON report.
-//   dotnet run -c Release --project CoTeX.Benchmarks -- [--quick] [--scenarios ingest,e2e,connections,catchup,coldstart,unsigned-flood,busy-repo] ...
+//   dotnet run -c Release --project CoTeX.Benchmarks -- [--quick] [--scenarios ingest,e2e,connections,catchup,coldstart,unsigned-flood,busy-repo,fanout] ...
 
 // The connections scenario walks a replica's heap in a child process (HeapSnapshots): this is that child.
 if (args is [HeapSnapshots.Verb, var walkPid])
@@ -15,7 +15,7 @@ if (args is [HeapSnapshots.Verb, var walkPid])
 }
 
 var quick = new Option<bool>("--quick") { Description = "Run every scenario briefly (proves the tool works; numbers mean little)." };
-var scenarios = new Option<string>("--scenarios") { DefaultValueFactory = _ => "ingest,e2e,connections,catchup,coldstart,unsigned-flood,busy-repo", Description = "Comma-separated." };
+var scenarios = new Option<string>("--scenarios") { DefaultValueFactory = _ => "ingest,e2e,connections,catchup,coldstart,unsigned-flood,busy-repo,fanout", Description = "Comma-separated." };
 var flooders = new Option<int>("--flooders") { DefaultValueFactory = _ => 16, Description = "Unsigned flood: concurrent strangers posting 25 MB bodies." };
 var senders = new Option<int>("--senders") { DefaultValueFactory = _ => 32, Description = "Ingest: concurrent webhook senders (and pgbench clients)." };
 var seconds = new Option<int>("--seconds") { DefaultValueFactory = _ => 20, Description = "Ingest and end-to-end: duration." };
@@ -28,12 +28,14 @@ var connections = new Option<int>("--connections") { DefaultValueFactory = _ => 
 var missed = new Option<int>("--missed") { DefaultValueFactory = _ => 10_000, Description = "Catch-up: events the client missed." };
 var busySenders = new Option<int>("--busy-senders") { DefaultValueFactory = _ => 16, Description = "Busy repo: wrk connections, all on one repo of one user, then over as many repos of as many users." };
 var busyRounds = new Option<int>("--busy-rounds") { DefaultValueFactory = _ => 3, Description = "Busy repo: rounds of --seconds per shape, which shape goes first alternating." };
+var teams = new Option<string>("--teams") { DefaultValueFactory = _ => "10,100,1000", Description = "Fan-out: team sizes (users following one repository through the GitHub App), comma-separated." };
+var fanOutDeliveries = new Option<int>("--fanout-deliveries") { DefaultValueFactory = _ => 20, Description = "Fan-out: measured deliveries per team size, one at a time (after 3 unmeasured)." };
 var basePort = new Option<int>("--base-port") { DefaultValueFactory = _ => 6180, Description = "Ports of the topology: Api, Realtime ×2, Worker from here; Postgres +100, Redis +101." };
 var dataDir = new Option<DirectoryInfo?>("--data") { Description = "Folder for the topology's Postgres, Redis and logs, emptied first (default .data/bench in the repo)." };
 var set = new Option<string[]>("--set") { AllowMultipleArgumentsPerToken = true, Description = "Service settings as NAME=VALUE environment variables (e.g. GitHub__IngestWriters=2), for every service." };
 var output = new Option<DirectoryInfo?>("--out") { Description = "Report folder (default docs/benchmarks in the repo, artifacts/benchmarks with --quick): report.md, report.json and the charts." };
 
-var root = new RootCommand("CoTeX benchmarks") { quick, scenarios, senders, seconds, warmup, repos, clients, clientsPerUser, rate, connections, missed, flooders, busySenders, busyRounds, basePort, dataDir, set, output };
+var root = new RootCommand("CoTeX benchmarks") { quick, scenarios, senders, seconds, warmup, repos, clients, clientsPerUser, rate, connections, missed, flooders, busySenders, busyRounds, teams, fanOutDeliveries, basePort, dataDir, set, output };
 root.SetAction(async (parse, cancellationToken) =>
 {
     var isQuick = parse.GetValue(quick);
@@ -52,6 +54,8 @@ root.SetAction(async (parse, cancellationToken) =>
         ["flooders"] = isQuick ? 4 : parse.GetValue(flooders),
         ["busySenders"] = isQuick ? 4 : parse.GetValue(busySenders),
         ["busyRounds"] = isQuick ? 1 : parse.GetValue(busyRounds),
+        ["teams"] = isQuick ? "3,10" : parse.GetValue(teams)!,
+        ["fanoutDeliveries"] = isQuick ? 5 : parse.GetValue(fanOutDeliveries),
     };
     var serviceSettings = (parse.GetValue(set) ?? []).Select(s => s.Split('=', 2))
         .ToDictionary(p => p[0], p => p.Length == 2 ? p[1] : throw new ArgumentException($"--set takes NAME=VALUE, not '{p[0]}'"));
@@ -140,6 +144,20 @@ root.SetAction(async (parse, cancellationToken) =>
             Console.WriteLine("busy repo: skipped (wrk is not installed)");
         }
     }
+    if (selected.Contains("fanout"))
+    {
+        var sizes = ((string)settings["teams"]).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(t => int.Parse(t, CultureInfo.InvariantCulture)).ToArray();
+        var runs = await FanOut.RunAsync(topology, sizes, (int)settings["fanoutDeliveries"], warmup: 3);
+        foreach (var r in runs)
+        {
+            Console.WriteLine($"fan-out, {r.Followers} followers: ack {r.AckLatency}; delivery {r.DeliveryLatency} ({r.Delivered}/{r.Expected}); " +
+                $"last follower p50 {r.LastFollowerLatency.P50:F1} ms, p99 {r.LastFollowerLatency.P99:F1} ms; " +
+                $"WAL {r.WalBytesPerDelivery / 1024:F1} KB per delivery, tables +{r.TableBytesPerDelivery / 1024:F1} KB per delivery; " +
+                $"rows per delivery: {r.EventRowsPerDelivery:F0} events, {r.PayloadRowsPerDelivery:F0} payloads ({r.PayloadBytes / 1024.0:F1} KB payload)");
+        }
+        results["fanout"] = runs;
+    }
 
     var machine = new Dictionary<string, object>
     {
@@ -178,7 +196,7 @@ static string Cpu(IReadOnlyDictionary<string, double> perWebhook) =>
     perWebhook.Count == 0 ? "n/a" : string.Join(", ", perWebhook.Where(kv => !CpuMeter.IsBreakdown(kv.Key) || Math.Round(kv.Value, 2) != 0)
         .Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key} {kv.Value:F2}")));
 
-// Charts the report links to (ingest-latency.png, e2e-latency.png, cpu.png), for the scenarios that ran.
+// Charts the report links to (ingest-latency.png, e2e-latency.png, busy-repo-latency.png, fanout-latency.png, cpu.png), for the scenarios that ran.
 static void DrawCharts(string folder, Dictionary<string, object> results)
 {
     var ingest = results.GetValueOrDefault("ingest") as IngestResult;
@@ -203,6 +221,14 @@ static void DrawCharts(string folder, Dictionary<string, object> results)
         Charts.Latency(Path.Combine(folder, "busy-repo-latency.png"), $"One busy repository: ack latency, {busy.Senders} wrk senders as fast as acked",
             [($"one repo of one user ({busy.OneRepo.AckedPerSecond:F0}/s)", busy.OneRepo.AckMilliseconds),
              ($"{busy.Repos} repos of {busy.Repos} users ({busy.Spread.AckedPerSecond:F0}/s)", busy.Spread.AckMilliseconds)]);
+    }
+    if (results.GetValueOrDefault("fanout") is IReadOnlyList<FanOutRun> fanOut)
+    {
+        Charts.BySize(Path.Combine(folder, "fanout-latency.png"), "Team fan-out: one GitHub App delivery, latency by team size",
+            "followers of the repository", fanOut.Select(r => r.Followers).ToList(),
+            [("ack p50", fanOut.Select(r => r.AckLatency.P50).ToList()), ("ack p99", fanOut.Select(r => r.AckLatency.P99).ToList()),
+             ("delivery to each follower p50", fanOut.Select(r => r.DeliveryLatency.P50).ToList()),
+             ("delivery to each follower p99", fanOut.Select(r => r.DeliveryLatency.P99).ToList())]);
     }
     var cpu = new List<(string, IReadOnlyDictionary<string, double>)>();
     if (ingest is not null)
@@ -301,8 +327,16 @@ static string Markdown(Dictionary<string, object> report, Dictionary<string, obj
         }
         md.AppendLine(inv, $"| Busy repo: one repo / {busy.Repos} repos ({busy.Rounds} rounds, each shape first in turn; by round {string.Join(", ", busy.RoundRatios.Select(x => x.ToString("F2", inv)))}) | **{busy.Ratio:F2}** | ≥ 0.9 |");
     }
+    if (results.GetValueOrDefault("fanout") is IReadOnlyList<FanOutRun> fanOut)
+    {
+        foreach (var r in fanOut)
+        {
+            md.AppendLine(inv, $"| Fan-out: one GitHub App push ({r.PayloadBytes / 1024.0:F1} KB) to {r.Followers} followers, {r.Deliveries} deliveries one at a time | ack {r.AckLatency}; to each follower {r.DeliveryLatency}; to the last {r.LastFollowerLatency}; delivered {r.Delivered}/{r.Expected} | ack < 10 s |");
+            md.AppendLine(inv, $"| Fan-out, {r.Followers} followers: Postgres per delivery | WAL **{r.WalBytesPerDelivery / 1024:F1} KB**; tables +{r.TableBytesPerDelivery / 1024:F1} KB; {r.EventRowsPerDelivery:F0} event rows, {r.PayloadRowsPerDelivery:F0} payload rows | |");
+        }
+    }
     md.AppendLine();
-    foreach (var chart in new[] { "ingest-latency.png", "e2e-latency.png", "busy-repo-latency.png", "cpu.png" }.Where(c => File.Exists(Path.Combine(folder, c))))
+    foreach (var chart in new[] { "ingest-latency.png", "e2e-latency.png", "busy-repo-latency.png", "fanout-latency.png", "cpu.png" }.Where(c => File.Exists(Path.Combine(folder, c))))
     {
         md.AppendLine(inv, $"![{chart}]({chart})");
     }

@@ -686,7 +686,7 @@ public static class Scenarios
         long.Parse(File.ReadAllLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal))
             .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
 
-    private static string[] Psql(Topology topology) =>
+    internal static string[] Psql(Topology topology) =>
         ["-h", "127.0.0.1", "-p", topology.PostgresPort.ToString(CultureInfo.InvariantCulture), "-U", "postgres", "-d", "cotexdb"];
 
     /// <summary>Runs a command-line tool (psql, pgbench, wrk) to the end; its output, or an exception with its errors.</summary>

@@ -214,7 +214,23 @@ public sealed class Topology : IAsyncDisposable
         ["Webhooks__SenderRanges__0"] = "127.0.0.1/32",
         ["Webhooks__SenderRanges__1"] = "::1/128",
         ["Serilog__MinimumLevel__Default"] = "Warning",
+        // GitHub App mode on, as in production, with an app of the benchmark's own: the fan-out scenario plays GitHub
+        // delivering to its webhook URL (signed with this secret). GitHub's API is out of reach here, so it points at
+        // a closed port (the Worker's installation check fails at once and is logged), and the Worker's re-checks and
+        // redelivery look-ups wait a day (the scenario's connections are checked "until tomorrow").
+        ["GitHubApp__AppId"] = "1",
+        ["GitHubApp__ClientId"] = "Iv1.benchmark",
+        ["GitHubApp__ClientSecret"] = "benchmark-client-secret",
+        ["GitHubApp__PrivateKey"] = Convert.ToBase64String(Encoding.UTF8.GetBytes(System.Security.Cryptography.RSA.Create(2048).ExportRSAPrivateKeyPem())),
+        ["GitHubApp__WebhookSecret"] = GitHubAppWebhookSecret,
+        ["GitHubApp__ApiBaseUrl"] = "http://127.0.0.1:9",
+        ["GitHubApp__WebBaseUrl"] = "http://127.0.0.1:9",
+        ["GitHubApp__RecheckSeconds"] = "86400",
+        ["GitHubApp__RedeliverySeconds"] = "86400",
     };
+
+    /// <summary>The secret the benchmark's GitHub App signs its deliveries with.</summary>
+    public const string GitHubAppWebhookSecret = "benchmark-app-webhook-secret";
 
     /// <summary>Starts a process whose output goes to logs/&lt;name&gt;.log.</summary>
     private ChildProcess Start(string name, string fileName, string[] arguments, string workingDirectory, IReadOnlyDictionary<string, string> environment) =>

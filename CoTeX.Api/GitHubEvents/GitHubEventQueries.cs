@@ -46,8 +46,9 @@ internal static class GitHubEventQueries
 
     /// <summary>
     /// The user's event as the API's JSON, payload included; null when they have no event with that id. Postgres writes
-    /// the JSON, so a 25 MB payload is never parsed and re-serialised here. The payload is the JSON as delivered (body,
-    /// migration 0007), or jsonb for events stored before that.
+    /// the JSON, so a 25 MB payload is never parsed and re-serialised here. The payload is the JSON as delivered: stored
+    /// once for a delivery's followers (github_event_payloads, migration 0009), or in the event's own row (body,
+    /// migration 0007), or jsonb for events stored before 0007.
     /// </summary>
     public static Task<string?> DetailJsonAsync(NpgsqlConnection connection, long id, Guid userId, CancellationToken cancellationToken) =>
         connection.ExecuteScalarAsync<string?>(new CommandDefinition(
@@ -56,8 +57,10 @@ internal static class GitHubEventQueries
                        'id', e.id, 'position', e.seq, 'repoId', e.repo_id, 'repoFullName', r.full_name,
                        'type', e.event_type, 'deliveryId', e.delivery_id, 'action', e.action, 'sender', e.sender,
                        'title', e.title, 'htmlUrl', e.html_url, 'receivedAt', e.received_at,
-                       'payload', coalesce(convert_from(e.body, 'UTF8')::json, e.payload::json))::text
+                       'payload', coalesce(convert_from(coalesce(p.body, e.body), 'UTF8')::json, e.payload::json))::text
               from github_events e join tracked_repos r on r.id = e.repo_id
+              -- received_at as well: the payload's partition is the event's day
+              left join github_event_payloads p on p.id = e.payload_id and p.received_at = e.received_at
              where e.id = @id and e.user_id = @userId
             """,
             new { id, userId }, cancellationToken: cancellationToken));

@@ -54,7 +54,8 @@ public sealed record StoreResult(
 /// </para>
 /// <para>
 /// A delivery is one event, or (from the GitHub App) the same event for each of the repo's followers: those are
-/// written in the same transaction, each into its user's own positions, and answered together.
+/// written in the same transaction, each into its user's own positions, and answered together. Their payload is sent
+/// once and stored once (<c>github_event_payloads</c>, migration 0009), which each follower's row references.
 /// </para>
 /// <para>
 /// Tracing: each batch is a span (<c>ingest batch</c>) whose parent is the first delivery's request and which links
@@ -65,10 +66,9 @@ public sealed record StoreResult(
 /// </summary>
 public sealed class GitHubEventStore : IAsyncDisposable
 {
-    private const string Sql = "select o_outcome, o_id, o_position, o_received_at, o_paused from ingest_github_events($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    private const string Sql = "select o_outcome, o_id, o_position, o_received_at, o_paused from ingest_github_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
     private const int MaxBatch = 128;
-    // Payloads go up to 25 MB; a batch stops growing past this many payload bytes as sent (a delivery with N followers
-    // counts N times), and always takes at least one delivery.
+    // Payloads go up to 25 MB; a batch stops growing past this many payload bytes, and always takes at least one delivery.
     private const long MaxBatchBytes = 16 * 1024 * 1024;
 
     /// <param name="Events">One delivery's events (more than one when the GitHub App's delivery has several followers).</param>
@@ -77,11 +77,9 @@ public sealed class GitHubEventStore : IAsyncDisposable
     private sealed record Pending(IncomingGitHubEvent[] Events, TaskCompletionSource<StoreResult[]> Result, ActivityContext Origin,
         DateTimeOffset Deadline)
     {
-        // The events of one delivery share its payload: held in memory once.
+        // The events of one delivery share its payload: held in memory once, sent to Postgres once (and stored once
+        // when it has more than one follower: ingest_github_events).
         public int Bytes => Events[0].Payload.Length;
-
-        // ...but sent to Postgres once per follower (one bytea per row of the statement), so a batch counts it that often.
-        public long StatementBytes => (long)Events[0].Payload.Length * Events.Length;
     }
 
     private readonly NpgsqlDataSource _dataSource;
@@ -161,7 +159,7 @@ public sealed class GitHubEventStore : IAsyncDisposable
             while (events < MaxBatch && bytes < MaxBatchBytes && _queue.Reader.TryRead(out var next))
             {
                 batch.Add(next);
-                bytes += next.StatementBytes;
+                bytes += next.Bytes;
                 events += next.Events.Length;
             }
             await CommitAsync(batch);
@@ -288,7 +286,18 @@ public sealed class GitHubEventStore : IAsyncDisposable
         var senders = new string?[n];
         var titles = new string?[n];
         var htmlUrls = new string?[n];
-        var payloads = new byte[n][];
+        // Each delivery's payload once, and each event's (1-based) index into them: the followers of an app delivery
+        // share one.
+        var payloadRefs = new int[n];
+        var payloads = new byte[pendings.Count][];
+        for (int p = 0, i = 0; p < pendings.Count; p++)
+        {
+            payloads[p] = pendings[p].Events[0].Payload;
+            foreach (var _ in pendings[p].Events)
+            {
+                payloadRefs[i++] = p + 1;
+            }
+        }
         for (var i = 0; i < n; i++)
         {
             var incoming = all[i];
@@ -300,7 +309,6 @@ public sealed class GitHubEventStore : IAsyncDisposable
             senders[i] = Text(incoming.Fields.Sender);
             titles[i] = Text(incoming.Fields.Title);
             htmlUrls[i] = Text(incoming.Fields.HtmlUrl);
-            payloads[i] = incoming.Payload;
         }
 
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
@@ -313,7 +321,8 @@ public sealed class GitHubEventStore : IAsyncDisposable
         command.Parameters.Add(TextArray(senders));
         command.Parameters.Add(TextArray(titles));
         command.Parameters.Add(TextArray(htmlUrls));
-        // The payload as delivered (bytea, migration 0007): Postgres no longer parses it into jsonb.
+        command.Parameters.Add(new NpgsqlParameter<int[]> { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer, TypedValue = payloadRefs });
+        // The payloads as delivered (bytea, migration 0007: Postgres does not parse them into jsonb), each once (0009).
         command.Parameters.Add(new NpgsqlParameter<byte[][]> { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea, TypedValue = payloads });
 
         // Prepared once per pooled connection, then reused: parsing and planning this call each time cost ~0.9 ms.

@@ -1,7 +1,7 @@
 -- The schema of a freshly migrated CoTeX database: the versioned scripts in Data/Migrations, then the functions in
 -- Data/Functions. Generated (pg_dump --schema-only --no-owner --no-privileges, without comments and settings, and
--- without the daily partitions github_events_pYYYYMMDD, which depend on the day): do not edit. After changing a
--- migration or a function, regenerate it and commit it with the change:
+-- without the daily partitions github_events_pYYYYMMDD and github_event_payloads_pYYYYMMDD, which depend on the
+-- day): do not edit. After changing a migration or a function, regenerate it and commit it with the change:
 --   COTEX_WRITE_SCHEMA=1 dotnet test --project CoTeX.Tests -- --filter-class CoTeX.Tests.Foundation.SchemaTests
 -- CoTeX.Tests/Foundation/SchemaTests.cs fails while it differs from a migrated database.
 
@@ -12,15 +12,25 @@ declare
     day date := first_day;
     created int := 0;
     name text;
+    made boolean;
 begin
     while day <= last_day loop
+        made := false;
         name := 'github_events_p' || to_char(day, 'YYYYMMDD');
         if to_regclass(name) is null then
             execute format(
                 'create table %I partition of %I for values from (%L) to (%L)',
                 name, parent, (day::timestamp at time zone 'UTC'), ((day + 1)::timestamp at time zone 'UTC'));
-            created := created + 1;
+            made := true;
         end if;
+        name := 'github_event_payloads_p' || to_char(day, 'YYYYMMDD');
+        if parent = 'github_events' and to_regclass(name) is null then
+            execute format(
+                'create table %I partition of github_event_payloads for values from (%L) to (%L)',
+                name, (day::timestamp at time zone 'UTC'), ((day + 1)::timestamp at time zone 'UTC'));
+            made := true;
+        end if;
+        created := created + made::int;
         day := day + 1;
     end loop;
     return created;
@@ -66,6 +76,21 @@ end
 $$;
 
 CREATE FUNCTION public.ingest_github_events(p_repo_ids uuid[], p_user_ids uuid[], p_delivery_ids text[], p_event_types text[], p_actions text[], p_senders text[], p_titles text[], p_html_urls text[], p_payloads bytea[]) RETURNS TABLE(o_outcome text, o_id bigint, o_position bigint, o_received_at timestamp with time zone, o_paused boolean)
+    LANGUAGE sql
+    AS $$
+    select * from ingest_github_events(p_repo_ids, p_user_ids, p_delivery_ids, p_event_types, p_actions, p_senders,
+        p_titles, p_html_urls, array(select generate_series(1, cardinality(p_payloads))), p_payloads)
+$$;
+
+CREATE FUNCTION public.ingest_github_events(p_repo_ids uuid[], p_user_ids uuid[], p_delivery_ids text[], p_event_types text[], p_actions text[], p_senders text[], p_titles text[], p_html_urls text[], p_payloads jsonb[]) RETURNS TABLE(o_outcome text, o_id bigint, o_position bigint, o_received_at timestamp with time zone, o_paused boolean)
+    LANGUAGE sql
+    AS $$
+    select * from ingest_github_events(p_repo_ids, p_user_ids, p_delivery_ids, p_event_types, p_actions, p_senders,
+        p_titles, p_html_urls,
+        array(select convert_to(p::text, 'UTF8') from unnest(p_payloads) with ordinality as u (p, i) order by i))
+$$;
+
+CREATE FUNCTION public.ingest_github_events(p_repo_ids uuid[], p_user_ids uuid[], p_delivery_ids text[], p_event_types text[], p_actions text[], p_senders text[], p_titles text[], p_html_urls text[], p_payload_refs integer[], p_payloads bytea[]) RETURNS TABLE(o_outcome text, o_id bigint, o_position bigint, o_received_at timestamp with time zone, o_paused boolean)
     LANGUAGE plpgsql
     SET plan_cache_mode TO 'force_generic_plan'
     AS $$
@@ -78,8 +103,8 @@ begin
     return query
     with input as (
         select *
-          from unnest(p_repo_ids, p_user_ids, p_delivery_ids, p_event_types, p_actions, p_senders, p_titles, p_html_urls, p_payloads)
-               with ordinality as i (repo_id, user_id, delivery_id, event_type, action, sender, title, html_url, payload, ord)
+          from unnest(p_repo_ids, p_user_ids, p_delivery_ids, p_event_types, p_actions, p_senders, p_titles, p_html_urls, p_payload_refs)
+               with ordinality as i (repo_id, user_id, delivery_id, event_type, action, sender, title, html_url, payload_ref, ord)
     ),
     live as (        -- the batch's repos that still exist for their user, stamped with this delivery time
         update tracked_repos r
@@ -111,10 +136,21 @@ begin
          where u.id = c.user_id
      returning u.id as user_id, u.last_event_seq - c.total as base
     ),
+    shared as (      -- the payloads stored for more than one event, each with the id of its one row
+        select payload_ref, nextval('github_event_payload_ids') as payload_id, count(*)::int as refs
+          from numbered
+         group by payload_ref
+        having count(*) > 1
+    ),
+    shared_stored as (
+        insert into github_event_payloads (id, received_at, body, refs)
+        select s.payload_id, v_received_at, p_payloads[s.payload_ref], s.refs from shared s
+    ),
     stored as (
-        insert into github_events (repo_id, user_id, seq, delivery_id, event_type, action, sender, title, html_url, body, received_at)
-        select n.repo_id, n.user_id, b.base + n.n, n.delivery_id, n.event_type, n.action, n.sender, n.title, n.html_url, n.payload, v_received_at
-          from numbered n join bumped b using (user_id)
+        insert into github_events (repo_id, user_id, seq, delivery_id, event_type, action, sender, title, html_url, body, payload_id, received_at)
+        select n.repo_id, n.user_id, b.base + n.n, n.delivery_id, n.event_type, n.action, n.sender, n.title, n.html_url,
+               case when s.payload_id is null then p_payloads[n.payload_ref] end, s.payload_id, v_received_at
+          from numbered n join bumped b using (user_id) left join shared s using (payload_ref)
          order by n.ord
      returning id, seq, repo_id, delivery_id
     )
@@ -128,12 +164,32 @@ begin
 end
 $$;
 
-CREATE FUNCTION public.ingest_github_events(p_repo_ids uuid[], p_user_ids uuid[], p_delivery_ids text[], p_event_types text[], p_actions text[], p_senders text[], p_titles text[], p_html_urls text[], p_payloads jsonb[]) RETURNS TABLE(o_outcome text, o_id bigint, o_position bigint, o_received_at timestamp with time zone, o_paused boolean)
-    LANGUAGE sql
+CREATE FUNCTION public.release_github_event_payloads() RETURNS trigger
+    LANGUAGE plpgsql
     AS $$
-    select * from ingest_github_events(p_repo_ids, p_user_ids, p_delivery_ids, p_event_types, p_actions, p_senders,
-        p_titles, p_html_urls,
-        array(select convert_to(p::text, 'UTF8') from unnest(p_payloads) with ordinality as u (p, i) order by i))
+begin
+    if not exists (select 1 from gone where payload_id is not null) then
+        return null; -- events that kept their own payload: nothing shared to release
+    end if;
+    -- Locked in id order, so two accounts closing at once (each releasing payloads they shared) cannot deadlock.
+    perform 1
+       from github_event_payloads p
+      where (p.id, p.received_at) in (select payload_id, received_at from gone where payload_id is not null)
+      order by p.id
+        for update;
+    -- Those that lose their last references go; the others count fewer (in this order: after the update, a count
+    -- could not tell a payload that lost all its references from one that still has as many as it lost).
+    delete from github_event_payloads p
+     using (select payload_id, received_at, count(*)::int as n from gone where payload_id is not null
+             group by payload_id, received_at) g
+     where p.id = g.payload_id and p.received_at = g.received_at and p.refs <= g.n;
+    update github_event_payloads p
+       set refs = p.refs - g.n
+      from (select payload_id, received_at, count(*)::int as n from gone where payload_id is not null
+             group by payload_id, received_at) g
+     where p.id = g.payload_id and p.received_at = g.received_at;
+    return null;
+end
 $$;
 
 CREATE TABLE public.data_protection_keys (
@@ -218,6 +274,32 @@ CREATE SEQUENCE public.github_event_ids
     NO MAXVALUE
     CACHE 1;
 
+CREATE SEQUENCE public.github_event_payload_ids
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+CREATE TABLE public.github_event_payloads (
+    id bigint DEFAULT nextval('public.github_event_payload_ids'::regclass) NOT NULL,
+    received_at timestamp with time zone NOT NULL,
+    body bytea NOT NULL,
+    refs integer NOT NULL,
+    CONSTRAINT github_event_payloads_refs_check CHECK ((refs > 0))
+)
+PARTITION BY RANGE (received_at);
+ALTER TABLE ONLY public.github_event_payloads ALTER COLUMN body SET COMPRESSION lz4;
+
+CREATE TABLE public.github_event_payloads_default (
+    id bigint DEFAULT nextval('public.github_event_payload_ids'::regclass) NOT NULL,
+    received_at timestamp with time zone NOT NULL,
+    body bytea NOT NULL,
+    refs integer NOT NULL,
+    CONSTRAINT github_event_payloads_refs_check CHECK ((refs > 0))
+);
+ALTER TABLE ONLY public.github_event_payloads_default ALTER COLUMN body SET COMPRESSION lz4;
+
 CREATE TABLE public.github_events (
     id bigint DEFAULT nextval('public.github_event_ids'::regclass) NOT NULL,
     repo_id uuid NOT NULL,
@@ -231,7 +313,8 @@ CREATE TABLE public.github_events (
     html_url text,
     payload jsonb,
     received_at timestamp with time zone DEFAULT now() NOT NULL,
-    body bytea
+    body bytea,
+    payload_id bigint
 )
 PARTITION BY RANGE (received_at);
 ALTER TABLE ONLY public.github_events ALTER COLUMN payload SET COMPRESSION lz4;
@@ -250,7 +333,8 @@ CREATE TABLE public.github_events_default (
     html_url text,
     payload jsonb,
     received_at timestamp with time zone DEFAULT now() NOT NULL,
-    body bytea
+    body bytea,
+    payload_id bigint
 );
 ALTER TABLE ONLY public.github_events_default ALTER COLUMN payload SET COMPRESSION lz4;
 ALTER TABLE ONLY public.github_events_default ALTER COLUMN body SET COMPRESSION lz4;
@@ -327,6 +411,8 @@ CREATE TABLE public.users (
     deleted_at timestamp with time zone
 );
 
+ALTER TABLE ONLY public.github_event_payloads ATTACH PARTITION public.github_event_payloads_default DEFAULT;
+
 ALTER TABLE ONLY public.github_events ATTACH PARTITION public.github_events_default DEFAULT;
 
 ALTER TABLE ONLY public.schemaversions ALTER COLUMN schemaversionsid SET DEFAULT nextval('public.schemaversions_schemaversionsid_seq'::regclass);
@@ -357,6 +443,12 @@ ALTER TABLE ONLY public.github_connections
 
 ALTER TABLE ONLY public.github_deliveries
     ADD CONSTRAINT github_deliveries_pkey PRIMARY KEY (repo_id, delivery_id);
+
+ALTER TABLE ONLY public.github_event_payloads
+    ADD CONSTRAINT github_event_payloads_pkey PRIMARY KEY (id, received_at);
+
+ALTER TABLE ONLY public.github_event_payloads_default
+    ADD CONSTRAINT github_event_payloads_default_pkey PRIMARY KEY (id, received_at);
 
 ALTER TABLE ONLY public.github_events
     ADD CONSTRAINT github_events_partitioned_pkey PRIMARY KEY (id, received_at);
@@ -413,6 +505,8 @@ CREATE UNIQUE INDEX tracked_repos_app_repo_once ON public.tracked_repos USING bt
 
 CREATE UNIQUE INDEX tracked_repos_user_full_name ON public.tracked_repos USING btree (user_id, lower(full_name));
 
+ALTER INDEX public.github_event_payloads_pkey ATTACH PARTITION public.github_event_payloads_default_pkey;
+
 ALTER INDEX public.github_events_partitioned_pkey ATTACH PARTITION public.github_events_default_pkey;
 
 ALTER INDEX public.github_events_repo_id ATTACH PARTITION public.github_events_default_repo_id_id_idx;
@@ -420,6 +514,8 @@ ALTER INDEX public.github_events_repo_id ATTACH PARTITION public.github_events_d
 ALTER INDEX public.github_events_user_id ATTACH PARTITION public.github_events_default_user_id_id_idx;
 
 ALTER INDEX public.github_events_user_seq ATTACH PARTITION public.github_events_default_user_id_seq_idx;
+
+CREATE TRIGGER github_events_release_payloads AFTER DELETE ON public.github_events REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION public.release_github_event_payloads();
 
 ALTER TABLE ONLY public.github_app_connect_states
     ADD CONSTRAINT github_app_connect_states_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;

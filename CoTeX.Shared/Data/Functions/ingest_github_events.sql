@@ -18,11 +18,15 @@
 -- are locked first, sorted (the lock order of every writer that touches a user and their repos), so position p
 -- commits before p+1 takes its number and two batches cannot deadlock. Every stored delivery of a repo stamps its
 -- last_delivery_at, and a ping its last_ping_at.
+-- Payloads (migration 0009): a payload that the batch stores for two or more events (a GitHub App delivery to a
+-- repository's followers) is stored once, in github_event_payloads, and those events reference it (payload_id); a
+-- payload stored for one event stays in the event's own row (body), as every per-repo webhook's does.
 
--- The payloads as the bytes GitHub sent (github_events.body).
+-- The payloads as the bytes GitHub sent, each once: element i of p_payload_refs is the (1-based) index in p_payloads
+-- of delivery i's payload, so the followers of one app delivery share one element.
 create or replace function ingest_github_events(
     p_repo_ids uuid[], p_user_ids uuid[], p_delivery_ids text[], p_event_types text[], p_actions text[],
-    p_senders text[], p_titles text[], p_html_urls text[], p_payloads bytea[])
+    p_senders text[], p_titles text[], p_html_urls text[], p_payload_refs int[], p_payloads bytea[])
 returns table (o_outcome text, o_id bigint, o_position bigint, o_received_at timestamptz, o_paused boolean)
 language plpgsql
 -- The plans do not depend on the arrays' contents; planning the statement below on every call cost ~0.5 ms.
@@ -37,8 +41,8 @@ begin
     return query
     with input as (
         select *
-          from unnest(p_repo_ids, p_user_ids, p_delivery_ids, p_event_types, p_actions, p_senders, p_titles, p_html_urls, p_payloads)
-               with ordinality as i (repo_id, user_id, delivery_id, event_type, action, sender, title, html_url, payload, ord)
+          from unnest(p_repo_ids, p_user_ids, p_delivery_ids, p_event_types, p_actions, p_senders, p_titles, p_html_urls, p_payload_refs)
+               with ordinality as i (repo_id, user_id, delivery_id, event_type, action, sender, title, html_url, payload_ref, ord)
     ),
     live as (        -- the batch's repos that still exist for their user, stamped with this delivery time
         update tracked_repos r
@@ -70,10 +74,21 @@ begin
          where u.id = c.user_id
      returning u.id as user_id, u.last_event_seq - c.total as base
     ),
+    shared as (      -- the payloads stored for more than one event, each with the id of its one row
+        select payload_ref, nextval('github_event_payload_ids') as payload_id, count(*)::int as refs
+          from numbered
+         group by payload_ref
+        having count(*) > 1
+    ),
+    shared_stored as (
+        insert into github_event_payloads (id, received_at, body, refs)
+        select s.payload_id, v_received_at, p_payloads[s.payload_ref], s.refs from shared s
+    ),
     stored as (
-        insert into github_events (repo_id, user_id, seq, delivery_id, event_type, action, sender, title, html_url, body, received_at)
-        select n.repo_id, n.user_id, b.base + n.n, n.delivery_id, n.event_type, n.action, n.sender, n.title, n.html_url, n.payload, v_received_at
-          from numbered n join bumped b using (user_id)
+        insert into github_events (repo_id, user_id, seq, delivery_id, event_type, action, sender, title, html_url, body, payload_id, received_at)
+        select n.repo_id, n.user_id, b.base + n.n, n.delivery_id, n.event_type, n.action, n.sender, n.title, n.html_url,
+               case when s.payload_id is null then p_payloads[n.payload_ref] end, s.payload_id, v_received_at
+          from numbered n join bumped b using (user_id) left join shared s using (payload_ref)
          order by n.ord
      returning id, seq, repo_id, delivery_id
     )
@@ -85,6 +100,18 @@ begin
       left join stored s on s.repo_id = n.repo_id and s.delivery_id = n.delivery_id
      order by i.ord;
 end
+$$;
+
+-- The bytea[] overload of migration 0007, one payload per delivery, for statements prepared before 0009: the same
+-- rules, through the one above (each delivery its own payload, so each is stored in its event's row, as before).
+create or replace function ingest_github_events(
+    p_repo_ids uuid[], p_user_ids uuid[], p_delivery_ids text[], p_event_types text[], p_actions text[],
+    p_senders text[], p_titles text[], p_html_urls text[], p_payloads bytea[])
+returns table (o_outcome text, o_id bigint, o_position bigint, o_received_at timestamptz, o_paused boolean)
+language sql
+as $$
+    select * from ingest_github_events(p_repo_ids, p_user_ids, p_delivery_ids, p_event_types, p_actions, p_senders,
+        p_titles, p_html_urls, array(select generate_series(1, cardinality(p_payloads))), p_payloads)
 $$;
 
 -- The jsonb[] overload of migration 0005, for statements prepared before 0007: the same rules, through the bytea[] one.
