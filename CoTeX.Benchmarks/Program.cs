@@ -29,6 +29,7 @@ var connections = new Option<int>("--connections") { DefaultValueFactory = _ => 
 var scaleConnections = new Option<int>("--scale-connections") { DefaultValueFactory = _ => 100_000, Description = "connections-100k: idle clients on one replica, in steps of 10k, 25k, 50k, 100k up to this." };
 var stormClients = new Option<int>("--storm-clients") { DefaultValueFactory = _ => 50_000, Description = "Storm: clients over both replicas, one per user (at most what one replica may hold here)." };
 var stormMissed = new Option<int>("--storm-missed") { DefaultValueFactory = _ => 20, Description = "Storm: events each client of the killed replica missed." };
+var stormKilledShare = new Option<double>("--storm-killed-share") { DefaultValueFactory = _ => 0.5, Description = "Storm: share of the clients on the replica that is killed (1: all of them reconnect)." };
 var missed = new Option<int>("--missed") { DefaultValueFactory = _ => 10_000, Description = "Catch-up: events the client missed." };
 var busySenders = new Option<int>("--busy-senders") { DefaultValueFactory = _ => 16, Description = "Busy repo: wrk connections, all on one repo of one user, then over as many repos of as many users." };
 var busyRounds = new Option<int>("--busy-rounds") { DefaultValueFactory = _ => 3, Description = "Busy repo: rounds of --seconds per shape, which shape goes first alternating." };
@@ -37,7 +38,7 @@ var dataDir = new Option<DirectoryInfo?>("--data") { Description = "Folder for t
 var set = new Option<string[]>("--set") { AllowMultipleArgumentsPerToken = true, Description = "Service settings as NAME=VALUE environment variables (e.g. GitHub__IngestWriters=2), for every service." };
 var output = new Option<DirectoryInfo?>("--out") { Description = "Report folder (default docs/benchmarks in the repo, artifacts/benchmarks with --quick): report.md, report.json and the charts." };
 
-var root = new RootCommand("CoTeX benchmarks") { quick, scenarios, senders, seconds, warmup, repos, clients, clientsPerUser, rate, connections, scaleConnections, stormClients, stormMissed, missed, flooders, busySenders, busyRounds, basePort, dataDir, set, output };
+var root = new RootCommand("CoTeX benchmarks") { quick, scenarios, senders, seconds, warmup, repos, clients, clientsPerUser, rate, connections, scaleConnections, stormClients, stormMissed, stormKilledShare, missed, flooders, busySenders, busyRounds, basePort, dataDir, set, output };
 root.SetAction(async (parse, cancellationToken) =>
 {
     var isQuick = parse.GetValue(quick);
@@ -56,6 +57,7 @@ root.SetAction(async (parse, cancellationToken) =>
         ["scaleConnections"] = isQuick ? 200 : parse.GetValue(scaleConnections),
         ["stormClients"] = isQuick ? 100 : parse.GetValue(stormClients),
         ["stormMissed"] = parse.GetValue(stormMissed),
+        ["stormKilledShare"] = parse.GetValue(stormKilledShare),
         ["flooders"] = isQuick ? 4 : parse.GetValue(flooders),
         ["busySenders"] = isQuick ? 4 : parse.GetValue(busySenders),
         ["busyRounds"] = isQuick ? 1 : parse.GetValue(busyRounds),
@@ -156,7 +158,7 @@ root.SetAction(async (parse, cancellationToken) =>
     }
     if (selected.Contains("storm"))
     {
-        var r = await ScaleScenarios.StormAsync(topology, (int)settings["stormClients"], (int)settings["stormMissed"], isQuick);
+        var r = await ScaleScenarios.StormAsync(topology, (int)settings["stormClients"], (int)settings["stormMissed"], (double)settings["stormKilledShare"], isQuick);
         ScaleReport.Console(r);
         results["storm"] = r;
     }

@@ -55,7 +55,7 @@ public static class ScaleReport
         }
         if (results.GetValueOrDefault("storm") is StormResult r)
         {
-            md.AppendLine(Inv, $"| Reconnect storm ({r.Clients} clients{(r.Clients < r.Requested ? $" of {r.Requested} asked" : "")}, one per user, half per replica; " +
+            md.AppendLine(Inv, $"| Reconnect storm ({r.Clients} clients{(r.Clients < r.Requested ? $" of {r.Requested} asked" : "")}, one per user, {r.KilledShare:P0} on the replica killed; " +
                 $"{r.Reconnecting} on the killed one, {r.Missed} missed each) | **{r.SecondsToAllCaughtUp:F1} s** from the kill to all caught up " +
                 $"({(r.Complete ? "complete" : "INCOMPLETE")}; all reconnected after {r.SecondsToAllReconnected:F1} s); lost {r.Lost}, duplicated {r.Duplicated}, " +
                 $"out of order {r.OutOfOrder} | < 30 s, 0 lost, 0 duplicated |");

@@ -33,12 +33,13 @@ public sealed record ConnectionsScaleResult(int Requested, int Ceiling, string? 
 public sealed record StormSample(double Seconds, int Connected, int CaughtUp, int OnReplica1, int OnReplica2,
     double PgTransactionsPerSecond, double PgRowsPerSecond, int PgActive, int PgBackends);
 
+/// <param name="KilledShare">The share of the clients that started on the killed replica.</param>
 /// <param name="Reconnecting">Clients of the killed replica (each missed <paramref name="Missed"/> events).</param>
 /// <param name="Lost">Events a client should have and never received.</param>
 /// <param name="Duplicated">Events received at or below a position the client already held.</param>
 /// <param name="OutOfOrder">Events that skipped a position (a later one arriving before an earlier one).</param>
 /// <param name="Unexpected">Events received by clients of the surviving replica, which were sent none.</param>
-public sealed record StormResult(int Requested, int Clients, int Missed, int Reconnecting, double SecondsToSetUp, double SecondsToInsert,
+public sealed record StormResult(int Requested, int Clients, double KilledShare, int Missed, int Reconnecting, double SecondsToSetUp, double SecondsToInsert,
     double SecondsToAllReconnected, double SecondsToAllCaughtUp, bool Complete, long Lost, long Duplicated, long OutOfOrder,
     long Unexpected, long FailedAttempts, int ServerCloses, double PgPeakTransactionsPerSecond, double PgPeakRowsPerSecond,
     int PgPeakActive, IReadOnlyDictionary<string, double> CpuMs, double MsRestartedHealthy, int OnSurvivorAfterRestart,
@@ -67,7 +68,7 @@ public static class ScaleScenarios
         // Both ends hold one descriptor per connection; neither may pass its open-file limit (ulimit -n).
         var ceiling = Math.Min(OpenFileLimit(Environment.ProcessId) - OpenFiles(Environment.ProcessId),
             OpenFileLimit(pid) - OpenFiles(pid)) - 200;
-        var steps = (quick ? new[] { connections / 2, connections } : [10_000, 25_000, 50_000, 100_000, connections])
+        var steps = (quick ? new[] { connections / 2, connections } : [5_000, 10_000, 15_000, 25_000, 50_000, 100_000, connections])
             .Where(s => s > 0 && s <= connections).Distinct().Order().ToList();
         string? wall = null;
         if (steps[^1] > ceiling)
@@ -187,7 +188,7 @@ public static class ScaleScenarios
     }
 
     /// <summary>
-    /// Reconnect storm. <paramref name="clients"/> users, one client each, half on each replica, all caught up. Then
+    /// Reconnect storm. <paramref name="requested"/> users, one client each, spread over the replicas, all caught up. Then
     /// realtime-2 is frozen (SIGSTOP: its clients stay connected but hear nothing), <paramref name="missed"/> events are
     /// stored for each of its users straight through the product's ingest function (<c>ingest_github_events</c>, as
     /// the Api stores webhooks, without the Redis announcement that nobody could hear), and realtime-2 is killed
@@ -196,7 +197,8 @@ public static class ScaleScenarios
     /// connected, clients caught up, Postgres' load. Every event is counted per client (lost, duplicated, out of
     /// order). Then realtime-2 starts again, and where the clients are is counted.
     /// </summary>
-    public static async Task<StormResult> StormAsync(Topology topology, int requested, int missed, bool quick)
+    /// <param name="killedShare">The share of the clients that start on realtime-2, the replica killed (0.5: half on each).</param>
+    public static async Task<StormResult> StormAsync(Topology topology, int requested, int missed, double killedShare, bool quick)
     {
         // The survivor ends up holding every client, and this tool holds them all too.
         var ceiling = Math.Min(OpenFileLimit(Environment.ProcessId) - OpenFiles(Environment.ProcessId),
@@ -222,7 +224,8 @@ public static class ScaleScenarios
             users[i] = (userId, (await response.Content.ReadFromJsonAsync<CreatedRepo>(ct))!);
         });
         await using var crowd = new CheapCrowd();
-        var crowdClients = users.Select((u, i) => crowd.Add(Topology.Token(u.UserId), topology.RealtimeUrls, firstUrl: i % 2)).ToList();
+        var crowdClients = users.Select((u, i) => crowd.Add(Topology.Token(u.UserId), topology.RealtimeUrls,
+            firstUrl: i < (int)Math.Round(clients * killedShare) ? 1 : 0)).ToList();
         await crowd.ConnectAsync(crowdClients, concurrency: 64);
         if (!await CheapCrowd.WaitUntilAsync(() => crowdClients.All(c => c.CaughtUp), TimeSpan.FromSeconds(300)))
         {
@@ -279,7 +282,7 @@ public static class ScaleScenarios
         var onRestarted = crowdClients.Count(c => c.ConnectedTo == 1);
         Console.WriteLine($"storm: realtime-2 healthy {restarted.TotalMilliseconds:F0} ms after its start; then {onSurvivor} clients on realtime-1, " +
             $"{onRestarted} on realtime-2");
-        return new StormResult(requested, clients, missed, onTwo.Count, secondsToSetUp, secondsToInsert, allReconnected ?? double.NaN,
+        return new StormResult(requested, clients, killedShare, missed, onTwo.Count, secondsToSetUp, secondsToInsert, allReconnected ?? double.NaN,
             secondsToCaughtUp, complete, lost, duplicated, outOfOrder, unexpected, crowdClients.Sum(c => (long)c.FailedAttempts),
             crowd.ServerCloses, timeline.Count == 0 ? 0 : timeline.Max(s => s.PgTransactionsPerSecond),
             timeline.Count == 0 ? 0 : timeline.Max(s => s.PgRowsPerSecond), timeline.Count == 0 ? 0 : timeline.Max(s => s.PgActive),
