@@ -65,6 +65,10 @@ public sealed class CheapClient
     public int Connects { get; private set; }
     public int FailedAttempts { get; private set; }
 
+    /// <summary>Connects refused with a <c>Retry-After</c> (the replica's admission control), and the delay asked.</summary>
+    public int Refused { get; private set; }
+    private TimeSpan? _retryAfter;
+
     /// <summary>Called with each live <c>Event</c>'s position as it arrives (the latency measurement).</summary>
     public Action<long>? OnLiveEvent { get; set; }
 
@@ -82,6 +86,13 @@ public sealed class CheapClient
                 $"{{\"type\":1,\"target\":\"{RealtimeProtocol.Subscribe}\",\"arguments\":[{Position}]}}\u001e");
             await SendAsync(subscribe, cancellationToken);
             return true;
+        }
+        catch (UpgradeRefusedException refused) when (refused.RetryAfter is { } retryAfter)
+        {
+            Refused++;
+            _retryAfter = retryAfter;
+            _urlIndex++;
+            return false;
         }
         catch (Exception ex) when (ex is SocketException or IOException or WebSocketException or InvalidOperationException)
         {
@@ -104,6 +115,13 @@ public sealed class CheapClient
             {
                 if (!await ConnectOnceAsync(cancellationToken))
                 {
+                    if (_retryAfter is { } retryAfter)
+                    {
+                        // The replica asked for a delay (and spread it); a little more spread of our own.
+                        _retryAfter = null;
+                        try { await Task.Delay(retryAfter * (1 + Random.Shared.NextDouble() / 4), cancellationToken); } catch (OperationCanceledException) { return; }
+                        continue;
+                    }
                     failures++;
                     if (failures >= _urls.Length)
                     {
@@ -207,7 +225,10 @@ public sealed class CheapClient
         }
         if (!head.AsSpan(0, length).StartsWith("HTTP/1.1 101"u8))
         {
-            throw new InvalidOperationException("Upgrade refused: " + Encoding.ASCII.GetString(head, 0, Math.Min(length, 40)).Split('\r')[0]);
+            var answer = Encoding.ASCII.GetString(head, 0, length).Split("\r\n");
+            var retryAfter = answer.FirstOrDefault(l => l.StartsWith("Retry-After:", StringComparison.OrdinalIgnoreCase)) is { } header
+                && int.TryParse(header["Retry-After:".Length..].Trim(), out var seconds) ? TimeSpan.FromSeconds(seconds) : (TimeSpan?)null;
+            throw new UpgradeRefusedException(answer[0], retryAfter);
         }
     }
 
@@ -339,6 +360,12 @@ public sealed class CheapClient
             OnLiveEvent?.Invoke(position);
         }
     }
+}
+
+/// <summary>A connect answered with something other than 101 (e.g. 503 with <c>Retry-After</c>).</summary>
+public sealed class UpgradeRefusedException(string statusLine, TimeSpan? retryAfter) : InvalidOperationException("Upgrade refused: " + statusLine)
+{
+    public TimeSpan? RetryAfter { get; } = retryAfter;
 }
 
 /// <summary>

@@ -38,10 +38,12 @@ public sealed record StormSample(double Seconds, int Connected, int CaughtUp, in
 /// <param name="Lost">Events a client should have and never received.</param>
 /// <param name="Duplicated">Events received at or below a position the client already held.</param>
 /// <param name="OutOfOrder">Events that skipped a position (a later one arriving before an earlier one).</param>
+/// <param name="FailedAttempts">Connects that failed (refused by the dead replica, 503 after a pool timeout, ...), not counting those below.</param>
+/// <param name="RefusedWithRetryAfter">Connects refused at once with a Retry-After by the replica's admission control.</param>
 /// <param name="Unexpected">Events received by clients of the surviving replica, which were sent none.</param>
 public sealed record StormResult(int Requested, int Clients, double KilledShare, int Missed, int Reconnecting, double SecondsToSetUp, double SecondsToInsert,
     double SecondsToAllReconnected, double SecondsToAllCaughtUp, bool Complete, long Lost, long Duplicated, long OutOfOrder,
-    long Unexpected, long FailedAttempts, int ServerCloses, double PgPeakTransactionsPerSecond, double PgPeakRowsPerSecond,
+    long Unexpected, long FailedAttempts, long RefusedWithRetryAfter, int ServerCloses, double PgPeakTransactionsPerSecond, double PgPeakRowsPerSecond,
     int PgPeakActive, IReadOnlyDictionary<string, double> CpuMs, double MsRestartedHealthy, int OnSurvivorAfterRestart,
     int OnRestartedAfterRestart, IReadOnlyList<StormSample> Timeline);
 
@@ -284,6 +286,7 @@ public static class ScaleScenarios
             $"{onRestarted} on realtime-2");
         return new StormResult(requested, clients, killedShare, missed, onTwo.Count, secondsToSetUp, secondsToInsert, allReconnected ?? double.NaN,
             secondsToCaughtUp, complete, lost, duplicated, outOfOrder, unexpected, crowdClients.Sum(c => (long)c.FailedAttempts),
+            crowdClients.Sum(c => (long)c.Refused),
             crowd.ServerCloses, timeline.Count == 0 ? 0 : timeline.Max(s => s.PgTransactionsPerSecond),
             timeline.Count == 0 ? 0 : timeline.Max(s => s.PgRowsPerSecond), timeline.Count == 0 ? 0 : timeline.Max(s => s.PgActive),
             cpuMs, restarted.TotalMilliseconds, onSurvivor, onRestarted, timeline);

@@ -1,4 +1,5 @@
 using CoTeX.Contracts;
+using CoTeX.Realtime.Admission;
 using CoTeX.Realtime.Hubs;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -17,6 +18,8 @@ foreach (var origin in app.Configuration.AllowedOrigins())
 }
 app.UseCors();
 app.UseWebSockets(webSockets);
+// Too many connects at once are refused with Retry-After before their token check (which writes to Postgres).
+app.UseConnectAdmission();
 app.UseAuthentication();
 app.UseAuthorization();
 

@@ -1,4 +1,5 @@
 using CoTeX.Contracts;
+using CoTeX.Realtime.Admission;
 using CoTeX.Realtime.Feeds;
 using Microsoft.AspNetCore.SignalR.StackExchangeRedis;
 using StackExchange.Redis;
@@ -26,6 +27,7 @@ internal static class Extensions
 
         builder.Services.AddSingleton<FeedQueries>();
         builder.Services.AddSingleton<FeedRegistry>();
+        builder.Services.AddSingleton<ConnectAdmission>();
         builder.Services.AddSingleton<FeedMetrics>();
         builder.Services.AddSingleton<ShutdownNotifier>();
         builder.Services.AddHostedService<LiveEventRouter>();
