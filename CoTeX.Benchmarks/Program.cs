@@ -27,7 +27,7 @@ var clientsPerUser = new Option<int>("--clients-per-user") { DefaultValueFactory
 var rate = new Option<int>("--rate") { DefaultValueFactory = _ => 1000, Description = "End-to-end: webhooks per second." };
 var connections = new Option<int>("--connections") { DefaultValueFactory = _ => 10_000, Description = "Connections: idle clients on one replica." };
 var scaleConnections = new Option<int>("--scale-connections") { DefaultValueFactory = _ => 100_000, Description = "connections-100k: idle clients on one replica, in steps of 10k, 25k, 50k, 100k up to this." };
-var stormClients = new Option<int>("--storm-clients") { DefaultValueFactory = _ => 50_000, Description = "Storm: clients over both replicas, one per user (at most what one replica may hold here)." };
+var stormClients = new Option<int>("--storm-clients") { DefaultValueFactory = _ => 50_000, Description = "Storm: clients over both replicas, one per user (at most what one replica may hold here; keep well below it, the survivor also takes the connects under way)." };
 var stormMissed = new Option<int>("--storm-missed") { DefaultValueFactory = _ => 20, Description = "Storm: events each client of the killed replica missed." };
 var stormKilledShare = new Option<double>("--storm-killed-share") { DefaultValueFactory = _ => 0.5, Description = "Storm: share of the clients on the replica that is killed (1: all of them reconnect)." };
 var missed = new Option<int>("--missed") { DefaultValueFactory = _ => 10_000, Description = "Catch-up: events the client missed." };

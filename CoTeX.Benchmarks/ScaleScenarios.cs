@@ -263,7 +263,14 @@ public static class ScaleScenarios
             }
             return (connected, caughtUp, crowdClients.Count(c => c.ConnectedTo == 0), crowdClients.Count(c => c.ConnectedTo == 1));
         }, stopSampling.Token);
-        var complete = await CheapCrowd.WaitUntilAsync(() => onTwo.All(c => c.CaughtUp && c.Position >= missed), TimeSpan.FromSeconds(quick ? 60 : 300));
+        // Stops early if the survivor dies (seen once at the open-file limit: "Out of memory." and gone).
+        bool SurvivorDied() => topology.ServicePids().All(p => p.Name != "realtime-1");
+        var complete = await CheapCrowd.WaitUntilAsync(() => onTwo.All(c => c.CaughtUp && c.Position >= missed) || SurvivorDied(),
+            TimeSpan.FromSeconds(quick ? 60 : 300)) && !SurvivorDied();
+        if (SurvivorDied())
+        {
+            throw new InvalidOperationException($"storm: realtime-1, the survivor, exited during the storm (its log: {topology.DataDir}/logs/realtime-1.log)");
+        }
         var secondsToCaughtUp = Stopwatch.GetElapsedTime(killed).TotalSeconds;
         var cpuMs = cpu.MillisecondsPer(1);
         await Task.Delay(2000); // the timeline shows the load falling back
