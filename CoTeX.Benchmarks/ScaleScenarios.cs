@@ -42,7 +42,7 @@ public sealed record StormSample(double Seconds, int Connected, int CaughtUp, in
 /// <param name="RefusedWithRetryAfter">Connects refused at once with a Retry-After by the replica's admission control.</param>
 /// <param name="Unexpected">Events received by clients of the surviving replica, which were sent none.</param>
 public sealed record StormResult(int Requested, int Clients, double KilledShare, int Missed, int Reconnecting, double SecondsToSetUp, double SecondsToInsert,
-    double SecondsToAllReconnected, double SecondsToAllCaughtUp, bool Complete, long Lost, long Duplicated, long OutOfOrder,
+    double? SecondsToAllReconnected, double SecondsToAllCaughtUp, bool Complete, long Lost, long Duplicated, long OutOfOrder,
     long Unexpected, long FailedAttempts, long RefusedWithRetryAfter, int ServerCloses, double PgPeakTransactionsPerSecond, double PgPeakRowsPerSecond,
     int PgPeakActive, IReadOnlyDictionary<string, double> CpuMs, double MsRestartedHealthy, int OnSurvivorAfterRestart,
     int OnRestartedAfterRestart, IReadOnlyList<StormSample> Timeline);
@@ -291,7 +291,7 @@ public static class ScaleScenarios
         var onRestarted = crowdClients.Count(c => c.ConnectedTo == 1);
         Console.WriteLine($"storm: realtime-2 healthy {restarted.TotalMilliseconds:F0} ms after its start; then {onSurvivor} clients on realtime-1, " +
             $"{onRestarted} on realtime-2");
-        return new StormResult(requested, clients, killedShare, missed, onTwo.Count, secondsToSetUp, secondsToInsert, allReconnected ?? double.NaN,
+        return new StormResult(requested, clients, killedShare, missed, onTwo.Count, secondsToSetUp, secondsToInsert, allReconnected,
             secondsToCaughtUp, complete, lost, duplicated, outOfOrder, unexpected, crowdClients.Sum(c => (long)c.FailedAttempts),
             crowdClients.Sum(c => (long)c.Refused),
             crowd.ServerCloses, timeline.Count == 0 ? 0 : timeline.Max(s => s.PgTransactionsPerSecond),

@@ -1,5 +1,4 @@
 using CoTeX.Contracts;
-using CoTeX.Realtime.Admission;
 using CoTeX.Realtime.Hubs;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -18,8 +17,6 @@ foreach (var origin in app.Configuration.AllowedOrigins())
 }
 app.UseCors();
 app.UseWebSockets(webSockets);
-// Too many connects at once are refused with Retry-After before their token check (which writes to Postgres).
-app.UseConnectAdmission();
 app.UseAuthentication();
 app.UseAuthorization();
 

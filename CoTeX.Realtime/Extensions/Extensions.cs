@@ -1,5 +1,4 @@
 using CoTeX.Contracts;
-using CoTeX.Realtime.Admission;
 using CoTeX.Realtime.Feeds;
 using Microsoft.AspNetCore.SignalR.StackExchangeRedis;
 using StackExchange.Redis;
@@ -27,7 +26,6 @@ internal static class Extensions
 
         builder.Services.AddSingleton<FeedQueries>();
         builder.Services.AddSingleton<FeedRegistry>();
-        builder.Services.AddSingleton<ConnectAdmission>();
         builder.Services.AddSingleton<FeedMetrics>();
         builder.Services.AddSingleton<ShutdownNotifier>();
         builder.Services.AddHostedService<LiveEventRouter>();

@@ -28,21 +28,8 @@ public sealed class RealtimeOptions
     /// <summary>
     /// Postgres queries feeds may run at once on this replica. Thousands of clients reconnecting together (a replica
     /// restart) queue here instead of exhausting Postgres' connection slots (measured: 10,000 reconnects hit
-    /// "too many clients" without it). Below the replica's pool size (15): the token checks of connecting clients need
-    /// pooled connections too, and with the feeds able to hold all of them a storm's connects waited out the pool's
-    /// timeout (was 16; docs/benchmarks/scale.md).
+    /// "too many clients" without it).
     /// </summary>
     [Range(1, 1000)]
-    public int MaxConcurrentQueries { get; set; } = 10;
-
-    /// <summary>
-    /// Hub connects admitted at once (from the upgrade request to the hub connection); more are refused with 503 and
-    /// <c>Retry-After</c> before any Postgres work (<see cref="Admission.ConnectAdmission"/>).
-    /// </summary>
-    [Range(1, 100_000)]
-    public int MaxPendingConnects { get; set; } = 64;
-
-    /// <summary>The least <c>Retry-After</c> a refused connect is given, in seconds; each refusal gets up to twice this.</summary>
-    [Range(1, 300)]
-    public int ConnectRetryAfterSeconds { get; set; } = 1;
+    public int MaxConcurrentQueries { get; set; } = 16;
 }

@@ -1,5 +1,4 @@
 using CoTeX.Contracts;
-using CoTeX.Realtime.Admission;
 using CoTeX.Realtime.Feeds;
 using CoTeX.Shared.Auth;
 using Microsoft.AspNetCore.Authorization;
@@ -44,13 +43,6 @@ public sealed class EventsHub(
         context.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested
             .Register(static f => ((ConnectionFeed)f!).OnTokenExpired(), feed);
         _ = feed.RunAsync(context.ConnectionAborted);
-        return Task.CompletedTask;
-    }
-
-    /// <summary>The connect is done (token checked, handshake made): its place among the pending connects goes to the next.</summary>
-    public override Task OnConnectedAsync()
-    {
-        Context.GetHttpContext()?.Features.Get<ConnectAdmission.Ticket>()?.Release();
         return Task.CompletedTask;
     }
 
