@@ -59,8 +59,8 @@ public static class ScaleScenarios
     /// Idle clients on realtime-1, added in steps (10k, 25k, 50k, 100k, up to <paramref name="connections"/>). At each
     /// step: the replica's RSS per connection, the connect rate, its CPU while the crowd idles (pings both ways),
     /// Redis' memory and pub/sub channels, and the latency of live events to a few measuring clients on the same
-    /// replica. The crowd's users have no rows (positions start at 0 for every user, stored or not): one user per
-    /// <paramref name="connectionsPerUser"/> connections, so the per-user backplane state is part of the cost.
+    /// replica. One user per <paramref name="connectionsPerUser"/> connections, each new to the service (the token check
+    /// creates the user's row on the first connect).
     /// </summary>
     public static async Task<ConnectionsScaleResult> ConnectionsAtScaleAsync(Topology topology, int connections, bool quick,
         int connectionsPerUser = 10)
