@@ -88,9 +88,19 @@ public sealed class BenchmarkToolTests
                 team.GetProperty("eventRowsPerDelivery").GetDouble().Should().Be(team.GetProperty("followers").GetInt32(), log);
                 team.GetProperty("walBytesPerDelivery").GetDouble().Should().BePositive(log);
             }
+            // The storm (last: it kills and restarts realtime-2): every client of the killed replica caught up, each
+            // event exactly once and in order.
+            var storm = results.GetProperty("storm");
+            storm.GetProperty("complete").GetBoolean().Should().BeTrue(log);
+            storm.GetProperty("reconnecting").GetInt32().Should().BePositive(log);
+            foreach (var count in new[] { "lost", "duplicated", "outOfOrder", "unexpected" })
+            {
+                storm.GetProperty(count).GetInt64().Should().Be(0, count + "\n" + log);
+            }
+            storm.GetProperty("timeline").GetArrayLength().Should().BePositive(log);
             File.ReadAllText(Path.Combine(output, "report.md")).Should().Contain("Ingest / pgbench").And.Contain("Catch-up")
                 .And.Contain("ReadyToRun").And.Contain("Unsigned flood").And.Contain("Fan-out");
-            foreach (var chart in new[] { "ingest-latency.png", "e2e-latency.png", "fanout-latency.png", "cpu.png" })
+            foreach (var chart in new[] { "ingest-latency.png", "e2e-latency.png", "fanout-latency.png", "cpu.png", "storm-timeline.png" })
             {
                 new FileInfo(Path.Combine(output, chart)).Length.Should().BeGreaterThan(10_000, chart);
             }

@@ -6,7 +6,8 @@ using CoTeX.Benchmarks;
 
 // Benchmarks for CoTeX on a topology of its own (Topology.cs: Release builds, no orchestrator proxies). Writes a
 // Markdown and a JSON report.
-//   dotnet run -c Release --project CoTeX.Benchmarks -- [--quick] [--scenarios ingest,e2e,connections,catchup,coldstart,unsigned-flood,busy-repo,fanout] ...
+//   dotnet run -c Release --project CoTeX.Benchmarks -- [--quick] [--scenarios ingest,e2e,connections,catchup,coldstart,unsigned-flood,busy-repo,fanout,storm] ...
+// connections-100k (idle connections on one replica in steps up to --scale-connections) runs only when named.
 
 // The connections scenario walks a replica's heap in a child process (HeapSnapshots): this is that child.
 if (args is [HeapSnapshots.Verb, var walkPid])
@@ -15,7 +16,7 @@ if (args is [HeapSnapshots.Verb, var walkPid])
 }
 
 var quick = new Option<bool>("--quick") { Description = "Run every scenario briefly (proves the tool works; numbers mean little)." };
-var scenarios = new Option<string>("--scenarios") { DefaultValueFactory = _ => "ingest,e2e,connections,catchup,coldstart,unsigned-flood,busy-repo,fanout", Description = "Comma-separated." };
+var scenarios = new Option<string>("--scenarios") { DefaultValueFactory = _ => "ingest,e2e,connections,catchup,coldstart,unsigned-flood,busy-repo,fanout,storm", Description = "Comma-separated; connections-100k runs only when named." };
 var flooders = new Option<int>("--flooders") { DefaultValueFactory = _ => 16, Description = "Unsigned flood: concurrent strangers posting 25 MB bodies." };
 var senders = new Option<int>("--senders") { DefaultValueFactory = _ => 32, Description = "Ingest: concurrent webhook senders (and pgbench clients)." };
 var seconds = new Option<int>("--seconds") { DefaultValueFactory = _ => 20, Description = "Ingest and end-to-end: duration." };
@@ -25,6 +26,10 @@ var clients = new Option<int>("--clients") { DefaultValueFactory = _ => 1000, De
 var clientsPerUser = new Option<int>("--clients-per-user") { DefaultValueFactory = _ => 2, Description = "End-to-end: desktop clients of each user (each user tracks one repo); --clients-per-user equal to --clients sends every event to every client." };
 var rate = new Option<int>("--rate") { DefaultValueFactory = _ => 1000, Description = "End-to-end: webhooks per second." };
 var connections = new Option<int>("--connections") { DefaultValueFactory = _ => 10_000, Description = "Connections: idle clients on one replica." };
+var scaleConnections = new Option<int>("--scale-connections") { DefaultValueFactory = _ => 100_000, Description = "connections-100k: idle clients on one replica, in steps of 10k, 25k, 50k, 100k up to this." };
+var stormClients = new Option<int>("--storm-clients") { DefaultValueFactory = _ => 50_000, Description = "Storm: clients over both replicas, one per user (at most what one replica may hold here; keep well below it, the survivor also takes the connects under way)." };
+var stormMissed = new Option<int>("--storm-missed") { DefaultValueFactory = _ => 20, Description = "Storm: events each client of the killed replica missed." };
+var stormKilledShare = new Option<double>("--storm-killed-share") { DefaultValueFactory = _ => 0.5, Description = "Storm: share of the clients on the replica that is killed (1: all of them reconnect)." };
 var missed = new Option<int>("--missed") { DefaultValueFactory = _ => 10_000, Description = "Catch-up: events the client missed." };
 var busySenders = new Option<int>("--busy-senders") { DefaultValueFactory = _ => 16, Description = "Busy repo: wrk connections, all on one repo of one user, then over as many repos of as many users." };
 var busyRounds = new Option<int>("--busy-rounds") { DefaultValueFactory = _ => 3, Description = "Busy repo: rounds of --seconds per shape, which shape goes first alternating." };
@@ -35,7 +40,7 @@ var dataDir = new Option<DirectoryInfo?>("--data") { Description = "Folder for t
 var set = new Option<string[]>("--set") { AllowMultipleArgumentsPerToken = true, Description = "Service settings as NAME=VALUE environment variables (e.g. GitHub__IngestWriters=2), for every service." };
 var output = new Option<DirectoryInfo?>("--out") { Description = "Report folder (default docs/benchmarks in the repo, artifacts/benchmarks with --quick): report.md, report.json and the charts." };
 
-var root = new RootCommand("CoTeX benchmarks") { quick, scenarios, senders, seconds, warmup, repos, clients, clientsPerUser, rate, connections, missed, flooders, busySenders, busyRounds, teams, fanOutDeliveries, basePort, dataDir, set, output };
+var root = new RootCommand("CoTeX benchmarks") { quick, scenarios, senders, seconds, warmup, repos, clients, clientsPerUser, rate, connections, scaleConnections, stormClients, stormMissed, stormKilledShare, missed, flooders, busySenders, busyRounds, teams, fanOutDeliveries, basePort, dataDir, set, output };
 root.SetAction(async (parse, cancellationToken) =>
 {
     var isQuick = parse.GetValue(quick);
@@ -51,6 +56,10 @@ root.SetAction(async (parse, cancellationToken) =>
         ["rate"] = isQuick ? 50 : parse.GetValue(rate),
         ["connections"] = isQuick ? 100 : parse.GetValue(connections),
         ["missed"] = isQuick ? 200 : parse.GetValue(missed),
+        ["scaleConnections"] = isQuick ? 200 : parse.GetValue(scaleConnections),
+        ["stormClients"] = isQuick ? 100 : parse.GetValue(stormClients),
+        ["stormMissed"] = parse.GetValue(stormMissed),
+        ["stormKilledShare"] = parse.GetValue(stormKilledShare),
         ["flooders"] = isQuick ? 4 : parse.GetValue(flooders),
         ["busySenders"] = isQuick ? 4 : parse.GetValue(busySenders),
         ["busyRounds"] = isQuick ? 1 : parse.GetValue(busyRounds),
@@ -158,6 +167,19 @@ root.SetAction(async (parse, cancellationToken) =>
         }
         results["fanout"] = runs;
     }
+    // Last: the storm kills and restarts realtime-2.
+    if (selected.Contains("connections-100k"))
+    {
+        var r = await ScaleScenarios.ConnectionsAtScaleAsync(topology, (int)settings["scaleConnections"], isQuick);
+        ScaleReport.Console(r);
+        results["connections100k"] = r;
+    }
+    if (selected.Contains("storm"))
+    {
+        var r = await ScaleScenarios.StormAsync(topology, (int)settings["stormClients"], (int)settings["stormMissed"], (double)settings["stormKilledShare"], isQuick);
+        ScaleReport.Console(r);
+        results["storm"] = r;
+    }
 
     var machine = new Dictionary<string, object>
     {
@@ -171,6 +193,7 @@ root.SetAction(async (parse, cancellationToken) =>
     var folder = parse.GetValue(output) ?? new DirectoryInfo(Path.Combine(repoRoot, isQuick ? "artifacts" : "docs", "benchmarks"));
     folder.Create();
     DrawCharts(folder.FullName, results);
+    ScaleReport.Charts(folder.FullName, results);
     var json = JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase });
     await File.WriteAllTextAsync(Path.Combine(folder.FullName, "report.json"), json, cancellationToken);
     await File.WriteAllTextAsync(Path.Combine(folder.FullName, "report.md"), Markdown(report, results, folder.FullName), cancellationToken);
@@ -335,8 +358,9 @@ static string Markdown(Dictionary<string, object> report, Dictionary<string, obj
             md.AppendLine(inv, $"| Fan-out, {r.Followers} followers: Postgres per delivery | WAL **{r.WalBytesPerDelivery / 1024:F1} KB**; tables +{r.TableBytesPerDelivery / 1024:F1} KB; {r.EventRowsPerDelivery:F0} event rows, {r.PayloadRowsPerDelivery:F0} payload rows | |");
         }
     }
+    ScaleReport.Markdown(md, results);
     md.AppendLine();
-    foreach (var chart in new[] { "ingest-latency.png", "e2e-latency.png", "busy-repo-latency.png", "fanout-latency.png", "cpu.png" }.Where(c => File.Exists(Path.Combine(folder, c))))
+    foreach (var chart in new[] { "ingest-latency.png", "e2e-latency.png", "busy-repo-latency.png", "fanout-latency.png", "cpu.png", "connections-memory.png", "storm-timeline.png" }.Where(c => File.Exists(Path.Combine(folder, c))))
     {
         md.AppendLine(inv, $"![{chart}]({chart})");
     }

@@ -682,7 +682,7 @@ public static class Scenarios
         })
         { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(60) };
 
-    private static long RssKb(int pid) =>
+    internal static long RssKb(int pid) =>
         long.Parse(File.ReadAllLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal))
             .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
 
