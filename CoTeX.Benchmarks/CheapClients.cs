@@ -18,8 +18,8 @@ namespace CoTeX.Benchmarks;
 /// <see cref="WebSocket.CreateFromStream(Stream, WebSocketCreationOptions)"/> speaking SignalR's JSON hub protocol as
 /// docs/realtime-protocol.md describes it: no negotiation, the token as a Bearer header, the handshake, one
 /// <c>Subscribe</c>. It behaves as the .NET client does where it matters to the server: it resumes from the highest
-/// position it holds after any close, tries the next replica at once and backs off (100 ms × 2^failures, at most 5 s)
-/// only once every replica has failed in a row. Pings to the server come from one loop over the whole crowd
+/// position it holds after any close, tries the next replica at once and backs off (between half and all of 100 ms × 2^failures, at most 5 s: the
+/// clients' "equal jitter") only once every replica has failed in a row. Pings to the server come from one loop over the whole crowd
 /// (<see cref="CheapCrowd"/>), not a timer per socket.
 /// </summary>
 public sealed class CheapClient
@@ -125,7 +125,8 @@ public sealed class CheapClient
                     failures++;
                     if (failures >= _urls.Length)
                     {
-                        var delay = Math.Min(MaxReconnectDelay.TotalMilliseconds, 100 * Math.Pow(2, failures));
+                        var ceiling = Math.Min(MaxReconnectDelay.TotalMilliseconds, 100 * Math.Pow(2, failures));
+                        var delay = ceiling / 2 + Random.Shared.NextDouble() * ceiling / 2;
                         try { await Task.Delay(TimeSpan.FromMilliseconds(delay), cancellationToken); } catch (OperationCanceledException) { return; }
                     }
                     continue;

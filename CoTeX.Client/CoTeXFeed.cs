@@ -132,10 +132,13 @@ public sealed class CoTeXFeed : IAsyncDisposable
                 ConnectionFailed?.Invoke(ex);
             }
 
-            // Try the next replica at once; back off only when every URL has failed in a row.
+            // Try the next replica at once; back off only when every URL has failed in a row. Exponential with "equal
+            // jitter" (between half and all of 100 ms x 2^failures, capped), as the TypeScript client does: the clients
+            // of a replica that went away fail together, and must not retry together (docs/benchmarks/scale.md, storm).
             if (failures >= _options.RealtimeUrls.Count)
             {
-                var delay = TimeSpan.FromMilliseconds(Math.Min(_options.MaxReconnectDelay.TotalMilliseconds, 100 * Math.Pow(2, failures)));
+                var ceiling = Math.Min(_options.MaxReconnectDelay.TotalMilliseconds, 100 * Math.Pow(2, failures));
+                var delay = TimeSpan.FromMilliseconds(ceiling / 2 + Random.Shared.NextDouble() * ceiling / 2);
                 try { await Task.Delay(delay, _stop.Token); } catch (OperationCanceledException) { break; }
             }
         }
