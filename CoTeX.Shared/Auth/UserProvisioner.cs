@@ -7,12 +7,17 @@ namespace CoTeX.Shared.Auth;
 
 /// <summary>
 /// Creates the user row the first time a user's token is seen, and keeps email, anonymity and last-seen time current.
-/// A process remembers whom it has written for a few minutes, so a busy user costs one upsert per few minutes,
-/// not one per request.
+/// A process remembers whom it has checked for a few minutes, so a busy user costs one check per few minutes, not one
+/// per request; and the check writes only when something changed or the row's last-seen time is over an hour old
+/// (<see cref="LastSeenPrecision"/>), so thousands of clients reconnecting at once (a replica lost) cost reads, not
+/// committed writes (docs/benchmarks/scale.md, storm).
 /// </summary>
 public sealed class UserProvisioner(NpgsqlDataSource dataSource, IMemoryCache cache)
 {
     private static readonly TimeSpan Remember = TimeSpan.FromMinutes(5);
+
+    /// <summary>How stale <c>users.last_seen_at</c> may be (the admin list shows it) before a check writes it again.</summary>
+    public static readonly TimeSpan LastSeenPrecision = TimeSpan.FromHours(1);
 
     /// <summary>What is remembered is only trusted while this has not moved (see <see cref="ForgetAll"/>).</summary>
     private long _generation;
@@ -33,6 +38,23 @@ public sealed class UserProvisioner(NpgsqlDataSource dataSource, IMemoryCache ca
         }
 
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var row = await connection.QuerySingleOrDefaultAsync<(bool Active, bool Current)?>(new CommandDefinition(
+            """
+            select deleted_at is null,
+                   email is not distinct from @email and is_anonymous = @anonymous and last_seen_at > now() - @precision
+              from users where id = @userId
+            """,
+            new { userId, email, anonymous, precision = LastSeenPrecision }, cancellationToken: cancellationToken));
+        if (row is { Active: false })
+        {
+            return false; // a tombstone
+        }
+        if (row is { Current: true })
+        {
+            cache.Set(key, (email, anonymous, generation), new MemoryCacheEntryOptions { AbsoluteExpirationRelativeToNow = Remember, Size = 1 });
+            return true;
+        }
+
         var active = await connection.ExecuteScalarAsync<bool>(new CommandDefinition(
             """
             insert into users (id, email, is_anonymous) values (@userId, @email, @anonymous)

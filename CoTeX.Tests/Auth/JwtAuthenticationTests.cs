@@ -28,6 +28,31 @@ public sealed class JwtAuthenticationTests(TestInfrastructure infra)
     }
 
     [Fact]
+    public async Task A_returning_users_token_check_reads_and_writes_only_when_their_last_seen_time_is_an_hour_old()
+    {
+        // Each ApiApp is a process of its own as far as the check is concerned (its own memory of whom it has seen).
+        var db = await infra.CreateMigratedDatabaseAsync();
+        var userId = Guid.NewGuid();
+        async Task<string> RowVersionAsync(ApiApp app) =>
+            (await app.ScalarAsync<string>($"select xmin::text from users where id = '{userId}'"))!;
+        await using (var first = await ApiApp.StartAsync(infra, databaseConnectionString: db))
+        {
+            (await first.ClientFor(userId).GetAsync("/api/repos")).StatusCode.Should().Be(HttpStatusCode.OK);
+        }
+
+        await using var second = await ApiApp.StartAsync(infra, databaseConnectionString: db);
+        var created = await RowVersionAsync(second);
+        (await second.ClientFor(userId).GetAsync("/api/repos")).StatusCode.Should().Be(HttpStatusCode.OK);
+        (await RowVersionAsync(second)).Should().Be(created, "seen minutes ago: a reconnect storm's checks are reads");
+
+        await second.ScalarAsync<int>($"update users set last_seen_at = now() - interval '2 hours' where id = '{userId}' returning 1");
+        await using var third = await ApiApp.StartAsync(infra, databaseConnectionString: db);
+        (await third.ClientFor(userId).GetAsync("/api/repos")).StatusCode.Should().Be(HttpStatusCode.OK);
+        (await third.ScalarAsync<bool>($"select last_seen_at > now() - interval '1 minute' from users where id = '{userId}'"))
+            .Should().BeTrue("last seen two hours ago: the check writes the time again");
+    }
+
+    [Fact]
     public async Task Valid_es256_token_from_the_jwks_is_accepted_alongside_hs256()
     {
         await using var jwks = await JwksServer.StartAsync();
