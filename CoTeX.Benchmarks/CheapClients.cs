@@ -65,7 +65,7 @@ public sealed class CheapClient
     public int Connects { get; private set; }
     public int FailedAttempts { get; private set; }
 
-    /// <summary>Connects refused with a <c>Retry-After</c> (the replica's admission control), and the delay asked.</summary>
+    /// <summary>Connects answered 503 with a <c>Retry-After</c> (the replica's database busy), and the delay asked.</summary>
     public int Refused { get; private set; }
     private TimeSpan? _retryAfter;
 

@@ -20,7 +20,7 @@ public sealed record ConnectionStep(int Connections, int Failed, double SecondsT
     long RedisUsedBytes, long RedisChannels, long RedisClients, double RedisBytesPerConnection, double RedisChannelsPerConnection,
     int LiveSent, int LiveReceived, Percentiles Live, IReadOnlyList<double> LiveMilliseconds);
 
-/// <param name="Ceiling">The most connections this machine lets one replica hold (its open-file limit less what it had open).</param>
+/// <param name="Ceiling">The most connections this machine lets one replica hold (its open-file limit less the files it keeps for itself, past which it refuses upgrades).</param>
 /// <param name="Wall">Why the steps stop short of <paramref name="Requested"/>, if they do.</param>
 public sealed record ConnectionsScaleResult(int Requested, int Ceiling, string? Wall, long RssBeforeKb, long RedisBeforeBytes,
     long RedisChannelsBefore, int ConnectionsPerUser, IReadOnlyList<ConnectionStep> Steps);
@@ -39,7 +39,7 @@ public sealed record StormSample(double Seconds, int Connected, int CaughtUp, in
 /// <param name="Duplicated">Events received at or below a position the client already held.</param>
 /// <param name="OutOfOrder">Events that skipped a position (a later one arriving before an earlier one).</param>
 /// <param name="FailedAttempts">Connects that failed (refused by the dead replica, 503 after a pool timeout, ...), not counting those below.</param>
-/// <param name="RefusedWithRetryAfter">Connects refused at once with a Retry-After by the replica's admission control.</param>
+/// <param name="RefusedWithRetryAfter">Connects answered 503 with a Retry-After (the replica's database pool busy past its timeout).</param>
 /// <param name="Unexpected">Events received by clients of the surviving replica, which were sent none.</param>
 public sealed record StormResult(int Requested, int Clients, double KilledShare, int Missed, int Reconnecting, double SecondsToSetUp, double SecondsToInsert,
     double? SecondsToAllReconnected, double SecondsToAllCaughtUp, bool Complete, long Lost, long Duplicated, long OutOfOrder,
@@ -68,8 +68,8 @@ public static class ScaleScenarios
         var replica = topology.RealtimeUrls[0];
         var pid = topology.RealtimePid(1);
         // Both ends hold one descriptor per connection; neither may pass its open-file limit (ulimit -n).
-        var ceiling = Math.Min(OpenFileLimit(Environment.ProcessId) - OpenFiles(Environment.ProcessId),
-            OpenFileLimit(pid) - OpenFiles(pid)) - 200;
+        var ceiling = Math.Min(OpenFileLimit(Environment.ProcessId) - OpenFiles(Environment.ProcessId) - 200,
+            OpenFileLimit(pid) - ReplicaReservedFiles);
         var steps = (quick ? new[] { connections / 2, connections } : [5_000, 10_000, 15_000, 25_000, 50_000, 100_000, connections])
             .Where(s => s > 0 && s <= connections).Distinct().Order().ToList();
         string? wall = null;
@@ -203,8 +203,8 @@ public static class ScaleScenarios
     public static async Task<StormResult> StormAsync(Topology topology, int requested, int missed, double killedShare, bool quick)
     {
         // The survivor ends up holding every client, and this tool holds them all too.
-        var ceiling = Math.Min(OpenFileLimit(Environment.ProcessId) - OpenFiles(Environment.ProcessId),
-            OpenFileLimit(topology.RealtimePid(1)) - OpenFiles(topology.RealtimePid(1))) - 200;
+        var ceiling = Math.Min(OpenFileLimit(Environment.ProcessId) - OpenFiles(Environment.ProcessId) - 200,
+            OpenFileLimit(topology.RealtimePid(1)) - ReplicaReservedFiles);
         var clients = Math.Min(requested, ceiling);
         if (clients < requested)
         {
@@ -374,6 +374,12 @@ public static class ScaleScenarios
         var stats = await Cli("INFO", "stats");
         return new RedisFigures(Field(memory, "used_memory"), Field(stats, "pubsub_channels"), Field(clients, "connected_clients"));
     }
+
+    /// <summary>
+    /// The open files a replica keeps for itself: it holds at most its open-file limit less these as connections
+    /// (<c>Realtime:MaxConnections</c>' default, RealtimeOptions.ReservedFiles), refusing upgrades past it.
+    /// </summary>
+    private const int ReplicaReservedFiles = 2048;
 
     private static int OpenFileLimit(int pid) =>
         int.Parse(File.ReadLines($"/proc/{pid}/limits").First(l => l.StartsWith("Max open files", StringComparison.Ordinal))

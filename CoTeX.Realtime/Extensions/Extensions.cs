@@ -1,6 +1,8 @@
 using CoTeX.Contracts;
 using CoTeX.Realtime.Feeds;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.SignalR.StackExchangeRedis;
+using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 
 namespace Microsoft.Extensions.Hosting;
@@ -16,6 +18,9 @@ internal static class Extensions
 
         builder.Services.AddOptions<RealtimeOptions>().BindConfiguration(RealtimeOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
+        // Upgraded connections (the hub's WebSockets) leave Kestrel's connection count and enter this one.
+        builder.Services.AddOptions<KestrelServerOptions>().Configure<IOptions<RealtimeOptions>>((kestrel, realtime) =>
+            kestrel.Limits.MaxConcurrentUpgradedConnections = realtime.Value.ConnectionLimit());
 
         // The Redis backplane lets hub-level sends (Clients.User, groups) reach connections on every replica, over
         // the same multiplexer the rest of the service uses.

@@ -34,4 +34,36 @@ public sealed class RealtimeOptions
     /// </summary>
     [Range(1, 1000)]
     public int MaxConcurrentQueries { get; set; } = 10;
+
+    /// <summary>
+    /// Client connections (WebSockets) the replica holds at once; past it Kestrel refuses the upgrade and the client
+    /// backs off and tries another replica. Each connection is an open file: a replica that reaches its open-file limit
+    /// exits ("Out of memory.", docs/benchmarks/scale.md) instead of refusing. 0 (the default): the process' open-file
+    /// limit, less <see cref="ReservedFiles"/> for everything else. When set, keep it that far below <c>ulimit -n</c>.
+    /// </summary>
+    [Range(0, 10_000_000)]
+    public int MaxConnections { get; set; }
+
+    /// <summary>Open files kept for what is not a client connection: requests not yet upgraded, Postgres, Redis, logs.</summary>
+    public const int ReservedFiles = 2048;
+
+    /// <summary>The connection limit in force (null: none known, e.g. no /proc).</summary>
+    public long? ConnectionLimit() =>
+        MaxConnections > 0 ? MaxConnections
+        : OpenFileLimit() is { } files ? Math.Max(1, files - ReservedFiles)
+        : null;
+
+    /// <summary>The soft RLIMIT_NOFILE of this process, from /proc/self/limits (Linux; null elsewhere or unlimited).</summary>
+    private static long? OpenFileLimit()
+    {
+        const string Path = "/proc/self/limits";
+        if (!File.Exists(Path))
+        {
+            return null;
+        }
+        // "Max open files            20000                20000                files"
+        var line = File.ReadLines(Path).FirstOrDefault(l => l.StartsWith("Max open files", StringComparison.Ordinal));
+        var soft = line?["Max open files".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault();
+        return long.TryParse(soft, out var limit) ? limit : null;
+    }
 }
