@@ -20,8 +20,8 @@ internal static class AccountQueries
     /// Closes the account, in the caller's transaction (which holds the user lock). Repos cascade to their events and
     /// dedupe keys (the events release the payloads they shared with other followers, and a payload goes with its last
     /// reference: the trigger of migration 0009), a GitHub connection to its access rows (its tokens go with it); the
-    /// user row stays as a tombstone so old tokens are refused. The plan goes back to free because the subscription has just ended in Stripe (its
-    /// webhook will say so too).
+    /// user row stays as a tombstone so old tokens are refused. The plan goes back to free because the subscription
+    /// has just ended in Stripe (its webhook will say so too).
     /// </summary>
     public static Task CloseAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid userId,
         CancellationToken cancellationToken) =>
