@@ -65,9 +65,8 @@ public sealed class CheapClient
     public int Connects { get; private set; }
     public int FailedAttempts { get; private set; }
 
-    /// <summary>Connects answered 503 with a <c>Retry-After</c> (the replica's database busy), and the delay asked.</summary>
+    /// <summary>Connects answered 503 with a <c>Retry-After</c> (the replica's database pool busy).</summary>
     public int Refused { get; private set; }
-    private TimeSpan? _retryAfter;
 
     /// <summary>Called with each live <c>Event</c>'s position as it arrives (the latency measurement).</summary>
     public Action<long>? OnLiveEvent { get; set; }
@@ -87,10 +86,11 @@ public sealed class CheapClient
             await SendAsync(subscribe, cancellationToken);
             return true;
         }
-        catch (UpgradeRefusedException refused) when (refused.RetryAfter is { } retryAfter)
+        catch (UpgradeRefusedException refused) when (refused.RetryAfter is not null)
         {
+            // Counted, not obeyed: the real clients cannot see an upgrade's headers (a browser's WebSocket, SignalR's
+            // clients) and back off as after any failed connect, so the cheap ones do too.
             Refused++;
-            _retryAfter = retryAfter;
             _urlIndex++;
             return false;
         }
@@ -115,13 +115,6 @@ public sealed class CheapClient
             {
                 if (!await ConnectOnceAsync(cancellationToken))
                 {
-                    if (_retryAfter is { } retryAfter)
-                    {
-                        // The replica asked for a delay (and spread it); a little more spread of our own.
-                        _retryAfter = null;
-                        try { await Task.Delay(retryAfter * (1 + Random.Shared.NextDouble() / 4), cancellationToken); } catch (OperationCanceledException) { return; }
-                        continue;
-                    }
                     failures++;
                     if (failures >= _urls.Length)
                     {

@@ -29,7 +29,7 @@ public static class ScaleReport
                 System.Console.WriteLine(string.Create(Inv,
                     $"storm: {r.Reconnecting} of {r.Clients} clients reconnected after a kill and caught up on {r.Missed} events each in {r.SecondsToAllCaughtUp:F1} s " +
                     $"(all reconnected after {r.SecondsToAllReconnected:F1} s); lost {r.Lost}, duplicated {r.Duplicated}, out of order {r.OutOfOrder}, " +
-                    $"unexpected {r.Unexpected}; {r.FailedAttempts} failed connects, {r.RefusedWithRetryAfter} of them 503 with Retry-After, {r.ServerCloses} server closes; Postgres peak {r.PgPeakTransactionsPerSecond:F0} xact/s, {r.PgPeakActive} active"));
+                    $"unexpected {r.Unexpected}; {r.FailedAttempts} failed connects, {r.RefusedWithRetryAfter} answered 503 with Retry-After, {r.ServerCloses} server closes; Postgres peak {r.PgPeakTransactionsPerSecond:F0} xact/s, {r.PgPeakActive} active"));
                 break;
         }
     }
@@ -59,7 +59,7 @@ public static class ScaleReport
                 $"{r.Reconnecting} on the killed one, {r.Missed} missed each) | **{r.SecondsToAllCaughtUp:F1} s** from the kill to all caught up " +
                 $"({(r.Complete ? "complete" : "INCOMPLETE")}; all reconnected after {r.SecondsToAllReconnected:F1} s); lost {r.Lost}, duplicated {r.Duplicated}, " +
                 $"out of order {r.OutOfOrder} | < 30 s, 0 lost, 0 duplicated |");
-            md.AppendLine(Inv, $"| Storm: failed connects | {r.FailedAttempts} failed (the dead replica refusing, 503s), {r.RefusedWithRetryAfter} of them 503 with Retry-After (the replica's database pool busy), {r.ServerCloses} closed by the server | |");
+            md.AppendLine(Inv, $"| Storm: failed connects | {r.FailedAttempts} failed (the dead replica refusing, other errors), {r.RefusedWithRetryAfter} more answered 503 with Retry-After (the replica's database pool busy), {r.ServerCloses} closed by the server | |");
             md.AppendLine(Inv, $"| Storm: Postgres | peak {r.PgPeakTransactionsPerSecond:F0} transactions/s, {r.PgPeakRowsPerSecond:F0} rows read/s, {r.PgPeakActive} statements running at once | |");
             md.AppendLine(Inv, $"| Storm: CPU ms from the kill to all caught up | {string.Join(", ", r.CpuMs.Where(kv => !CpuMeter.IsBreakdown(kv.Key)).Select(kv => string.Create(Inv, $"{kv.Key} {kv.Value:F0}")))} | |");
             md.AppendLine(Inv, $"| Storm: the killed replica restarted | healthy in {r.MsRestartedHealthy:F0} ms; then {r.OnSurvivorAfterRestart} clients on the survivor, {r.OnRestartedAfterRestart} on it | |");
