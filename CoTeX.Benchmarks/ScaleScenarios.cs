@@ -241,7 +241,7 @@ public static class ScaleScenarios
         await using var database = NpgsqlDataSource.Create(
             $"Host=127.0.0.1;Port={topology.PostgresPort};Username=postgres;Database=cotexdb;Maximum Pool Size=4");
         var victim = topology.RealtimePid(2);
-        await Signal("STOP", victim);
+        ChildProcess.Signal(victim, Signals.Stop);
         var inserting = Stopwatch.GetTimestamp();
         await InsertMissedAsync(database, onTwo.Select(c => users[c.Index]).ToList(), missed);
         var secondsToInsert = Stopwatch.GetElapsedTime(inserting).TotalSeconds;
@@ -251,7 +251,7 @@ public static class ScaleScenarios
         using var stopSampling = new CancellationTokenSource();
         var cpu = CpuMeter.Start(topology);
         var killed = Stopwatch.GetTimestamp();
-        await Signal("KILL", victim);
+        ChildProcess.Signal(victim, Signals.Kill);
         double? allReconnected = null;
         var sampler = SampleAsync(database, killed, timeline, () =>
         {
@@ -358,8 +358,6 @@ public static class ScaleScenarios
         {
         }
     }
-
-    private static Task Signal(string signal, int pid) => ChildProcess.RunAsync("kill", [$"-{signal}", pid.ToString(CultureInfo.InvariantCulture)]);
 
     private sealed record RedisFigures(long UsedBytes, long Channels, long Clients);
 

@@ -49,24 +49,21 @@ public sealed class UserProvisioner(NpgsqlDataSource dataSource, IMemoryCache ca
         {
             return false; // a tombstone
         }
-        if (row is { Current: true })
+        if (row is not { Current: true })
         {
-            cache.Set(key, (email, anonymous, generation), new MemoryCacheEntryOptions { AbsoluteExpirationRelativeToNow = Remember, Size = 1 });
-            return true;
-        }
-
-        var active = await connection.ExecuteScalarAsync<bool>(new CommandDefinition(
-            """
-            insert into users (id, email, is_anonymous) values (@userId, @email, @anonymous)
-            on conflict (id) do update
-                set email = excluded.email, is_anonymous = excluded.is_anonymous, last_seen_at = now()
-                where users.deleted_at is null
-            returning true
-            """,
-            new { userId, email, anonymous }, cancellationToken: cancellationToken));
-        if (!active)
-        {
-            return false; // a tombstone: nothing was updated
+            var active = await connection.ExecuteScalarAsync<bool>(new CommandDefinition(
+                """
+                insert into users (id, email, is_anonymous) values (@userId, @email, @anonymous)
+                on conflict (id) do update
+                    set email = excluded.email, is_anonymous = excluded.is_anonymous, last_seen_at = now()
+                    where users.deleted_at is null
+                returning true
+                """,
+                new { userId, email, anonymous }, cancellationToken: cancellationToken));
+            if (!active)
+            {
+                return false; // a tombstone: nothing was updated
+            }
         }
 
         cache.Set(key, (email, anonymous, generation), new MemoryCacheEntryOptions { AbsoluteExpirationRelativeToNow = Remember, Size = 1 });
