@@ -89,7 +89,7 @@ public sealed class BenchmarkToolTests
                 team.GetProperty("walBytesPerDelivery").GetDouble().Should().BePositive(log);
             }
             // The storm (last: it kills and restarts realtime-2): every client of the killed replica caught up, each
-            // event exactly once and in order.
+            // event exactly once and in order, also across the moves back.
             var storm = results.GetProperty("storm");
             storm.GetProperty("complete").GetBoolean().Should().BeTrue(log);
             storm.GetProperty("reconnecting").GetInt32().Should().BePositive(log);
@@ -98,6 +98,9 @@ public sealed class BenchmarkToolTests
                 storm.GetProperty(count).GetInt64().Should().Be(0, count + "\n" + log);
             }
             storm.GetProperty("timeline").GetArrayLength().Should().BePositive(log);
+            // Then realtime-2 is back and takes clients: realtime-1 moves the excess until it holds about its share.
+            storm.GetProperty("secondsToBalanced").ValueKind.Should().Be(JsonValueKind.Number, "realtime-1 moved clients to the restarted realtime-2\n" + log);
+            storm.GetProperty("rebalanceNotices").GetInt32().Should().BePositive(log);
             File.ReadAllText(Path.Combine(output, "report.md")).Should().Contain("Ingest / pgbench").And.Contain("Catch-up")
                 .And.Contain("ReadyToRun").And.Contain("Unsigned flood").And.Contain("Fan-out");
             foreach (var chart in new[] { "ingest-latency.png", "e2e-latency.png", "fanout-latency.png", "cpu.png", "storm-timeline.png" })

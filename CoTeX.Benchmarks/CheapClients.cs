@@ -333,6 +333,9 @@ public sealed class CheapClient
                 CaughtUp = true;
                 _crowd.CaughtUpOnce(this);
                 break;
+            case RealtimeProtocol.Reconnect:
+                _crowd.ReconnectAsked(); // the server closes the connection next; the client resumes as after any close
+                break;
         }
     }
 
@@ -377,6 +380,7 @@ public sealed class CheapCrowd : IAsyncDisposable
     private readonly Task _pinger;
     private int _caughtUp;
     private int _serverCloses;
+    private int _reconnectNotices;
 
     /// <param name="sourceAddresses">Loopback source addresses to spread over (127.0.0.2 onwards).</param>
     public CheapCrowd(int sourceAddresses = 8)
@@ -392,6 +396,9 @@ public sealed class CheapCrowd : IAsyncDisposable
 
     /// <summary>Close messages the server sent (e.g. a refused or failed connection).</summary>
     public int ServerCloses => Volatile.Read(ref _serverCloses);
+
+    /// <summary><c>Reconnect</c> notices received (a replica shutting down or moving clients to another one).</summary>
+    public int ReconnectNotices => Volatile.Read(ref _reconnectNotices);
 
     public CheapClient Add(string token, Uri[] urls, int firstUrl = 0)
     {
@@ -440,6 +447,8 @@ public sealed class CheapCrowd : IAsyncDisposable
     }
 
     internal void CaughtUpOnce(CheapClient client) => Interlocked.Increment(ref _caughtUp);
+
+    internal void ReconnectAsked() => Interlocked.Increment(ref _reconnectNotices);
 
     internal void ServerClosed(ReadOnlySpan<byte> record)
     {

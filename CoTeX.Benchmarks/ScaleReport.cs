@@ -29,7 +29,8 @@ public static class ScaleReport
                 System.Console.WriteLine(string.Create(Inv,
                     $"storm: {r.Reconnecting} of {r.Clients} clients reconnected after a kill and caught up on {r.Missed} events each in {r.SecondsToAllCaughtUp:F1} s " +
                     $"(all reconnected after {r.SecondsToAllReconnected:F1} s); lost {r.Lost}, duplicated {r.Duplicated}, out of order {r.OutOfOrder}, " +
-                    $"unexpected {r.Unexpected}; {r.FailedAttempts} failed connects, {r.RefusedWithRetryAfter} answered 503 with Retry-After, {r.ServerCloses} server closes; Postgres peak {r.PgPeakTransactionsPerSecond:F0} xact/s, {r.PgPeakActive} active"));
+                    $"unexpected {r.Unexpected}; {r.FailedAttempts} failed connects, {r.RefusedWithRetryAfter} answered 503 with Retry-After, {r.ServerCloses} server closes; Postgres peak {r.PgPeakTransactionsPerSecond:F0} xact/s, {r.PgPeakActive} active; " +
+                    $"realtime-2 restarted: {(r.SecondsToBalanced is { } b ? $"balanced after {b:F1} s" : "NOT balanced")}, {r.RebalanceNotices} clients moved"));
                 break;
         }
     }
@@ -62,7 +63,9 @@ public static class ScaleReport
             md.AppendLine(Inv, $"| Storm: failed connects | {r.FailedAttempts} failed (the dead replica refusing, other errors), {r.RefusedWithRetryAfter} more answered 503 with Retry-After (the replica's database pool busy), {r.ServerCloses} closed by the server | |");
             md.AppendLine(Inv, $"| Storm: Postgres | peak {r.PgPeakTransactionsPerSecond:F0} transactions/s, {r.PgPeakRowsPerSecond:F0} rows read/s, {r.PgPeakActive} statements running at once | |");
             md.AppendLine(Inv, $"| Storm: CPU ms from the kill to all caught up | {string.Join(", ", r.CpuMs.Where(kv => !CpuMeter.IsBreakdown(kv.Key)).Select(kv => string.Create(Inv, $"{kv.Key} {kv.Value:F0}")))} | |");
-            md.AppendLine(Inv, $"| Storm: the killed replica restarted | healthy in {r.MsRestartedHealthy:F0} ms; then {r.OnSurvivorAfterRestart} clients on the survivor, {r.OnRestartedAfterRestart} on it | |");
+            var balanced = r.SecondsToBalanced is { } b ? string.Create(Inv, $"balanced (the survivor within 10% of its share) {b:F1} s later") : "**not balanced**";
+            var rebalanceCpu = string.Join(", ", r.RebalanceCpuMs.Where(kv => !CpuMeter.IsBreakdown(kv.Key)).Select(kv => string.Create(Inv, $"{kv.Key} {kv.Value:F0}")));
+            md.AppendLine(Inv, $"| Storm: the killed replica restarted, taking load back | healthy in {r.MsRestartedHealthy:F0} ms; {balanced}, {r.RebalanceNotices} clients asked to move, {r.RebalanceFailedAttempts} failed connects; then {r.OnSurvivorAfterRestart} clients on the survivor, {r.OnRestartedAfterRestart} on it; CPU ms until balanced: {rebalanceCpu} | |");
         }
     }
 
@@ -99,6 +102,7 @@ public static class ScaleReport
                          ("connected (all clients)", r.Timeline.Select(s => (double)s.Connected).ToArray()),
                          ("caught up (the killed replica's)", r.Timeline.Select(s => (double)s.CaughtUp).ToArray()),
                          ("on realtime-1", r.Timeline.Select(s => (double)s.OnReplica1).ToArray()),
+                         ("on realtime-2 (restarted, taking clients back)", r.Timeline.Select(s => (double)s.OnReplica2).ToArray()),
                      })
             {
                 var line = plot.Add.ScatterLine(xs, ys);
@@ -112,7 +116,7 @@ public static class ScaleReport
             plot.Axes.Bottom.Label.Text = "seconds after realtime-2 was killed";
             plot.Axes.Left.Label.Text = "clients";
             plot.Axes.Right.Label.Text = "transactions/s";
-            plot.Title($"Reconnect storm: {r.Reconnecting} clients move to the survivor, {r.Missed} missed events each");
+            plot.Title($"Reconnect storm: {r.Reconnecting} clients move to the survivor ({r.Missed} missed events each), then back");
             plot.ShowLegend(Alignment.LowerRight);
             plot.SavePng(Path.Combine(folder, "storm-timeline.png"), 900, 480);
         }

@@ -41,11 +41,15 @@ public sealed record StormSample(double Seconds, int Connected, int CaughtUp, in
 /// <param name="FailedAttempts">Connects that failed (refused by the dead replica, 503 after a pool timeout, ...), not counting those below.</param>
 /// <param name="RefusedWithRetryAfter">Connects answered 503 with a Retry-After (the replica's database pool busy past its timeout).</param>
 /// <param name="Unexpected">Events received by clients of the surviving replica, which were sent none.</param>
+/// <param name="SecondsToBalanced">From realtime-2's restart until realtime-1 held at most its share plus the balancer's
+/// tolerance (10%), every client connected; null if not within the scenario's patience.</param>
+/// <param name="RebalanceNotices">Clients realtime-1 asked to move (<c>Reconnect { code: "rebalance" }</c>).</param>
 public sealed record StormResult(int Requested, int Clients, double KilledShare, int Missed, int Reconnecting, double SecondsToSetUp, double SecondsToInsert,
     double? SecondsToAllReconnected, double SecondsToAllCaughtUp, bool Complete, long Lost, long Duplicated, long OutOfOrder,
     long Unexpected, long FailedAttempts, long RefusedWithRetryAfter, int ServerCloses, double PgPeakTransactionsPerSecond, double PgPeakRowsPerSecond,
     int PgPeakActive, IReadOnlyDictionary<string, double> CpuMs, double MsRestartedHealthy, int OnSurvivorAfterRestart,
-    int OnRestartedAfterRestart, IReadOnlyList<StormSample> Timeline);
+    int OnRestartedAfterRestart, double? SecondsToBalanced, int RebalanceNotices, long RebalanceFailedAttempts,
+    IReadOnlyDictionary<string, double> RebalanceCpuMs, IReadOnlyList<StormSample> Timeline);
 
 /// <summary>
 /// Issue 27's scale scenarios, on the cheap load generator (<see cref="CheapClients"/>): idle connections on one
@@ -197,7 +201,9 @@ public static class ScaleScenarios
     /// (SIGKILL: no Reconnect notice, the kernel closes the sockets). Its clients reconnect to realtime-1 as the .NET
     /// client does (the next replica at once, then backing off) and resume from their position. Every 500 ms: clients
     /// connected, clients caught up, Postgres' load. Every event is counted per client (lost, duplicated, out of
-    /// order). Then realtime-2 starts again, and where the clients are is counted.
+    /// order). Then realtime-2 starts again, and the time until realtime-1 has moved its excess clients to it
+    /// (<c>ReplicaBalancer</c>, at the product's default rate) is measured. Both replicas run with client moving on, as
+    /// the product ships (the topology turns it off for the scenarios that crowd one replica on purpose).
     /// </summary>
     /// <param name="killedShare">The share of the clients that start on realtime-2, the replica killed (0.5: half on each).</param>
     public static async Task<StormResult> StormAsync(Topology topology, int requested, int missed, double killedShare, bool quick)
@@ -210,6 +216,8 @@ public static class ScaleScenarios
         {
             Console.WriteLine($"storm: {clients} clients, not {requested}: one replica may hold about {ceiling} connections here (open-file limit)");
         }
+        await topology.RestartAsync("realtime-1", settings: Topology.Rebalancing);
+        await topology.RestartAsync("realtime-2", settings: Topology.Rebalancing);
         var setUp = Stopwatch.GetTimestamp();
         Http.BaseAddress ??= topology.ApiUrl;
         var users = new (Guid UserId, CreatedRepo Repo)[clients];
@@ -279,25 +287,50 @@ public static class ScaleScenarios
         Console.WriteLine($"storm: {(complete ? "all" : "NOT all")} {onTwo.Count} caught up {secondsToCaughtUp:F1} s after the kill " +
             $"(all reconnected after {allReconnected:F1} s)");
 
-        // Counted per client: each of realtime-2's clients is owed positions 1..missed, each of realtime-1's nothing.
+        // realtime-2 comes back (a crashed replica restarted, or one added): realtime-1 moves clients to it.
+        var restarted = await topology.RestartAsync("realtime-2", settings: Topology.Rebalancing);
+        var rebalancing = Stopwatch.GetTimestamp();
+        var (noticesBefore, failedBefore, closesBefore) =
+            (crowd.ReconnectNotices, crowdClients.Sum(c => (long)c.FailedAttempts), crowd.ServerCloses);
+        var rebalanceCpu = CpuMeter.Start(topology);
+        using var stopRebalanceSampling = new CancellationTokenSource();
+        var rebalanceSampler = SampleAsync(database, killed, timeline, () => (crowdClients.Count(c => c.ConnectedTo >= 0),
+            onTwo.Count(c => c.CaughtUp && c.Position >= missed), crowdClients.Count(c => c.ConnectedTo == 0),
+            crowdClients.Count(c => c.ConnectedTo == 1)), stopRebalanceSampling.Token);
+        var fairShare = (int)Math.Ceiling(clients / 2.0) * (1 + RebalanceTolerance);
+        var balanced = await CheapCrowd.WaitUntilAsync(
+            () => crowdClients.Count(c => c.ConnectedTo == 0) <= fairShare && crowdClients.All(c => c.ConnectedTo >= 0),
+            TimeSpan.FromSeconds(quick ? 90 : 600));
+        double? secondsToBalanced = balanced ? Stopwatch.GetElapsedTime(rebalancing).TotalSeconds : null;
+        var rebalanceCpuMs = rebalanceCpu.MillisecondsPer(1);
+        await Task.Delay(2000);
+        await stopRebalanceSampling.CancelAsync();
+        await rebalanceSampler;
+        var onSurvivor = crowdClients.Count(c => c.ConnectedTo == 0);
+        var onRestarted = crowdClients.Count(c => c.ConnectedTo == 1);
+        var rebalanceNotices = crowd.ReconnectNotices - noticesBefore;
+        Console.WriteLine($"storm: realtime-2 healthy {restarted.TotalMilliseconds:F0} ms after its start; " +
+            (balanced ? $"balanced {secondsToBalanced:F1} s after that" : "NOT balanced") +
+            $" ({rebalanceNotices} clients asked to move): {onSurvivor} clients on realtime-1, {onRestarted} on realtime-2");
+
+        // Counted per client, over the storm and the moves: each of realtime-2's clients is owed positions 1..missed,
+        // each of realtime-1's nothing.
         long lost = onTwo.Sum(c => Math.Max(0, missed - (c.Received - c.Duplicates)));
         long duplicated = crowdClients.Sum(c => (long)c.Duplicates);
         long outOfOrder = crowdClients.Sum(c => (long)c.Gaps);
         long unexpected = onOne.Sum(c => (long)c.Received);
-
-        var restarted = await topology.RestartAsync("realtime-2");
-        await Task.Delay(quick ? 1000 : 10_000);
-        var onSurvivor = crowdClients.Count(c => c.ConnectedTo == 0);
-        var onRestarted = crowdClients.Count(c => c.ConnectedTo == 1);
-        Console.WriteLine($"storm: realtime-2 healthy {restarted.TotalMilliseconds:F0} ms after its start; then {onSurvivor} clients on realtime-1, " +
-            $"{onRestarted} on realtime-2");
+        var stormSamples = timeline.Where(t => t.Seconds <= secondsToCaughtUp + 2).ToList();
         return new StormResult(requested, clients, killedShare, missed, onTwo.Count, secondsToSetUp, secondsToInsert, allReconnected,
-            secondsToCaughtUp, complete, lost, duplicated, outOfOrder, unexpected, crowdClients.Sum(c => (long)c.FailedAttempts),
+            secondsToCaughtUp, complete, lost, duplicated, outOfOrder, unexpected, failedBefore,
             crowdClients.Sum(c => (long)c.Refused),
-            crowd.ServerCloses, timeline.Count == 0 ? 0 : timeline.Max(s => s.PgTransactionsPerSecond),
-            timeline.Count == 0 ? 0 : timeline.Max(s => s.PgRowsPerSecond), timeline.Count == 0 ? 0 : timeline.Max(s => s.PgActive),
-            cpuMs, restarted.TotalMilliseconds, onSurvivor, onRestarted, timeline);
+            closesBefore, stormSamples.Count == 0 ? 0 : stormSamples.Max(s => s.PgTransactionsPerSecond),
+            stormSamples.Count == 0 ? 0 : stormSamples.Max(s => s.PgRowsPerSecond), stormSamples.Count == 0 ? 0 : stormSamples.Max(s => s.PgActive),
+            cpuMs, restarted.TotalMilliseconds, onSurvivor, onRestarted, secondsToBalanced, rebalanceNotices,
+            crowdClients.Sum(c => (long)c.FailedAttempts) - failedBefore, rebalanceCpuMs, timeline);
     }
+
+    /// <summary>How far above its share a replica may stay (the product's <c>ReplicaBalancer.Tolerance</c>).</summary>
+    private const double RebalanceTolerance = 0.1;
 
     /// <summary><paramref name="missed"/> push events per user, 100 users (2,000 deliveries) per call of the ingest function.</summary>
     private static async Task InsertMissedAsync(NpgsqlDataSource database, IReadOnlyList<(Guid UserId, CreatedRepo Repo)> users, int missed)

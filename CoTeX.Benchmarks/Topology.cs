@@ -214,6 +214,9 @@ public sealed class Topology : IAsyncDisposable
         ["Webhooks__SenderRanges__0"] = "127.0.0.1/32",
         ["Webhooks__SenderRanges__1"] = "::1/128",
         ["Serilog__MinimumLevel__Default"] = "Warning",
+        // Replicas move clients off a crowded replica (ReplicaBalancer), but several scenarios crowd realtime-1 on
+        // purpose (the connections ones); the storm turns it on as the product ships it (Rebalancing).
+        ["Realtime__RebalancePerSecond"] = "0",
         // GitHub App mode on, as in production, with an app of the benchmark's own: the fan-out scenario plays GitHub
         // delivering to its webhook URL (signed with this secret). GitHub's API is out of reach here, so it points at
         // a closed port (the Worker's installation check fails at once and is logged), and the Worker's re-checks and
@@ -227,6 +230,12 @@ public sealed class Topology : IAsyncDisposable
         ["GitHubApp__WebBaseUrl"] = "http://127.0.0.1:9",
         ["GitHubApp__RecheckSeconds"] = "86400",
         ["GitHubApp__RedeliverySeconds"] = "86400",
+    };
+
+    /// <summary>The product's default for moving clients between replicas, which the topology turns off.</summary>
+    public static readonly IReadOnlyDictionary<string, string> Rebalancing = new Dictionary<string, string>
+    {
+        ["Realtime__RebalancePerSecond"] = "100",
     };
 
     /// <summary>The secret the benchmark's GitHub App signs its deliveries with.</summary>

@@ -24,8 +24,9 @@ public static class RealtimeProtocol
     public const string Reset = "Reset";
 
     /// <summary>
-    /// Server → client: <see cref="ReconnectNotice"/>; this connection is about to close (the replica is going away, or
-    /// the token has expired): reconnect, with a fresh token for <see cref="ReconnectCodes.TokenExpired"/>, and resume.
+    /// Server → client: <see cref="ReconnectNotice"/>; this connection is about to close (the replica is going away or
+    /// holds more than its share, or the token has expired): reconnect, with a fresh token for
+    /// <see cref="ReconnectCodes.TokenExpired"/>, and resume.
     /// </summary>
     public const string Reconnect = "Reconnect";
 }
@@ -47,6 +48,12 @@ public static class ReconnectCodes
 
     /// <summary>The replica could not continue the feed (Postgres or the connection failed): reconnect.</summary>
     public const string FeedFailed = "feed_failed";
+
+    /// <summary>
+    /// The replica holds more than its share of connections (another replica has restarted or been added): reconnect
+    /// at once with the same token; the load balancer (or the client's next URL) picks the replica.
+    /// </summary>
+    public const string Rebalance = "rebalance";
 
     /// <summary>The connection's token has expired: reconnect with a fresh token (an expired one is refused).</summary>
     public const string TokenExpired = "token_expired";

@@ -35,6 +35,6 @@ internal static class Extensions
         builder.Services.AddSingleton<ShutdownNotifier>();
         builder.Services.AddHostedService<LiveEventRouter>();
         builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddHostedService<ConnectionCountReporter>();
+        builder.Services.AddHostedService<ReplicaBalancer>();
     }
 }

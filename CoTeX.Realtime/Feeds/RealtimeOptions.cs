@@ -44,6 +44,21 @@ public sealed class RealtimeOptions
     [Range(0, 10_000_000)]
     public int MaxConnections { get; set; }
 
+    /// <summary>
+    /// How often a replica publishes its connection count to Redis and compares it with the other replicas'
+    /// (<see cref="ReplicaBalancer"/>). Peers silent for 30 s no longer count.
+    /// </summary>
+    [Range(1, 10)]
+    public int HeartbeatSeconds { get; set; } = 5;
+
+    /// <summary>
+    /// Clients per second a replica holding more than its share of the deployment's connections asks to reconnect
+    /// elsewhere (<see cref="ReplicaBalancer"/>), so a restarted or added replica takes load back without a herd.
+    /// 0: never.
+    /// </summary>
+    [Range(0, 100_000)]
+    public int RebalancePerSecond { get; set; } = 100;
+
     /// <summary>Open files kept for what is not a client connection: requests not yet upgraded, Postgres, Redis, logs.</summary>
     public const int ReservedFiles = 2048;
 

@@ -3,8 +3,9 @@ using StackExchange.Redis;
 namespace CoTeX.Shared.Events;
 
 /// <summary>
-/// Numbers that live in one process but are read by another (the Api's admin stats): each Realtime replica's
-/// connection count (a heartbeat), and the Worker's Stripe drift corrections.
+/// Numbers that live in one process but are read by another: each Realtime replica's connection count (a heartbeat
+/// that the Api's admin stats show and that the replicas balance their connections by), and the Worker's Stripe drift
+/// corrections.
 /// </summary>
 public static class OpsCounters
 {
@@ -14,13 +15,16 @@ public static class OpsCounters
     /// <summary>A replica's entry counts as live for this long after its last heartbeat.</summary>
     public static readonly TimeSpan HeartbeatLifetime = TimeSpan.FromSeconds(30);
 
-    public static string FormatHeartbeat(int connections, DateTimeOffset at) => $"{connections}|{at.ToUnixTimeSeconds()}";
+    /// <param name="scope">Which deployment the replica serves (its database): replicas balance only with their own.</param>
+    public static string FormatHeartbeat(int connections, DateTimeOffset at, string scope) =>
+        $"{connections}|{at.ToUnixTimeSeconds()}|{scope}";
 
-    public static (int Connections, DateTimeOffset At)? ParseHeartbeat(string? value)
+    /// <returns>Null for a value that is not a heartbeat; <c>Scope</c> is null from replicas older than scopes.</returns>
+    public static (int Connections, DateTimeOffset At, string? Scope)? ParseHeartbeat(string? value)
     {
-        var parts = value?.Split('|');
-        return parts is [var count, var at] && int.TryParse(count, out var c) && long.TryParse(at, out var seconds)
-            ? (c, DateTimeOffset.FromUnixTimeSeconds(seconds))
+        var parts = value?.Split('|', 3);
+        return parts is [var count, var at, ..] && int.TryParse(count, out var c) && long.TryParse(at, out var seconds)
+            ? (c, DateTimeOffset.FromUnixTimeSeconds(seconds), parts.Length == 3 ? parts[2] : null)
             : null;
     }
 }

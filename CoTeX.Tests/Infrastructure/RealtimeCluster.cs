@@ -34,6 +34,8 @@ public sealed class RealtimeCluster : IAsyncDisposable
             var host = ServiceHost<realtime::Program>.Create(db, redis, new(realtimeSettings ?? [])
             {
                 ["Realtime:SweepSeconds"] = realtimeSettings?.GetValueOrDefault("Realtime:SweepSeconds") ?? "1",
+                // Tests pin which replica a client is on; RebalanceTests turns moving clients on.
+                ["Realtime:RebalancePerSecond"] = realtimeSettings?.GetValueOrDefault("Realtime:RebalancePerSecond") ?? "0",
             });
             cluster.Replicas.Add(host);
             cluster.ReplicaUrls.Add(host.WithKestrel());

@@ -109,7 +109,7 @@ export interface FeedEvents {
   state: (state: FeedState, previous: FeedState) => void;
   /** Connected and subscribed to `url`. */
   connected: (url: string) => void;
-  /** The server asked this client to reconnect (`shutdown`, `feed_failed`, `token_expired`); the feed does so itself. */
+  /** The server asked this client to reconnect (`shutdown`, `feed_failed`, `rebalance`, `token_expired`); the feed does so itself. */
   reconnectRequested: (notice: ReconnectNotice) => void;
   /**
    * Something went wrong: a failed attempt or a dropped connection ({@link ConnectionError}), a refused token

@@ -59,6 +59,6 @@ export const ClientMethod = {
 } as const satisfies { [K in keyof ClientMethods]: K };
 
 /** Why the server asks a client to reconnect (`ReconnectNotice.code`). */
-export type ReconnectCode = "shutdown" | "feed_failed" | "token_expired";
+export type ReconnectCode = "shutdown" | "feed_failed" | "rebalance" | "token_expired";
 
-export const RECONNECT_CODES: readonly ReconnectCode[] = ["shutdown", "feed_failed", "token_expired"];
+export const RECONNECT_CODES: readonly ReconnectCode[] = ["shutdown", "feed_failed", "rebalance", "token_expired"];
