@@ -205,7 +205,9 @@ public static class ScaleScenarios
     /// (<c>ReplicaBalancer</c>, at the product's default rate) is measured. Both replicas run with client moving on, as
     /// the product ships (the topology turns it off for the scenarios that crowd one replica on purpose).
     /// </summary>
-    /// <param name="killedShare">The share of the clients that start on realtime-2, the replica killed (0.5: half on each).</param>
+    /// <param name="killedShare">The share of the clients that start on realtime-2, the replica killed (0.5: half on each).
+    /// The replicas even out a lopsided start as the product does (ReplicaBalancer), so <see cref="StormResult.Reconnecting"/>
+    /// says how many were on realtime-2 when it was frozen.</param>
     public static async Task<StormResult> StormAsync(Topology topology, int requested, int missed, double killedShare, bool quick)
     {
         // The survivor ends up holding every client, and this tool holds them all too.
@@ -234,8 +236,10 @@ public static class ScaleScenarios
             users[i] = (userId, (await response.Content.ReadFromJsonAsync<CreatedRepo>(ct))!);
         });
         await using var crowd = new CheapCrowd();
+        // Interleaved, so the replicas fill together: a replica ahead of its share would move clients to the other
+        // (ReplicaBalancer) while the rest connect.
         var crowdClients = users.Select((u, i) => crowd.Add(Topology.Token(u.UserId), topology.RealtimeUrls,
-            firstUrl: i < (int)Math.Round(clients * killedShare) ? 1 : 0)).ToList();
+            firstUrl: (int)Math.Floor((i + 1) * killedShare) > (int)Math.Floor(i * killedShare) ? 1 : 0)).ToList();
         await crowd.ConnectAsync(crowdClients, concurrency: 64);
         if (!await CheapCrowd.WaitUntilAsync(() => crowdClients.All(c => c.CaughtUp), TimeSpan.FromSeconds(300)))
         {
