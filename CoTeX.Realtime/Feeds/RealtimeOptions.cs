@@ -29,8 +29,8 @@ public sealed class RealtimeOptions
     /// Postgres queries feeds may run at once on this replica. Thousands of clients reconnecting together (a replica
     /// restart) queue here instead of exhausting Postgres' connection slots (measured: 10,000 reconnects hit
     /// "too many clients" without it). Keep it below the replica's pool (<c>Database:MaxPoolSize</c>, 15): the token
-    /// checks of the connects (one connection for all of them, <c>UserProvisioner</c>) and the sweeps need connections
-    /// too, and at 16 a reconnect storm's feeds took all 15, so connects waited out the pool's timeout and were
+    /// checks of the connects (their reads share one connection, <c>UserProvisioner</c>; a check that writes takes
+    /// its own) and the sweeps need connections too, and at 16 a reconnect storm's feeds took all 15, so connects waited out the pool's timeout and were
     /// answered 503 (docs/benchmarks/scale.md, storm).
     /// </summary>
     [Range(1, 1000)]

@@ -14,10 +14,13 @@ namespace CoTeX.Shared.Auth;
 /// (<see cref="LastSeenPrecision"/>), so thousands of clients reconnecting at once (a replica lost) cost reads, not
 /// committed writes (docs/benchmarks/scale.md, storm).
 /// <para>
-/// The checks that are not remembered queue in the process, and one loop serves all that have queued (up to
-/// <see cref="MaxBatch"/>) with one read and at most one write, on one pooled connection. In a storm each connect's
+/// The reads are batched: checks that are not remembered queue in the process, and one loop reads the rows of all that
+/// have queued (up to <see cref="MaxBatch"/>) in one statement on one pooled connection. In a storm each connect's
 /// check used to take a connection of the replica's small pool for a one-row read, and connects that waited past the
-/// pool's timeout were answered 503; now they wait here, and many share a read and a write. A lone check runs at once.
+/// pool's timeout were answered 503; now they wait here and share a read. A lone check runs at once. The rare write
+/// (a new user, changed claims, an hour gone by) is the caller's own, on its own connection, as before: a write can
+/// wait on the user's row lock (billing holds it while it calls Stripe), and that must hold up that user's request
+/// only, not every check in the process. A read never waits on a row lock.
 /// </para>
 /// </summary>
 public sealed partial class UserProvisioner : IDisposable
@@ -27,7 +30,7 @@ public sealed partial class UserProvisioner : IDisposable
     /// <summary>How stale <c>users.last_seen_at</c> may be (the admin list shows it) before a check writes it again.</summary>
     public static readonly TimeSpan LastSeenPrecision = TimeSpan.FromHours(1);
 
-    /// <summary>The most checks one round trip serves; the rest wait for the next (a few milliseconds).</summary>
+    /// <summary>The most checks one read serves; the rest wait for the next (a few milliseconds).</summary>
     public const int MaxBatch = 500;
 
     private readonly NpgsqlDataSource _dataSource;
@@ -46,15 +49,13 @@ public sealed partial class UserProvisioner : IDisposable
         _ = Task.Run(ServeAsync);
     }
 
-    /// <summary>One caller's check: the token's claims, and the generation read before asking the database.</summary>
-    private sealed class Check(Guid userId, string? email, bool anonymous, long generation, CancellationToken cancellation)
+    /// <summary>What the read found of a user's row, for the claims of one token.</summary>
+    private enum Standing { Current, NeedsWrite, Deleted }
+
+    /// <summary>One caller's check, waiting for the batch read.</summary>
+    private sealed record Check(Guid UserId, string? Email, bool Anonymous, CancellationToken Cancellation)
     {
-        public Guid UserId { get; } = userId;
-        public string? Email { get; } = email;
-        public bool Anonymous { get; } = anonymous;
-        public long Generation { get; } = generation;
-        public CancellationToken Cancellation { get; } = cancellation;
-        public TaskCompletionSource<bool> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource<Standing> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     /// <returns>False when the account was deleted: its tokens must be refused.</returns>
@@ -72,13 +73,20 @@ public sealed partial class UserProvisioner : IDisposable
             return true;
         }
 
-        var check = new Check(userId, email, anonymous, generation, cancellationToken);
+        var check = new Check(userId, email, anonymous, cancellationToken);
         if (!_queue.Writer.TryWrite(check))
         {
             throw new ObjectDisposedException(nameof(UserProvisioner));
         }
         // A caller that gives up (its request aborted) stops waiting; the rest of its batch is served all the same.
-        return await check.Result.Task.WaitAsync(cancellationToken);
+        var standing = await check.Result.Task.WaitAsync(cancellationToken);
+        if (standing == Standing.Deleted || (standing == Standing.NeedsWrite && !await WriteAsync(check, cancellationToken)))
+        {
+            return false; // a tombstone
+        }
+        _cache.Set(Key(userId), (email, anonymous, generation),
+            new MemoryCacheEntryOptions { AbsoluteExpirationRelativeToNow = Remember, Size = 1 });
+        return true;
     }
 
     /// <summary>Forgets a user this process has seen (after their account is closed).</summary>
@@ -87,7 +95,7 @@ public sealed partial class UserProvisioner : IDisposable
     /// <summary>Forgets every user this process has seen: each one's next request is checked against the database.</summary>
     public void ForgetAll() => Interlocked.Increment(ref _generation);
 
-    /// <summary>Stops the loop: the batch in flight and any still queued fail as cancelled.</summary>
+    /// <summary>Stops the loop: the read in flight and any still queued fail as cancelled.</summary>
     public void Dispose()
     {
         _queue.Writer.TryComplete();
@@ -97,7 +105,7 @@ public sealed partial class UserProvisioner : IDisposable
     private static (string, Guid) Key(Guid userId) => (nameof(UserProvisioner), userId);
 
     /// <summary>
-    /// Takes everything queued (up to <see cref="MaxBatch"/>) while the previous batch was in the database, so there
+    /// Takes everything queued (up to <see cref="MaxBatch"/>) while the previous read was in the database, so there
     /// is no timer: under load batches grow by themselves, and without load a check is a batch of one.
     /// </summary>
     private async Task ServeAsync()
@@ -114,7 +122,7 @@ public sealed partial class UserProvisioner : IDisposable
             }
             try
             {
-                await CheckBatchAsync(batch);
+                await ReadBatchAsync(batch);
             }
             catch (Exception ex)
             {
@@ -132,71 +140,51 @@ public sealed partial class UserProvisioner : IDisposable
         }
     }
 
-    private async Task CheckBatchAsync(List<Check> batch)
+    private async Task ReadBatchAsync(List<Check> batch)
     {
         if (batch.Count == 0)
         {
             return;
         }
-        // A user connecting twice at once appears twice; the statements take each user once (an upsert may not touch a
-        // row twice), with the claims of the token that queued last.
-        var users = batch.GroupBy(c => c.UserId).Select(g => g.Last()).ToList();
-
         await using var connection = await _dataSource.OpenConnectionAsync(_stopping.Token);
-        var rows = (await connection.QueryAsync<(Guid Id, bool Active, bool Current)>(new CommandDefinition(
-            """
-            select u.id, u.deleted_at is null,
-                   u.email is not distinct from c.email and u.is_anonymous = c.anonymous and u.last_seen_at > now() - @precision
-              from unnest(@ids, @emails, @anonymous) as c (id, email, anonymous)
-              join users u on u.id = c.id
-            """,
-            Arrays(users, new { precision = LastSeenPrecision }), cancellationToken: _stopping.Token)))
-            .ToDictionary(r => r.Id);
-
-        var active = users.Where(u => rows.TryGetValue(u.UserId, out var row) && row is { Active: true, Current: true })
-            .Select(u => u.UserId).ToHashSet();
-        // New users, and live ones whose claims changed or who were last seen long ago; never a tombstone.
-        var stale = users.Where(u => !rows.TryGetValue(u.UserId, out var row) || row is { Active: true, Current: false }).ToList();
-        if (stale.Count > 0)
-        {
-            // In id order, so two processes writing overlapping batches lock the rows in the same order (no deadlock).
-            // A row deleted since the read is not updated and not returned: a tombstone.
-            active.UnionWith(await connection.QueryAsync<Guid>(new CommandDefinition(
+        var rows = (await connection.QueryAsync<(Guid Id, bool Deleted, string? Email, bool Anonymous, bool SeenLately)>(
+            new CommandDefinition(
                 """
-                insert into users (id, email, is_anonymous)
-                select id, email, anonymous from unnest(@ids, @emails, @anonymous) as c (id, email, anonymous) order by id
-                on conflict (id) do update
-                    set email = excluded.email, is_anonymous = excluded.is_anonymous, last_seen_at = now()
-                    where users.deleted_at is null
-                returning id
+                select id, deleted_at is not null, email, is_anonymous, last_seen_at > now() - @precision
+                  from users where id = any(@ids)
                 """,
-                Arrays(stale), cancellationToken: _stopping.Token)));
-        }
-        LogBatch(_logger, batch.Count, stale.Count, users.Count(u => !active.Contains(u.UserId)));
-
-        foreach (var user in users.Where(u => active.Contains(u.UserId)))
-        {
-            _cache.Set(Key(user.UserId), (user.Email, user.Anonymous, user.Generation),
-                new MemoryCacheEntryOptions { AbsoluteExpirationRelativeToNow = Remember, Size = 1 });
-        }
+                new { ids = batch.Select(c => c.UserId).Distinct().ToArray(), precision = LastSeenPrecision },
+                cancellationToken: _stopping.Token)))
+            .ToDictionary(r => r.Id);
         foreach (var check in batch)
         {
-            check.Result.TrySetResult(active.Contains(check.UserId));
+            check.Result.TrySetResult(rows.TryGetValue(check.UserId, out var row)
+                ? row.Deleted ? Standing.Deleted
+                : row.Email == check.Email && row.Anonymous == check.Anonymous && row.SeenLately ? Standing.Current
+                : Standing.NeedsWrite
+                : Standing.NeedsWrite); // a new user
         }
+        LogBatch(_logger, batch.Count);
     }
 
-    private static DynamicParameters Arrays(List<Check> users, object? more = null)
+    /// <returns>False when the row is a tombstone (deleted since the read, or before it): nothing was written.</returns>
+    private async Task<bool> WriteAsync(Check check, CancellationToken cancellationToken)
     {
-        var parameters = new DynamicParameters(more);
-        parameters.Add("ids", users.Select(u => u.UserId).ToArray());
-        parameters.Add("emails", users.Select(u => u.Email).ToArray());
-        parameters.Add("anonymous", users.Select(u => u.Anonymous).ToArray());
-        return parameters;
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        return await connection.ExecuteScalarAsync<bool>(new CommandDefinition(
+            """
+            insert into users (id, email, is_anonymous) values (@UserId, @Email, @Anonymous)
+            on conflict (id) do update
+                set email = excluded.email, is_anonymous = excluded.is_anonymous, last_seen_at = now()
+                where users.deleted_at is null
+            returning true
+            """,
+            new { check.UserId, check.Email, check.Anonymous }, cancellationToken: cancellationToken));
     }
 
-    [LoggerMessage(LogLevel.Debug, "Checked {CheckCount} token users in one batch: {WriteCount} needed a write, {RefusedCount} refused")]
-    private static partial void LogBatch(ILogger logger, int checkCount, int writeCount, int refusedCount);
+    [LoggerMessage(LogLevel.Debug, "Read the rows of {CheckCount} token checks in one statement")]
+    private static partial void LogBatch(ILogger logger, int checkCount);
 
-    [LoggerMessage(LogLevel.Warning, "A batch of {CheckCount} token user checks failed; its requests fail")]
+    [LoggerMessage(LogLevel.Warning, "A read of {CheckCount} token checks' users failed; their requests fail")]
     private static partial void LogBatchFailed(ILogger logger, Exception exception, int checkCount);
 }
