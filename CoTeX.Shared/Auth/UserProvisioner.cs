@@ -89,8 +89,16 @@ public sealed partial class UserProvisioner : IDisposable
         return true;
     }
 
-    /// <summary>Forgets a user this process has seen (after their account is closed).</summary>
-    public void Forget(Guid userId) => _cache.Remove(Key(userId));
+    /// <summary>
+    /// Forgets a user this process has seen (after their account is closed). A check of theirs under way may have read
+    /// the row before it was deleted and would remember it after this; so what every check under way learns is not
+    /// trusted either (as after <see cref="ForgetAll"/>): a closing is rare, and a re-read costs a share of a batch.
+    /// </summary>
+    public void Forget(Guid userId)
+    {
+        Interlocked.Increment(ref _generation);
+        _cache.Remove(Key(userId));
+    }
 
     /// <summary>Forgets every user this process has seen: each one's next request is checked against the database.</summary>
     public void ForgetAll() => Interlocked.Increment(ref _generation);

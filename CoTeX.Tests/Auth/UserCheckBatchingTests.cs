@@ -141,6 +141,25 @@ public sealed class UserCheckBatchingTests(TestInfrastructure infra)
         (checks.Operations - before).Should().Be(1, "now the user is remembered");
     }
 
+    [Fact]
+    public async Task A_check_under_way_when_its_account_is_closed_is_not_remembered()
+    {
+        await using var checks = await Checks.StartAsync(infra);
+        var user = Guid.NewGuid();
+        await checks.ExecuteAsync($"insert into users (id) values ('{user}')");
+        Task<bool> check;
+        await using (await checks.LockUsersAsync())
+        {
+            check = checks.EnsureAsync(user);
+            await checks.WaitForABlockedSessionAsync();
+            checks.Provisioner.Forget(user); // the closing's announcement, before the check's read
+        }
+        (await check).Should().BeTrue("its read saw the account before it was closed");
+        await checks.ExecuteAsync($"update users set deleted_at = now() where id = '{user}'");
+
+        (await checks.EnsureAsync(user)).Should().BeFalse("the closed account's next token is checked against the tombstone");
+    }
+
     /// <summary>A <see cref="UserProvisioner"/> on a fresh database and a data source of its own.</summary>
     private sealed class Checks : IAsyncDisposable
     {
