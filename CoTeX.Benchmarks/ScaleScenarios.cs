@@ -71,9 +71,10 @@ public static class ScaleScenarios
     {
         var replica = topology.RealtimeUrls[0];
         var pid = topology.RealtimePid(1);
-        // Both ends hold one descriptor per connection; neither may pass its open-file limit (ulimit -n).
+        // Both ends hold one descriptor per connection; neither may pass its open-file limit (ulimit -n). The replica
+        // refuses upgrades past its limit (Realtime:MaxConnections), and the measuring clients below count too.
         var ceiling = Math.Min(OpenFileLimit(Environment.ProcessId) - OpenFiles(Environment.ProcessId) - 200,
-            OpenFileLimit(pid) - ReplicaReservedFiles);
+            OpenFileLimit(pid) - ReplicaReservedFiles - MeasuringClients);
         var steps = (quick ? new[] { connections / 2, connections } : [5_000, 10_000, 15_000, 25_000, 50_000, 100_000, connections])
             .Where(s => s > 0 && s <= connections).Distinct().Order().ToList();
         string? wall = null;
@@ -88,7 +89,7 @@ public static class ScaleScenarios
         await using var crowd = new CheapCrowd();
         // The measuring clients: a real user with a repo, on the same replica as the crowd.
         var (measuredUser, repo) = await topology.NewUserWithRepoAsync($"bench/scale-{Guid.NewGuid():N}");
-        var measuring = Enumerable.Range(0, 4).Select(_ => crowd.Add(Topology.Token(measuredUser), [replica])).ToList();
+        var measuring = Enumerable.Range(0, MeasuringClients).Select(_ => crowd.Add(Topology.Token(measuredUser), [replica])).ToList();
         await crowd.ConnectAsync(measuring, 4);
         await CheapCrowd.WaitUntilAsync(() => measuring.All(c => c.CaughtUp), TimeSpan.FromSeconds(60));
         var sentAt = new ConcurrentDictionary<long, long>();
@@ -332,6 +333,9 @@ public static class ScaleScenarios
             cpuMs, restarted.TotalMilliseconds, onSurvivor, onRestarted, secondsToBalanced, rebalanceNotices,
             crowdClients.Sum(c => (long)c.FailedAttempts) - failedBefore, rebalanceCpuMs, timeline);
     }
+
+    /// <summary>Clients on the crowd's replica that measure live latency while the crowd idles.</summary>
+    private const int MeasuringClients = 4;
 
     /// <summary>How far above its share a replica may stay (the product's <c>ReplicaBalancer.Tolerance</c>).</summary>
     private const double RebalanceTolerance = 0.1;

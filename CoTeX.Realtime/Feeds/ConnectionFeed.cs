@@ -34,6 +34,7 @@ public sealed class ConnectionFeed
     private readonly Action _abortConnection;
     private long _covered = -1;
     private volatile bool _needsResync;
+    private volatile bool _caughtUp;
 
     public ConnectionFeed(string connectionId, Guid userId, Action abortConnection, IHubContext<EventsHub> hub,
         FeedQueries queries, RealtimeOptions options, FeedMetrics metrics, ILogger logger)
@@ -58,6 +59,9 @@ public sealed class ConnectionFeed
 
     /// <summary>Highest position up to which the client has everything it is entitled to; -1 before the start.</summary>
     public long Covered => Volatile.Read(ref _covered);
+
+    /// <summary>Whether the client has been told it is caught up (<c>CaughtUp</c> or <c>Reset</c> sent): live from here.</summary>
+    public bool IsCaughtUp => _caughtUp;
 
     /// <summary><see cref="Covered"/> at the previous sweep (<see cref="LiveEventRouter"/>).</summary>
     internal long CoveredAtLastSweep { get; set; } = -1;
@@ -143,6 +147,7 @@ public sealed class ConnectionFeed
                 ? "The position is ahead of the server's; reload history."
                 : "Events after this position have passed the retention window; reload history.";
             await client.SendAsync(RealtimeProtocol.Reset, new FeedReset(position.Current, reason), cancellationToken);
+            _caughtUp = true;
             return;
         }
         else
@@ -153,6 +158,7 @@ public sealed class ConnectionFeed
             await FillAsync(client, position.Current, cancellationToken);
         }
         await client.SendAsync(RealtimeProtocol.CaughtUp, new FeedPosition(_covered), cancellationToken);
+        _caughtUp = true;
     }
 
     private async Task DeliverLiveAsync(IClientProxy client, GitHubEventSummary summary, ActivityContext origin,

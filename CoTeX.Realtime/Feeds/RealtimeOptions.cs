@@ -47,7 +47,7 @@ public sealed class RealtimeOptions
 
     /// <summary>
     /// How often a replica publishes its connection count to Redis and compares it with the other replicas'
-    /// (<see cref="ReplicaBalancer"/>). Peers silent for 30 s no longer count.
+    /// (<see cref="ReplicaBalancer"/>). A peer whose heartbeat has not moved since the previous round is not counted.
     /// </summary>
     [Range(1, 10)]
     public int HeartbeatSeconds { get; set; } = 5;

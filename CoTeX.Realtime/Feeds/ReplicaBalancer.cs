@@ -10,7 +10,7 @@ namespace CoTeX.Realtime.Feeds;
 /// <summary>
 /// Every few seconds: publishes this replica's connection count to Redis (the Api's admin stats show it), reads the
 /// counts of the other replicas of the same deployment, and when this replica holds clearly more than its share, asks
-/// some of its clients to reconnect (<see cref="ReconnectCodes.Rebalance"/>), at most
+/// some of its caught-up clients to reconnect (<see cref="ReconnectCodes.Rebalance"/>), at most
 /// <see cref="RealtimeOptions.RebalancePerSecond"/>. Connected clients otherwise stay where they are: a replica that
 /// restarts after a crash, or one a scale-out adds, would get no clients until they reconnect for some other reason
 /// (docs/benchmarks/scale.md, the storm). A client asked to move resumes from its position on whichever replica the
@@ -21,11 +21,15 @@ public sealed partial class ReplicaBalancer(
     FeedRegistry registry,
     NpgsqlDataSource dataSource,
     IOptions<RealtimeOptions> options,
+    IHostApplicationLifetime lifetime,
     TimeProvider time,
     ILogger<ReplicaBalancer> logger) : BackgroundService
 {
     /// <summary>How far above its share a replica may be before it moves clients: 10% (and at least one connection).</summary>
     public const double Tolerance = 0.1;
+
+    /// <summary>The most rounds a replica waits after moves that did not lower its count (see <see cref="Settle"/>).</summary>
+    private const int MaxQuietRounds = 16;
 
     private static readonly ReconnectNotice Notice =
         new("This server holds more than its share of connections; reconnect and resume.", ReconnectCodes.Rebalance);
@@ -35,36 +39,46 @@ public sealed partial class ReplicaBalancer(
     /// <summary>The replicas of one deployment share its database; several deployments (or test runs) may share a Redis.</summary>
     private readonly string _scope = Scope(dataSource.ConnectionString);
 
+    /// <summary>Each peer's heartbeat as last read: a peer counts only while its heartbeat keeps moving.</summary>
+    private readonly Dictionary<string, DateTimeOffset> _peerBeats = [];
+
+    /// <summary>This replica's count before its last moves, and how many it moved; null when it moved none.</summary>
+    private (int Before, int Moved)? _lastMoves;
+    private int _quietRounds;
+    private int _backoff = 1;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        // Stop as soon as the replica starts shutting down, before SignalR closes the connections (ShutdownNotifier):
+        // a replica on its way out must not look like an empty peer to the others, nor move clients itself.
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, lifetime.ApplicationStopping);
         var interval = TimeSpan.FromSeconds(options.Value.HeartbeatSeconds);
         try
         {
-            while (!stoppingToken.IsCancellationRequested)
+            while (!stopping.IsCancellationRequested)
             {
                 var next = time.GetUtcNow() + interval;
                 try
                 {
-                    var counts = await BeatAsync();
-                    var excess = Excess(counts[0], counts);
-                    var budget = (int)Math.Ceiling(options.Value.RebalancePerSecond * interval.TotalSeconds);
-                    if (excess > 0 && budget > 0)
-                    {
-                        LogRebalancing(logger, counts[0], counts.Count, Math.Min(excess, budget));
-                        await MoveAsync(Math.Min(excess, budget), interval, stoppingToken);
-                    }
+                    await RoundAsync(interval, stopping.Token);
                 }
                 catch (Exception ex) when (RedisFailures.IsOutage(ex))
                 {
                     // Redis is away; the next beat will do.
                 }
-                if (next > time.GetUtcNow())
+                catch (Exception ex) when (ex is not OperationCanceledException)
                 {
-                    await Task.Delay(next - time.GetUtcNow(), time, stoppingToken);
+                    // Housekeeping: it must never stop the replica.
+                    LogRoundFailed(logger, ex);
+                }
+                var wait = next - time.GetUtcNow();
+                if (wait > TimeSpan.Zero)
+                {
+                    await Task.Delay(wait, time, stopping.Token);
                 }
             }
         }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
         }
         try
@@ -76,14 +90,57 @@ public sealed partial class ReplicaBalancer(
         }
     }
 
-    /// <summary>When each peer's heartbeat was last read: a peer counts only while its heartbeat keeps moving.</summary>
-    private readonly Dictionary<string, DateTimeOffset> _peerBeats = [];
+    private async Task RoundAsync(TimeSpan interval, CancellationToken cancellationToken)
+    {
+        var counts = await BeatAsync();
+        if (!Settle(counts[0]))
+        {
+            return;
+        }
+        var budget = (int)Math.Ceiling(options.Value.RebalancePerSecond * interval.TotalSeconds);
+        var moving = Math.Min(Excess(counts[0], counts), budget);
+        if (moving > 0)
+        {
+            LogRebalancing(logger, counts[0], counts.Count, moving);
+            _lastMoves = (counts[0], await MoveAsync(moving, interval, cancellationToken));
+        }
+    }
+
+    /// <summary>
+    /// Whether this round may move clients. Moves that did not lower this replica's count by a quarter of what it moved
+    /// (half come back through a random load balancer; all do when the peer is counted but gets no connections: not
+    /// ready, at its connection limit) make it wait, twice as long each time up to <see cref="MaxQuietRounds"/>, so a
+    /// peer that takes no clients costs a few moves, not a hundred a second forever.
+    /// </summary>
+    private bool Settle(int own)
+    {
+        if (_lastMoves is { } last)
+        {
+            _lastMoves = null;
+            if (last.Before - own < (last.Moved + 3) / 4)
+            {
+                _quietRounds = _backoff;
+                _backoff = Math.Min(_backoff * 2, MaxQuietRounds);
+            }
+            else
+            {
+                _backoff = 1;
+            }
+        }
+        if (_quietRounds > 0)
+        {
+            _quietRounds--;
+            return false;
+        }
+        return true;
+    }
 
     /// <summary>
     /// Publishes this replica's count; returns the counts of the deployment's replicas that are alive, this one's
-    /// first. A peer is alive when its heartbeat has moved since the last round: a crashed or frozen replica's last
+    /// first. A peer is alive when its heartbeat has moved since the previous round: a crashed or frozen replica's last
     /// count stays in Redis for <see cref="OpsCounters.HeartbeatLifetime"/>, and moving clients toward it in a
-    /// reconnect storm would only send them back into the storm.
+    /// reconnect storm would only send them back into the storm. (A round that reads a live peer before its next beat
+    /// leaves it out: with two replicas that round moves nobody.)
     /// </summary>
     private async Task<IReadOnlyList<int>> BeatAsync()
     {
@@ -92,13 +149,13 @@ public sealed partial class ReplicaBalancer(
         var own = registry.Count;
         await db.HashSetAsync(OpsCounters.RealtimeConnections, ReplicaId, OpsCounters.FormatHeartbeat(own, now, _scope));
         var counts = new List<int> { own };
+        var seen = new HashSet<string>();
         foreach (var entry in await db.HashGetAllAsync(OpsCounters.RealtimeConnections))
         {
             var name = entry.Name.ToString();
             if (OpsCounters.ParseHeartbeat(entry.Value) is not { } beat || now - beat.At >= OpsCounters.HeartbeatLifetime)
             {
-                // Gone (crashed, or stopped before it could say so): nobody reads it any more.
-                _peerBeats.Remove(name);
+                // Gone (crashed, or stopped before it could say so), or garbled: nobody reads it any more.
                 _ = db.HashDeleteAsync(OpsCounters.RealtimeConnections, name, CommandFlags.FireAndForget);
                 continue;
             }
@@ -106,11 +163,17 @@ public sealed partial class ReplicaBalancer(
             {
                 continue;
             }
+            seen.Add(name);
             if (_peerBeats.TryGetValue(name, out var previous) && beat.At > previous)
             {
                 counts.Add(beat.Connections);
             }
             _peerBeats[name] = beat.At;
+        }
+        // Peers that left (or whose entries were deleted) are forgotten here too.
+        foreach (var gone in _peerBeats.Keys.Where(k => !seen.Contains(k)).ToList())
+        {
+            _peerBeats.Remove(gone);
         }
         return counts;
     }
@@ -132,17 +195,20 @@ public sealed partial class ReplicaBalancer(
         return excess > 0 && excess > share * Tolerance ? (excess + 1) / 2 : 0;
     }
 
-    /// <summary>Asks <paramref name="count"/> caught-up clients to reconnect, spread over <paramref name="period"/>.</summary>
-    private async Task MoveAsync(int count, TimeSpan period, CancellationToken stoppingToken)
+    /// <summary>
+    /// Asks up to <paramref name="count"/> caught-up clients to reconnect, spread over <paramref name="period"/>; returns
+    /// how many it asked. A client still catching up is left alone: moving it would throw its catch-up away.
+    /// </summary>
+    private async Task<int> MoveAsync(int count, TimeSpan period, CancellationToken cancellationToken)
     {
-        // Only feeds that have started: one still catching up would throw its catch-up away.
-        var feeds = registry.All.Where(f => f.Covered >= 0).Take(count).ToArray();
+        var feeds = registry.All.Where(f => f.IsCaughtUp).Take(count).ToArray();
         var pause = period / Math.Max(1, feeds.Length);
         foreach (var feed in feeds)
         {
-            _ = feed.AbortAsync(Notice);
-            await Task.Delay(pause, time, stoppingToken);
+            _ = feed.AbortAsync(Notice); // it handles its own failures: the connection is going anyway
+            await Task.Delay(pause, time, cancellationToken);
         }
+        return feeds.Length;
     }
 
     /// <summary>The deployment a replica serves, as its heartbeat names it: the database's host, port and name.</summary>
@@ -155,4 +221,7 @@ public sealed partial class ReplicaBalancer(
     [LoggerMessage(LogLevel.Information,
         "Rebalancing: {ConnectionCount} connections here, more than a fair share across {ReplicaCount} replicas; asking {MovedCount} clients to reconnect")]
     private static partial void LogRebalancing(ILogger logger, int connectionCount, int replicaCount, int movedCount);
+
+    [LoggerMessage(LogLevel.Warning, "A round of the replica balancer failed; the next one will try again")]
+    private static partial void LogRoundFailed(ILogger logger, Exception exception);
 }

@@ -45,8 +45,12 @@ public sealed partial class UserProvisioner : IDisposable
     public UserProvisioner(NpgsqlDataSource dataSource, IMemoryCache cache, ILogger<UserProvisioner> logger)
     {
         (_dataSource, _cache, _logger) = (dataSource, cache, logger);
-        // A singleton: created by the first service that needs it, it serves until the host disposes it.
-        _ = Task.Run(ServeAsync);
+        // A singleton: created by the first service that needs it, it serves until the host disposes it. Not in the
+        // creator's context: a request's trace must not become the parent of every batch's query.
+        using (ExecutionContext.SuppressFlow())
+        {
+            _ = Task.Run(ServeAsync);
+        }
     }
 
     /// <summary>What the read found of a user's row, for the claims of one token.</summary>
@@ -119,6 +123,28 @@ public sealed partial class UserProvisioner : IDisposable
     private async Task ServeAsync()
     {
         var batch = new List<Check>(MaxBatch);
+        try
+        {
+            await ServeBatchesAsync(batch);
+        }
+        catch (Exception ex)
+        {
+            // Nothing should get here; if something does, no check may wait for a loop that is gone.
+            LogLoopFailed(_logger, ex);
+            _queue.Writer.TryComplete(ex);
+            foreach (var check in batch)
+            {
+                check.Result.TrySetException(ex);
+            }
+            while (_queue.Reader.TryRead(out var check))
+            {
+                check.Result.TrySetException(ex);
+            }
+        }
+    }
+
+    private async Task ServeBatchesAsync(List<Check> batch)
+    {
         while (await _queue.Reader.WaitToReadAsync())
         {
             while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var check))
@@ -154,16 +180,20 @@ public sealed partial class UserProvisioner : IDisposable
         {
             return;
         }
-        await using var connection = await _dataSource.OpenConnectionAsync(_stopping.Token);
-        var rows = (await connection.QueryAsync<(Guid Id, bool Deleted, string? Email, bool Anonymous, bool SeenLately)>(
-            new CommandDefinition(
-                """
-                select id, deleted_at is not null, email, is_anonymous, last_seen_at > now() - @precision
-                  from users where id = any(@ids)
-                """,
-                new { ids = batch.Select(c => c.UserId).Distinct().ToArray(), precision = LastSeenPrecision },
-                cancellationToken: _stopping.Token)))
-            .ToDictionary(r => r.Id);
+        Dictionary<Guid, (Guid Id, bool Deleted, string? Email, bool Anonymous, bool SeenLately)> rows;
+        // The connection goes back to the pool before the callers go on: those that must write need one.
+        await using (var connection = await _dataSource.OpenConnectionAsync(_stopping.Token))
+        {
+            rows = (await connection.QueryAsync<(Guid Id, bool Deleted, string? Email, bool Anonymous, bool SeenLately)>(
+                new CommandDefinition(
+                    """
+                    select id, deleted_at is not null, email, is_anonymous, last_seen_at > now() - @precision
+                      from users where id = any(@ids)
+                    """,
+                    new { ids = batch.Select(c => c.UserId).Distinct().ToArray(), precision = LastSeenPrecision },
+                    cancellationToken: _stopping.Token)))
+                .ToDictionary(r => r.Id);
+        }
         foreach (var check in batch)
         {
             check.Result.TrySetResult(rows.TryGetValue(check.UserId, out var row)
@@ -192,6 +222,9 @@ public sealed partial class UserProvisioner : IDisposable
 
     [LoggerMessage(LogLevel.Debug, "Read the rows of {CheckCount} token checks in one statement")]
     private static partial void LogBatch(ILogger logger, int checkCount);
+
+    [LoggerMessage(LogLevel.Critical, "The loop serving token checks failed; checks that miss the memory fail from now on")]
+    private static partial void LogLoopFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(LogLevel.Warning, "A read of {CheckCount} token checks' users failed; their requests fail")]
     private static partial void LogBatchFailed(ILogger logger, Exception exception, int checkCount);

@@ -19,11 +19,14 @@ public static class OpsCounters
     public static string FormatHeartbeat(int connections, DateTimeOffset at, string scope) =>
         $"{connections}|{at.ToUnixTimeSeconds()}|{scope}";
 
-    /// <returns>Null for a value that is not a heartbeat; <c>Scope</c> is null from replicas older than scopes.</returns>
+    private static readonly long MaxUnixSeconds = DateTimeOffset.MaxValue.ToUnixTimeSeconds();
+
+    /// <returns>Null for a value that is not a heartbeat (a garbled one included: it must not stop a replica); <c>Scope</c> is null from replicas older than scopes.</returns>
     public static (int Connections, DateTimeOffset At, string? Scope)? ParseHeartbeat(string? value)
     {
         var parts = value?.Split('|', 3);
         return parts is [var count, var at, ..] && int.TryParse(count, out var c) && long.TryParse(at, out var seconds)
+               && seconds >= 0 && seconds <= MaxUnixSeconds
             ? (c, DateTimeOffset.FromUnixTimeSeconds(seconds), parts.Length == 3 ? parts[2] : null)
             : null;
     }

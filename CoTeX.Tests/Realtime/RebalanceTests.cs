@@ -75,7 +75,7 @@ public sealed class RebalanceTests(TestInfrastructure infra)
         Connections(cluster, 0).Should().Be(6);
 
         // The same peer alive (beating every half second): now the replica moves clients (back to itself, its only URL).
-        using var beating = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        using var beating = new CancellationTokenSource(TimeSpan.FromSeconds(40));
         var beat = Task.Run(async () =>
         {
             while (!beating.IsCancellationRequested)
@@ -92,6 +92,12 @@ public sealed class RebalanceTests(TestInfrastructure infra)
                 feeds.SelectMany(Notices).Should().Contain(n => n.Code == ReconnectCodes.Rebalance);
                 return Task.CompletedTask;
             }, TimeSpan.FromSeconds(15));
+
+            // The clients it moves come straight back (its only URL), as they would to a peer that takes none: it
+            // backs off instead of moving two a second for as long as the peer beats.
+            var moved = feeds.SelectMany(Notices).Count();
+            await Task.Delay(TimeSpan.FromSeconds(8));
+            (feeds.SelectMany(Notices).Count() - moved).Should().BeLessThan(10, "undamped it moves two a round, 15 in the 8 s when tried");
         }
         finally
         {
