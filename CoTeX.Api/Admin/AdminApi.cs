@@ -44,12 +44,15 @@ public static class AdminApi
 
         var replicas = new Dictionary<string, int>();
         long corrections = 0;
+        var scope = OpsCounters.DeploymentScope(dataSource.ConnectionString);
         try
         {
             var db = redis.GetDatabase();
             foreach (var entry in await db.HashGetAllAsync(OpsCounters.RealtimeConnections))
             {
-                if (OpsCounters.ParseHeartbeat(entry.Value) is { } beat && time.GetUtcNow() - beat.At < OpsCounters.HeartbeatLifetime)
+                // This deployment's replicas (and, during a rolling deploy, those too old to name their deployment).
+                if (OpsCounters.ParseHeartbeat(entry.Value) is { } beat && (beat.Scope is null || beat.Scope == scope)
+                    && time.GetUtcNow() - beat.At < OpsCounters.HeartbeatLifetime)
                 {
                     replicas[entry.Name!] = beat.Connections;
                 }

@@ -37,7 +37,7 @@ public sealed partial class ReplicaBalancer(
     public string ReplicaId { get; } = $"{Environment.MachineName}-{Guid.NewGuid().ToString("N")[..8]}";
 
     /// <summary>The replicas of one deployment share its database; several deployments (or test runs) may share a Redis.</summary>
-    private readonly string _scope = Scope(dataSource.ConnectionString);
+    private readonly string _scope = OpsCounters.DeploymentScope(dataSource.ConnectionString);
 
     /// <summary>Each peer's heartbeat as last read: a peer counts only while its heartbeat keeps moving.</summary>
     private readonly Dictionary<string, DateTimeOffset> _peerBeats = [];
@@ -209,13 +209,6 @@ public sealed partial class ReplicaBalancer(
             await Task.Delay(pause, time, cancellationToken);
         }
         return feeds.Length;
-    }
-
-    /// <summary>The deployment a replica serves, as its heartbeat names it: the database's host, port and name.</summary>
-    public static string Scope(string connectionString)
-    {
-        var settings = new NpgsqlConnectionStringBuilder(connectionString);
-        return $"{settings.Host}:{settings.Port}/{settings.Database}";
     }
 
     [LoggerMessage(LogLevel.Information,

@@ -1,3 +1,4 @@
+using Npgsql;
 using StackExchange.Redis;
 
 namespace CoTeX.Shared.Events;
@@ -15,7 +16,17 @@ public static class OpsCounters
     /// <summary>A replica's entry counts as live for this long after its last heartbeat.</summary>
     public static readonly TimeSpan HeartbeatLifetime = TimeSpan.FromSeconds(30);
 
-    /// <param name="scope">Which deployment the replica serves (its database): replicas balance only with their own.</param>
+    /// <summary>
+    /// The deployment a process serves, as heartbeats name it: its database's host, port and name. Several deployments
+    /// (or test runs) may share a Redis; replicas balance, and the admin stats count, only their own.
+    /// </summary>
+    public static string DeploymentScope(string connectionString)
+    {
+        var settings = new NpgsqlConnectionStringBuilder(connectionString);
+        return $"{settings.Host}:{settings.Port}/{settings.Database}";
+    }
+
+    /// <param name="scope">Which deployment the replica serves (<see cref="DeploymentScope"/>).</param>
     public static string FormatHeartbeat(int connections, DateTimeOffset at, string scope) =>
         $"{connections}|{at.ToUnixTimeSeconds()}|{scope}";
 

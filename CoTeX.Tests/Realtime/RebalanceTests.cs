@@ -64,7 +64,7 @@ public sealed class RebalanceTests(TestInfrastructure infra)
             feeds.Add(await cluster.WatchAsync(userId, 0));
         }
         var services = cluster.Replicas[0].Services;
-        var scope = ReplicaBalancer.Scope(services.GetRequiredService<NpgsqlDataSource>().ConnectionString);
+        var scope = OpsCounters.DeploymentScope(services.GetRequiredService<NpgsqlDataSource>().ConnectionString);
         var redis = services.GetRequiredService<IConnectionMultiplexer>().GetDatabase();
 
         // A replica of the same deployment that died holding no connections: its last heartbeat is fresh but frozen.
